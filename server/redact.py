@@ -1,0 +1,124 @@
+"""Redaction: a field an agent may not see is removed from every output (nested ones
+included) and masked in the audit row's arguments.
+
+Output and input models mark such fields with `Redact(domain, field)`:
+
+    email: Annotated[str | None, Redact("clients", "email")] = None
+
+so the rule follows the data, not the name a field happens to have in one output.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+MASK = "[redacted]"
+
+
+@dataclass(frozen=True, slots=True)
+class Redact:
+    domain: str
+    field: str
+
+
+Hidden = Callable[[Redact], bool]
+
+
+@functools.cache
+def marks(model: type[BaseModel]) -> dict[str, Redact]:
+    """The redaction marks of a model's fields, by field name."""
+    found = {}
+    for name, info in model.model_fields.items():
+        for meta in info.metadata:
+            if isinstance(meta, Redact):
+                found[name] = meta
+    return found
+
+
+@functools.cache
+def nested_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """For each field holding a model (alone, optional or in a list/dict), that model."""
+    found = {}
+    for name, info in model.model_fields.items():
+        inner = _model_in(info.annotation)
+        if inner is not None:
+            found[name] = inner
+    return found
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if (
+        origin in (list, tuple, set, frozenset, dict, typing.Union, types.UnionType)
+        or origin is typing.Annotated
+    ):
+        for arg in typing.get_args(annotation):
+            inner = _model_in(arg)
+            if inner is not None:
+                return inner
+    return None
+
+
+def shape(value: Any, hidden: Hidden) -> Any:
+    """`value` as JSON-able data, without the fields `hidden` says to remove."""
+    if isinstance(value, BaseModel):
+        cls = type(value)
+        field_marks = marks(cls)
+        out = {}
+        for name, info in cls.model_fields.items():
+            mark = field_marks.get(name)
+            if mark is not None and hidden(mark):
+                continue
+            out[info.serialization_alias or name] = shape(getattr(value, name), hidden)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [shape(v, hidden) for v in value]
+    if isinstance(value, dict):
+        return {str(k): shape(v, hidden) for k, v in value.items()}
+    return to_jsonable_python(value)
+
+
+def mask_arguments(raw: Any, model: type[BaseModel] | None, hidden: Hidden) -> Any:
+    """The raw call arguments with every hidden field's value replaced by MASK."""
+    if model is None or not isinstance(raw, dict):
+        return raw
+    field_marks = marks(model)
+    inner = nested_models(model)
+    by_alias = {(info.alias or name): name for name, info in model.model_fields.items()}
+    out = {}
+    for key, value in raw.items():
+        name = by_alias.get(key, key)
+        mark = field_marks.get(name)
+        if mark is not None and hidden(mark):
+            out[key] = MASK
+        elif name in inner and isinstance(value, list):
+            out[key] = [mask_arguments(v, inner[name], hidden) for v in value]
+        elif name in inner:
+            out[key] = mask_arguments(value, inner[name], hidden)
+        else:
+            out[key] = value
+    return out
+
+
+def check_output_model(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> None:
+    """A redactable output field must be optional: it may be absent from the result,
+    and clients validate structuredContent against the outputSchema."""
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return
+    seen.add(model)
+    for name in marks(model):
+        if model.model_fields[name].is_required():
+            raise TypeError(f"{model.__name__}.{name} is redactable, so it must have a default")
+    for inner in nested_models(model).values():
+        check_output_model(inner, seen)

@@ -1,0 +1,34 @@
+"""Settings: one pydantic-settings class, `BIZCTX_` prefix, plus `DATABASE_URL`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return platformdirs.user_data_path("bizctx", appauthor=False)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BIZCTX_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "BIZCTX_DATABASE_URL"),
+        description="PostgreSQL DSN. Unset: the embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Embedded database and demo keys.")
+    agent_key: SecretStr | None = Field(default=None, description="The agent key for stdio.")
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+    pool_timeout: float = Field(default=5.0, gt=0, description="Seconds a call waits for a connection.")
+    statement_timeout_ms: int = Field(
+        default=15_000, ge=0, description="Per-statement limit for agent calls."
+    )
+    page_size: int = Field(default=50, ge=1, le=500, description="Items per page of tools/list etc.")
+    log_level: str = Field(default="INFO")
+    embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")

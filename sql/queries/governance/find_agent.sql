@@ -1,0 +1,6 @@
+-- An agent of one tenant by name or id (as text), for the CLI.
+SELECT a.tenant_id, a.id, a.name, a.key_prefix, a.status, a.access_patterns, a.created_at,
+       ARRAY(SELECT c.capability FROM agent_capabilities c
+             WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id ORDER BY 1) AS capabilities
+FROM agents a
+WHERE a.tenant_id = %(tenant_id)s AND (a.name = %(ref)s OR a.id::text = %(ref)s)

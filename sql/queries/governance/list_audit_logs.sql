@@ -1,0 +1,10 @@
+-- Recent audit rows, newest first, optionally for one tenant and/or agent. Index: audit_logs_recent_idx.
+SELECT l.occurred_at, t.name AS tenant_name, a.name AS agent_name, l.request_id, l.transport, l.kind,
+       l.name, l.entity_type, l.entity_id, l.outcome, l.error_code, l.duration_ms, l.arguments
+FROM audit_logs l
+JOIN tenants t ON t.id = l.tenant_id
+JOIN agents a ON a.tenant_id = l.tenant_id AND a.id = l.agent_id
+WHERE (%(tenant_id)s::uuid IS NULL OR l.tenant_id = %(tenant_id)s::uuid)
+  AND (%(agent_id)s::uuid IS NULL OR l.agent_id = %(agent_id)s::uuid)
+ORDER BY l.occurred_at DESC, l.id DESC
+LIMIT %(limit)s
