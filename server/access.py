@@ -27,8 +27,8 @@ REDACTABLE: dict[str, frozenset[str]] = {
 class _DomainAccess(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    read: bool = Field(default=False, description="May read this domain's data.")
-    write: bool = Field(default=False, description="May change this domain's data.")
+    read: bool = Field(default=False, strict=True, description="May read this domain's data.")
+    write: bool = Field(default=False, strict=True, description="May change this domain's data.")
     redact: tuple[str, ...] = Field(default=(), description="Fields removed from every output.")
 
     domain_name: ClassVar[str] = ""

@@ -79,9 +79,11 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> AsyncIte
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, *, migrate: bool = True) -> AsyncIterator[AppState]:
+async def open_app(
+    settings: Settings, *, migrate: bool = True, domains: list[Domain] | None = None
+) -> AsyncIterator[AppState]:
     """Everything a server needs, checked before the first request."""
-    registry = Registry(load_domains())
+    registry = Registry(domains if domains is not None else load_domains())
     async with open_database(settings, migrate=migrate) as db:
         db.book.require(registry.queries)
         directory = AgentDirectory(db)

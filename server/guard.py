@@ -242,20 +242,19 @@ class Guard:
             agent = await self.current_agent(principal)
             found = self.registry.find_resource(uri)
             if found is None:
-                raise NotFound(f"There is no resource at {uri!r}; list resources and templates to see yours.")
-            spec, params = found
-
-            async def invoke(call: Call, args: Any) -> BaseModel:
-                return await (spec.handler(call, args) if spec.params_model else spec.handler(call))
-
+                spec, params = None, {"uri": uri}
+                invoke: Invoke = _no_such_resource(uri)
+            else:
+                spec, params = found
+                invoke = _resource_invoker(spec)
             shaped = await self._governed(
                 agent,
                 principal.transport,
                 kind="resource",
-                name=spec.uri,
+                name=spec.uri if spec else uri,
                 raw=params,
-                input_model=spec.params_model,
-                refusal=self.resource_refusal(agent, spec),
+                input_model=spec.params_model if spec else None,
+                refusal=self.resource_refusal(agent, spec) if spec else None,
                 invoke=invoke,
             )
         except BizctxError as exc:
@@ -342,6 +341,20 @@ class Guard:
 def _no_such_tool(name: str) -> Invoke:
     async def invoke(call: Call, args: Any) -> BaseModel:
         raise NotFound(f"There is no tool named {name!r}; call tools/list to see the tools you may use.")
+
+    return invoke
+
+
+def _no_such_resource(uri: str) -> Invoke:
+    async def invoke(call: Call, args: Any) -> BaseModel:
+        raise NotFound(f"There is no resource at {uri!r}; list resources and templates to see yours.")
+
+    return invoke
+
+
+def _resource_invoker(spec: ResourceSpec) -> Invoke:
+    async def invoke(call: Call, args: Any) -> BaseModel:
+        return await (spec.handler(call, args) if spec.params_model else spec.handler(call))
 
     return invoke
 

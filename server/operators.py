@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .access import AccessPatterns
+from .access import AccessPatterns  # noqa: F401  (re-exported for callers)
 from .database import Database, Tx
 from .identity import hash_key, new_key, visible_prefix
 from .queries import QueryRef

@@ -1,0 +1,175 @@
+"""Row-level security is the floor: every agent call runs as bizctx_app with its tenant
+set, so even a superuser pool cannot read across tenants."""
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from bizctx.server.queries import QueryBook
+
+pytestmark = pytest.mark.anyio
+
+BEGIN = QueryBook.load()["governance.begin_agent_call"].text
+
+
+def as_agent(conn: psycopg.Connection, agent) -> None:
+    conn.execute(
+        BEGIN, {"tenant_id": str(agent.tenant_id), "agent_id": str(agent.id), "statement_timeout": "5000"}
+    )
+
+
+async def test_tenant_a_agent_cannot_read_tenant_b_rows(make_agent, dsn):
+    a = await make_agent()
+    b = await make_agent()
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        if conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()["rolsuper"]:
+            # The point of the test: the pool's own role would bypass RLS.
+            assert conn.execute("SELECT count(*) AS n FROM agents").fetchone()["n"] >= 2
+        as_agent(conn, a)
+        assert conn.execute("SELECT current_user AS u").fetchone()["u"] == "bizctx_app"
+        agents = conn.execute("SELECT tenant_id, id FROM agents").fetchall()
+        assert agents == [{"tenant_id": a.tenant_id, "id": a.id}]
+        assert [r["id"] for r in conn.execute("SELECT id FROM tenants")] == [a.tenant_id]
+        assert conn.execute("SELECT * FROM agents WHERE id = %s", (b.id,)).fetchall() == []
+        conn.rollback()
+
+
+async def test_writing_into_another_tenant_is_refused(make_agent, dsn):
+    a = await make_agent()
+    b = await make_agent()
+    with psycopg.connect(dsn) as conn:
+        as_agent(conn, a)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(
+                "INSERT INTO audit_logs (tenant_id, agent_id, request_id, transport, kind, name, outcome, "
+                "duration_ms) VALUES (%s, %s, 'r', 'stdio', 'tool', 'x', 'ok', 1)",
+                (b.tenant_id, b.id),
+            )
+
+
+async def test_agents_may_write_audit_rows_but_never_read_them(make_agent, dsn):
+    a = await make_agent()
+    with psycopg.connect(dsn) as conn:
+        as_agent(conn, a)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM audit_logs")
+
+
+async def test_without_a_tenant_setting_bizctx_app_sees_nothing(make_agent, dsn):
+    await make_agent()
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET LOCAL ROLE bizctx_app")
+        assert conn.execute("SELECT count(*) FROM agents").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM tenants").fetchone() == (0,)
+
+
+def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
+    rows = sql.execute(
+        """
+        SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+               ARRAY(SELECT polname FROM pg_policy p WHERE p.polrelid = c.oid ORDER BY 1) AS policies
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relkind IN ('r', 'p')
+          AND EXISTS (SELECT 1 FROM pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+        """
+    ).fetchall()
+    assert len(rows) >= 3
+    for r in rows:
+        assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]
+        assert r["policies"] == ["operator_all", "tenant_isolation"], r["relname"]
+
+
+def test_every_tenant_table_is_keyed_by_tenant(sql):
+    """The Citus rule, read from the catalog: primary keys and unique constraints contain
+    tenant_id, and foreign keys between tenant tables are composite on tenant_id."""
+    tenant_tables = {
+        r["relname"]
+        for r in sql.execute(
+            """
+            SELECT c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+            WHERE c.relkind IN ('r', 'p')
+            """
+        )
+    }
+    constraints = sql.execute(
+        """
+        SELECT con.conname, con.contype, c.relname AS tbl, f.relname AS ref,
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) k JOIN pg_attribute a
+                     ON a.attrelid = con.conrelid AND a.attnum = k) AS cols,
+               ARRAY(SELECT a.attname FROM unnest(con.confkey) k JOIN pg_attribute a
+                     ON a.attrelid = con.confrelid AND a.attnum = k) AS ref_cols
+        FROM pg_constraint con
+        JOIN pg_class c ON c.oid = con.conrelid
+        LEFT JOIN pg_class f ON f.oid = con.confrelid
+        WHERE con.contype IN ('p', 'u', 'f', 'x') AND c.relname = ANY(%s)
+        """,
+        (list(tenant_tables),),
+    ).fetchall()
+    unique_indexes = sql.execute(
+        """
+        SELECT i.indexrelid::regclass::text AS name, c.relname AS tbl,
+               pg_get_indexdef(i.indexrelid) AS def
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+        WHERE i.indisunique AND c.relname = ANY(%s)
+        """,
+        (list(tenant_tables),),
+    ).fetchall()
+    problems = []
+    has_pk = {c["tbl"] for c in constraints if c["contype"] == "p"}
+    problems += [f"{t}: no primary key" for t in tenant_tables - has_pk]
+    for c in constraints:
+        if c["contype"] in ("p", "u", "x") and "tenant_id" not in c["cols"]:
+            problems.append(f"{c['tbl']}.{c['conname']} does not include tenant_id")
+        if c["contype"] == "f" and c["ref"] in tenant_tables:
+            if "tenant_id" not in c["cols"] or c["cols"][c["ref_cols"].index("tenant_id")] != "tenant_id":
+                problems.append(f"{c['tbl']}.{c['conname']} -> {c['ref']} is not composite on tenant_id")
+    for idx in unique_indexes:
+        if "tenant_id" not in idx["def"]:
+            problems.append(f"unique index {idx['name']} does not include tenant_id")
+    assert problems == []
+
+
+def test_every_status_column_is_checked(sql):
+    unchecked = sql.execute(
+        """
+        SELECT c.relname, a.attname
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE a.attname IN ('status', 'kind', 'visibility', 'doc_type', 'outcome', 'channel', 'decision')
+          AND NOT a.attisdropped
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_constraint con
+              WHERE con.conrelid = c.oid AND con.contype = 'c' AND a.attnum = ANY(con.conkey))
+        """
+    ).fetchall()
+    assert unchecked == []
+
+
+def test_money_is_never_floating_point(sql):
+    floats = sql.execute(
+        """
+        SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE a.attnum > 0 AND NOT a.attisdropped
+          AND format_type(a.atttypid, a.atttypmod) IN ('real', 'double precision', 'money')
+        """
+    ).fetchall()
+    assert floats == []
+    naive = sql.execute(
+        """
+        SELECT c.relname, a.attname
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE a.attnum > 0 AND NOT a.attisdropped
+          AND format_type(a.atttypid, a.atttypmod) = 'timestamp without time zone'
+        """
+    ).fetchall()
+    assert naive == []
