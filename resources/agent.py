@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from pydantic import BaseModel, Field
+
 from bizctx.server.guard import Call
 from bizctx.server.registry import Domain
-from pydantic import BaseModel, Field
 
 me = Domain("self")
 GET_TENANT = me.query("get_tenant")

@@ -101,6 +101,21 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from . import demo
+
+    known = demo.read_keys(settings.data_dir)
+    keys = _with_db(settings, lambda db: demo.seed(db, known))
+    demo.write_keys(settings.data_dir, keys)
+    if args.json:
+        _print_json(
+            {"tenant": demo.TENANT, "keys": keys, "keys_file": str(demo.keys_path(settings.data_dir))}
+        )
+    else:
+        print(demo.connect_instructions(keys, settings.data_dir, settings.database_url))
+    return 0
+
+
 def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     row = _with_db(
         settings,
@@ -230,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add(sub, "migrate", cmd_migrate, "apply pending database migrations")
+    add(sub, "demo", cmd_demo, "set up the demo business and its agents, and say how to connect")
     p = add(sub, "serve", cmd_serve, "serve MCP (stdio: the agent key comes from BIZCTX_AGENT_KEY)")
     p.add_argument("--transport", choices=["stdio"], default="stdio")
 

@@ -18,7 +18,6 @@ from bizctx.server.guard import Call
 from bizctx.server.queries import QueryRef
 from bizctx.server.redact import Redact
 from bizctx.server.registry import Domain
-
 from conftest import audit_rows
 
 pytestmark = pytest.mark.anyio
