@@ -37,7 +37,10 @@ INSTRUCTIONS = (
 )
 
 # One module per domain; each defines a `Domain` object. Order is tools/list order.
-DOMAIN_MODULES = ("bizctx.resources.agent",)
+DOMAIN_MODULES = (
+    "bizctx.resources.agent",
+    "bizctx.tools.clients",
+)
 
 
 def load_domains() -> list[Domain]:

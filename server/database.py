@@ -133,8 +133,15 @@ class Tx:
         cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
         return cur.rowcount
 
-    async def savepoint(self) -> Any:
-        """A nested transaction, for a statement whose failure the handler handles."""
+    def savepoint(self) -> Any:
+        """A savepoint, for a statement whose failure the handler turns into a better error:
+
+        try:
+            async with call.tx.savepoint():
+                row = await call.tx.one(INSERT_CLIENT, ...)
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("...", existing_client_id=...)
+        """
         return self._conn.transaction()
 
 

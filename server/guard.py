@@ -391,9 +391,10 @@ def _as_bizctx_error(exc: Exception, request_id: str) -> BizctxError:
         return exc
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate or ""
-        if state == "BZ001":
-            # Raised by our own triggers with a message written for the caller.
-            return Conflict(exc.diag.message_primary or "That status change is not allowed.")
+        if state in ("BZ001", "BZ002"):
+            # Raised by our own triggers (BZ001: a status transition, BZ002: an action the
+            # record's state forbids) with a message written for the caller.
+            return Conflict(exc.diag.message_primary or "That change is not allowed in the record's state.")
         if state in _SQLSTATE_ERRORS:
             cls, message = _SQLSTATE_ERRORS[state]
             return cls(message)

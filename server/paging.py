@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InvalidInput
 
@@ -37,9 +40,36 @@ def offset_page(
 ) -> tuple[list[Any], str | None]:
     """A page of an in-memory list (tools/list, resources/list)."""
     position = decode_cursor(cursor, kind=kind)
-    start = int(position.get("o", 0)) if position else 0
-    if start < 0 or start > len(items):
+    start = position.get("o", 0) if position else 0
+    if not isinstance(start, int) or start < 0 or start > len(items):
         raise InvalidInput("The cursor is out of range; omit it to start from the first page.")
     page = items[start : start + size]
     end = start + len(page)
     return page, (encode_cursor({"k": kind, "o": end}) if end < len(items) else None)
+
+
+MAX_PAGE = 100
+
+
+class PageIn(BaseModel):
+    """The paging fields every list tool takes (inherit from it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=25, ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}.")
+    cursor: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="next_cursor from the previous page, unchanged; omit for the first page.",
+    )
+
+
+def keyset_page(
+    rows: list[dict[str, Any]], limit: int, *, kind: str, key: Callable[[dict[str, Any]], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Cut a keyset query's rows (fetched with LIMIT limit + 1) to a page, and the cursor
+    after its last row: pages never overlap or skip, whatever is inserted meanwhile."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor({"k": kind, **key(page[-1])})
