@@ -40,6 +40,7 @@ INSTRUCTIONS = (
 DOMAIN_MODULES = (
     "bizctx.resources.agent",
     "bizctx.tools.clients",
+    "bizctx.resources.clients",
 )
 
 
@@ -47,7 +48,8 @@ def load_domains() -> list[Domain]:
     domains = []
     for name in DOMAIN_MODULES:
         module = importlib.import_module(name)
-        domains.extend(v for v in vars(module).values() if isinstance(v, Domain))
+        # A module that imports another's Domain object must not register it twice.
+        domains.extend(v for v in vars(module).values() if isinstance(v, Domain) and v not in domains)
     return domains
 
 

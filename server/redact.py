@@ -29,6 +29,13 @@ class Redact:
     field: str
 
 
+class OmitIfNone:
+    """Marks an optional section that is left out of the output (not sent as null) when it
+    is None: a section withheld from the agent is absent, like a redacted field."""
+
+
+OMIT_IF_NONE = OmitIfNone()
+
 Hidden = Callable[[Redact], bool]
 
 
@@ -41,6 +48,15 @@ def marks(model: type[BaseModel]) -> dict[str, Redact]:
             if isinstance(meta, Redact):
                 found[name] = meta
     return found
+
+
+@functools.cache
+def omitted_if_none(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if any(isinstance(m, OmitIfNone) for m in info.metadata)
+    )
 
 
 @functools.cache
@@ -74,10 +90,13 @@ def shape(value: Any, hidden: Hidden) -> Any:
     if isinstance(value, BaseModel):
         cls = type(value)
         field_marks = marks(cls)
+        optional = omitted_if_none(cls)
         out = {}
         for name, info in cls.model_fields.items():
             mark = field_marks.get(name)
             if mark is not None and hidden(mark):
+                continue
+            if name in optional and getattr(value, name) is None:
                 continue
             out[info.serialization_alias or name] = shape(getattr(value, name), hidden)
         return out
