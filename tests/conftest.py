@@ -121,14 +121,14 @@ def sql(dsn: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def extra_domains() -> list[Domain]:
-    """Domains a test module adds to the real ones (override in a module)."""
-    return []
+def domains() -> list[Domain]:
+    """The domains the app serves: the real ones (a module may override this fixture)."""
+    return load_domains()
 
 
 @pytest.fixture
-async def app(settings: Settings, extra_domains: list[Domain]) -> AsyncIterator[AppState]:
-    async with open_app(settings, migrate=False, domains=load_domains() + extra_domains) as state:
+async def app(settings: Settings, domains: list[Domain]) -> AsyncIterator[AppState]:
+    async with open_app(settings, migrate=False, domains=domains) as state:
         yield state
 
 

@@ -325,8 +325,8 @@ def seed_other_domains(sql, agent, other_agent, client_id) -> None:
         (t, client_id, agent.id, t, client_id, other_agent.id),
     )
     sql.execute(
-        "INSERT INTO mem_docs (tenant_id, owner_agent_id, visibility, doc_type, title, content, client_id) VALUES "
-        "(%s, %s, 'shared', 'context', 'Gate', 'The gate code is 4711', %s), "
+        "INSERT INTO mem_docs (tenant_id, owner_agent_id, visibility, doc_type, title, content, client_id) "
+        "VALUES (%s, %s, 'shared', 'context', 'Gate', 'The gate code is 4711', %s), "
         "(%s, %s, 'private', 'context', 'Private', 'Other agent only', %s)",
         (t, other_agent.id, client_id, t, other_agent.id, client_id),
     )

@@ -86,8 +86,11 @@ async def probe_resource(call: Call, params: ProbeKey) -> ProbeOut:
 
 
 @pytest.fixture
-def extra_domains():
-    return [probe]
+def domains():
+    # Only bizctx://agent/me and the probe: the mechanism, without the real domains' tools.
+    from bizctx.resources.agent import me
+
+    return [me, probe]
 
 
 READER = {"caps": ["clients.read"], "access": {"clients": {"read": True}}}
