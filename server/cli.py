@@ -59,9 +59,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .transports import serve_stdio
+    from .transports import serve_over_http, serve_stdio
 
-    asyncio.run(serve_stdio(settings))
+    if args.transport == "stdio":
+        asyncio.run(serve_stdio(settings))
+    else:
+        asyncio.run(serve_over_http(settings, transport=args.transport, host=args.host, port=args.port))
     return 0
 
 
@@ -246,8 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add(sub, "migrate", cmd_migrate, "apply pending database migrations")
     add(sub, "demo", cmd_demo, "set up the demo business and its agents, and say how to connect")
-    p = add(sub, "serve", cmd_serve, "serve MCP (stdio: the agent key comes from BIZCTX_AGENT_KEY)")
-    p.add_argument("--transport", choices=["stdio"], default="stdio")
+    p = add(
+        sub,
+        "serve",
+        cmd_serve,
+        "serve MCP: stdio (the agent key comes from BIZCTX_AGENT_KEY), or over HTTP where each "
+        "request carries its agent's key as a bearer token",
+    )
+    p.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port")
 
     db = sub.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)
     add(db, "status", cmd_db_status, "where the database is and whether it is up")

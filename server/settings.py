@@ -32,3 +32,11 @@ class Settings(BaseSettings):
     page_size: int = Field(default=50, ge=1, le=500, description="Items per page of tools/list etc.")
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers HTTP accepts besides loopback and the bound host (DNS rebinding).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origin headers HTTP accepts besides loopback (e.g. https://app.example.com).",
+    )

@@ -1,5 +1,5 @@
 """Serving the MCP server over a transport. stdio: one agent per process, its key from
-BIZCTX_AGENT_KEY, checked before the protocol starts."""
+BIZCTX_AGENT_KEY, checked before the protocol starts. HTTP: see http.py."""
 
 from __future__ import annotations
 
@@ -23,3 +23,10 @@ async def serve_stdio(settings: Settings) -> None:
         log.info("serving stdio for agent %s", principal.agent_id)
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+async def serve_over_http(settings: Settings, *, transport: str, host: str, port: int) -> None:
+    from .http import serve_http
+
+    async with open_app(settings) as state:
+        await serve_http(state, transport=transport, host=host, port=port)

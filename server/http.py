@@ -1,0 +1,143 @@
+"""MCP over HTTP: streamable HTTP (`/mcp`) or SSE (`/sse` + `/messages/`), one server for
+many agents. Every request carries `Authorization: Bearer <agent key>`; the agent is
+resolved per request (a missing or bad key gets 401 with WWW-Authenticate). Host and
+Origin are checked against loopback and what the operator allows (DNS-rebinding
+protection). `/healthz` says whether the database answers, without auth and without data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.context import ServerRequestContext
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from .app import AppState, build_server
+from .errors import PermissionDenied
+from .guard import Principal
+from .identity import AgentRefused
+from .queries import QueryRef
+
+log = logging.getLogger("bizctx.http")
+
+PING = QueryRef("governance", "ping")
+HTTP_TRANSPORTS = ("streamable-http", "sse")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+class AgentKeyVerifier(TokenVerifier):
+    """A bearer token is an agent key; the verified token carries the agent's identity."""
+
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            agent = await self._state.directory.by_key(token)
+        except AgentRefused as exc:
+            log.info("refused an HTTP request: %s", exc)
+            return None
+        return AccessToken(
+            token="",  # never kept: the key is a secret, the agent id is what we need
+            client_id=str(agent.id),
+            scopes=[],
+            subject=str(agent.id),
+            claims={"tenant_id": str(agent.tenant_id), "agent_id": str(agent.id)},
+        )
+
+
+def security_settings(host: str, state: AppState) -> TransportSecuritySettings:
+    hosts = {*_LOOPBACK, host if ":" not in host else f"[{host}]"}
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted({f"{h}:*" for h in hosts} | set(hosts) | set(state.settings.allowed_hosts)),
+        allowed_origins=sorted({f"http://{h}:*" for h in _LOOPBACK} | set(state.settings.allowed_origins)),
+    )
+
+
+def principal_for(transport: str):  # noqa: ANN201
+    def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
+        request = ctx.request
+        user = request.scope.get("user") if isinstance(request, Request) else None
+        if not isinstance(user, AuthenticatedUser) or not user.access_token.claims:
+            # RequireAuthMiddleware lets no such request through; refuse rather than guess.
+            raise PermissionDenied("This request carries no verified agent key.")
+        claims = user.access_token.claims
+        return Principal(
+            tenant_id=UUID(claims["tenant_id"]), agent_id=UUID(claims["agent_id"]), transport=transport
+        )
+
+    return principal_of
+
+
+def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
+    if transport not in HTTP_TRANSPORTS:
+        raise ValueError(f"not an HTTP transport: {transport}")
+    server = build_server(state, principal_for(transport))
+    security = security_settings(host, state)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            async with asyncio.timeout(2.0), state.db.operator_tx() as tx:
+                await tx.value(PING)
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
+    manager: StreamableHTTPSessionManager | None = None
+    if transport == "streamable-http":
+        manager = StreamableHTTPSessionManager(app=server, security_settings=security)
+        routes.append(Route("/mcp", RequireAuthMiddleware(StreamableHTTPASGIApp(manager), [])))
+    else:
+        sse = SseServerTransport("/messages/", security_settings=security)
+
+        async def sse_endpoint(scope: Any, receive: Any, send: Any) -> None:
+            async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+
+        routes.append(Route("/sse", RequireAuthMiddleware(sse_endpoint, []), methods=["GET"]))
+        routes.append(Mount("/messages/", app=RequireAuthMiddleware(sse.handle_post_message, [])))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manager is None:
+            yield
+        else:
+            async with manager.run():
+                yield
+
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(AgentKeyVerifier(state))),
+            Middleware(AuthContextMiddleware),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def serve_http(state: AppState, *, transport: str, host: str, port: int) -> None:
+    import uvicorn
+
+    app = build_http_app(state, transport=transport, host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    path = "/mcp" if transport == "streamable-http" else "/sse"
+    log.info("serving %s on http://%s:%s%s", transport, host, port, path)
+    await uvicorn.Server(config).serve()
