@@ -110,12 +110,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     known = demo.read_keys(settings.data_dir)
     keys = _with_db(settings, lambda db: demo.seed(db, known))
     demo.write_keys(settings.data_dir, keys)
+    serving = not args.no_serve
     if args.json:
         _print_json(
             {"tenant": demo.TENANT, "keys": keys, "keys_file": str(demo.keys_path(settings.data_dir))}
         )
     else:
-        print(demo.connect_instructions(keys, settings.data_dir, settings.database_url))
+        text = demo.connect_instructions(
+            keys, settings.data_dir, settings.database_url, host=args.host, port=args.port, serving=serving
+        )
+        print(text, flush=True)
+    if serving:
+        from .transports import serve_over_http
+
+        configure(settings.log_level)
+        asyncio.run(serve_over_http(settings, transport="streamable-http", host=args.host, port=args.port))
     return 0
 
 
@@ -248,7 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add(sub, "migrate", cmd_migrate, "apply pending database migrations")
-    add(sub, "demo", cmd_demo, "set up the demo business and its agents, and say how to connect")
+    p = add(
+        sub, "demo", cmd_demo, "set up the demo business and its agents, say how to connect, and serve HTTP"
+    )
+    p.add_argument("--no-serve", action="store_true", help="set up and print, but do not serve")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port")
     p = add(
         sub,
         "serve",

@@ -5,6 +5,7 @@ keys that went missing."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -13,8 +14,13 @@ from typing import Any
 
 from .access import parse_access_patterns
 from .database import Database
+from .demo_data import Embed, seed_data
 from .operators import OperatorError, create_agent, create_tenant, get_agent, get_tenant, rotate_key
+from .queries import QueryRef
 
+log = logging.getLogger("bizctx.demo")
+
+DEMO_SEEDED = QueryRef("demo", "demo_seeded")
 TENANT = "Demo Home Services"
 TIME_ZONE = "America/New_York"
 
@@ -66,8 +72,9 @@ def write_keys(data_dir: Path, keys: dict[str, str]) -> None:
     os.chmod(path, 0o600)
 
 
-async def seed(db: Database, known_keys: dict[str, str]) -> dict[str, str]:
-    """The demo tenant and agents; returns each agent's key (new ones only when missing)."""
+async def seed(db: Database, known_keys: dict[str, str], embed: Embed | None = None) -> dict[str, str]:
+    """The demo tenant, its agents and its data; returns each agent's key (new ones only
+    when missing). Re-running it adds nothing: the data is seeded once, in one transaction."""
     if await get_tenant(db, TENANT) is None:
         await create_tenant(db, TENANT, time_zone=TIME_ZONE)
     keys = dict(known_keys)
@@ -82,10 +89,18 @@ async def seed(db: Database, known_keys: dict[str, str]) -> dict[str, str]:
             keys[name] = (await create_agent(db, TENANT, name, spec["capabilities"], access)).key
         elif name not in keys:
             keys[name] = (await rotate_key(db, TENANT, name)).key
+    tenant = await get_tenant(db, TENANT)
+    agent_ids = {name: (await get_agent(db, TENANT, name))["id"] for name in AGENTS}
+    async with db.operator_tx() as tx:
+        if not await tx.value(DEMO_SEEDED, tenant_id=tenant["id"]):
+            counts = await seed_data(tx, tenant["id"], tenant["time_zone"], agent_ids, embed)
+            log.info("seeded the demo business: %s", counts)
     return keys
 
 
-def connect_instructions(keys: dict[str, str], data_dir: Path, database_url: str | None) -> str:
+def connect_instructions(
+    keys: dict[str, str], data_dir: Path, database_url: str | None, *, host: str, port: int, serving: bool
+) -> str:
     command = shutil.which("bizctx") or f"{sys.executable} -m bizctx.server.cli"
     env = {"BIZCTX_AGENT_KEY": keys["front-desk"]}
     if database_url:
@@ -93,17 +108,37 @@ def connect_instructions(keys: dict[str, str], data_dir: Path, database_url: str
     else:
         env["BIZCTX_DATA_DIR"] = str(data_dir)
     cmd, *args = command.split()
-    snippet = {"mcpServers": {"bizctx": {"command": cmd, "args": [*args, "serve"], "env": env}}}
+    url = f"http://{host}:{port}/mcp"
+    snippet = {
+        "mcpServers": {
+            "bizctx": {"command": cmd, "args": [*args, "serve"], "env": env},
+            "bizctx-http": {
+                "type": "streamable-http",
+                "url": url,
+                "headers": {"Authorization": f"Bearer {keys['front-desk']}"},
+            },
+        }
+    }
     env_flags = " ".join(f"-e {k}={v}" for k, v in env.items())
-    return "\n".join(
-        [
-            f"Demo business {TENANT!r} is ready. Agent keys (also in {keys_path(data_dir)}, mode 0600):",
-            *(f"  {name:12} {key}" for name, key in keys.items()),
+    lines = [
+        f"Demo business {TENANT!r} is ready. Agent keys (also in {keys_path(data_dir)}, mode 0600):",
+        *(f"  {name:12} {key}" for name, key in keys.items()),
+        "  front-desk: clients (e-mail and phone redacted) and scheduling; billing: invoices and clients;",
+        "  operations: tasks and memory.",
+        "",
+        "MCP Inspector (CLI mode), as the front desk, over stdio:",
+        f"  npx @modelcontextprotocol/inspector --cli {env_flags} {command} serve --method tools/list",
+    ]
+    if serving:
+        lines += [
             "",
-            "Connect with the MCP Inspector (CLI mode), as the front desk:",
-            f"  npx @modelcontextprotocol/inspector --cli {env_flags} {command} serve --method tools/list",
-            "",
-            "Or paste into Claude Desktop / Cursor's mcp.json (swap the key for another agent):",
-            json.dumps(snippet, indent=2),
+            f"Serving streamable HTTP at {url} (Ctrl-C stops it); agents send their key as a bearer token:",
+            f"  npx @modelcontextprotocol/inspector --cli {url} --transport http "
+            f'--header "Authorization: Bearer {keys["front-desk"]}" --method tools/list',
         ]
-    )
+    lines += [
+        "",
+        "mcp.json for Claude Desktop / Cursor (swap the key for another agent):",
+        json.dumps(snippet, indent=2),
+    ]
+    return "\n".join(lines)
