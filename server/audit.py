@@ -37,8 +37,10 @@ class AuditEntry:
     arguments: Any = None
 
 
-async def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
-    await tx.execute(
+def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
+    """Queue the audit row: it is sent with the transaction's COMMIT, so it commits (or
+    rolls back) with the call, at no extra round trip."""
+    tx.defer(
         INSERT_AUDIT_LOG,
         tenant_id=tenant_id,
         agent_id=agent_id,

@@ -107,6 +107,7 @@ class Tx:
     def __init__(self, conn: psycopg.AsyncConnection[Any], book: QueryBook) -> None:
         self._conn = conn
         self._book = book
+        self._deferred: list[tuple[QueryRef | str, dict[str, Any]]] = []
 
     def _prepare(self, ref: QueryRef | str, params: dict[str, Any]) -> str:
         query = self._book[ref]
@@ -133,6 +134,24 @@ class Tx:
         cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
         return cur.rowcount
 
+    def defer(self, ref: QueryRef | str, /, **params: Any) -> None:
+        """Run a statement whose result nobody reads (the audit insert) just before COMMIT,
+        in the same round trip as the COMMIT."""
+        self._prepare(ref, params)
+        self._deferred.append((ref, params))
+
+    async def script(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> None:
+        """Several named statements in ONE round trip, their results unread.
+
+        Each statement is bound client-side by psycopg itself (`mogrify`: the values are
+        quoted by psycopg with the connection's encoding, never formatted by us), and the
+        statements go as one simple-protocol message. Used for the fixed framing of every
+        call: BEGIN + set_config, and audit insert + COMMIT. Domain queries stay prepared.
+        """
+        cur = psycopg.AsyncClientCursor(self._conn)
+        text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)  # type: ignore[arg-type]
+        await cur.execute(text.encode("utf-8"))
+
     def savepoint(self) -> Any:
         """A savepoint, for a statement whose failure the handler turns into a better error:
 
@@ -145,7 +164,10 @@ class Tx:
         return self._conn.transaction()
 
 
+_BEGIN = QueryRef("governance", "begin_transaction")
 _BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
+_COMMIT = QueryRef("governance", "commit_transaction")
+_ROLLBACK = QueryRef("governance", "rollback_transaction")
 
 
 class Database:
@@ -184,22 +206,40 @@ class Database:
     @asynccontextmanager
     async def agent_tx(self, tenant_id: UUID, agent_id: UUID) -> AsyncIterator[Tx]:
         """A transaction as role `bizctx_app` with the agent's tenant set: RLS applies,
-        whatever role the pool connects as."""
-        async with self._connection() as conn, conn.transaction():
+        whatever role the pool connects as.
+
+        Two round trips frame the handler's own queries: BEGIN with the role and settings,
+        and the deferred statements (the audit row) with COMMIT. A failure rolls back.
+        """
+        async with self._connection() as conn:
             tx = Tx(conn, self.book)
-            await tx.execute(
-                _BEGIN_AGENT_CALL,
-                tenant_id=str(tenant_id),
-                agent_id=str(agent_id),
-                statement_timeout=str(self.settings.statement_timeout_ms),
-            )
-            yield tx
+            settings = {
+                "tenant_id": str(tenant_id),
+                "agent_id": str(agent_id),
+                "statement_timeout": str(self.settings.statement_timeout_ms),
+            }
+            await tx.script((_BEGIN, {}), (_BEGIN_AGENT_CALL, settings))
+            try:
+                yield tx
+            except BaseException:
+                await _rollback_quietly(tx)
+                raise
+            await tx.script(*tx._deferred, (_COMMIT, {}))
 
     @asynccontextmanager
     async def operator_tx(self) -> AsyncIterator[Tx]:
         """A transaction as the connecting role: the CLI's, and identity lookup's."""
         async with self._connection() as conn, conn.transaction():
             yield Tx(conn, self.book)
+
+
+async def _rollback_quietly(tx: Tx) -> None:
+    # The connection may be broken or the task cancelled: the pool then discards or
+    # resets the connection, so a failed ROLLBACK here loses nothing.
+    try:
+        await tx.script((_ROLLBACK, {}))
+    except Exception:
+        log.debug("rollback failed; the pool will reset or discard the connection", exc_info=True)
 
 
 async def connect_once(dsn: str) -> psycopg.AsyncConnection[Any]:

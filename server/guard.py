@@ -307,7 +307,7 @@ class Guard:
                 shaped = shape(result, hidden)
                 entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
                 entry.duration_ms = (time.perf_counter() - started) * 1000
-                await write_audit(tx, agent.tenant_id, agent.id, entry)
+                write_audit(tx, agent.tenant_id, agent.id, entry)
             log.info("%s %s ok", kind, name, extra={"request_id": request_id, "agent": agent.name})
             return shaped
         except Exception as exc:
@@ -329,7 +329,7 @@ class Guard:
     async def _audit_after_rollback(self, agent: Agent, entry: AuditEntry) -> None:
         try:
             async with self.db.agent_tx(agent.tenant_id, agent.id) as tx:
-                await write_audit(tx, agent.tenant_id, agent.id, entry)
+                write_audit(tx, agent.tenant_id, agent.id, entry)
         except Exception:
             # The database may be the reason the call failed; the log keeps the record.
             log.exception(

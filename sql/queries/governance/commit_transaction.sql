@@ -1,0 +1,2 @@
+-- Commits the transaction (sent in one round trip with the audit insert).
+COMMIT

@@ -1,0 +1,2 @@
+-- Rolls back a failed call's transaction.
+ROLLBACK
