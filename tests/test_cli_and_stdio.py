@@ -224,3 +224,25 @@ def test_the_wheel_has_bizctx_as_its_only_top_level_package(tmp_path):
     assert "bizctx/server/guard.py" in names
     assert "bizctx/sql/migrations/0001_governance.sql" in names
     assert "bizctx/sql/queries/governance/begin_agent_call.sql" in names
+
+
+def test_two_processes_on_one_data_dir_share_one_embedded_server(tmp_path):
+    env = {"BIZCTX_DATA_DIR": str(tmp_path / "shared"), "PATH": os.environ.get("PATH", "")}
+    try:
+        procs = [
+            subprocess.Popen(
+                [*bizctx_command(), "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        results = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], results
+        status = json.loads(run(env, "db", "status", "--json").stdout)
+        assert status["up"] and status["pending"] == []
+        # A later process attaches to the running server instead of starting another.
+        pid = (tmp_path / "shared" / "pg" / "postmaster.pid").read_text().split()[0]
+        run(env, "tenant", "list")
+        assert (tmp_path / "shared" / "pg" / "postmaster.pid").read_text().split()[0] == pid
+    finally:
+        run(env, "db", "stop", check=False)
+    assert json.loads(run(env, "db", "status", "--json", check=False).stdout)["up"] is False
