@@ -4,6 +4,7 @@ server whose every handler goes through the guard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,10 +19,11 @@ from mcp.shared.exceptions import MCPError
 
 from . import migrations
 from .database import Database, connect_once, resolve_dsn
+from .embeddings import Embedder, choose_provider
 from .errors import BizctxError, StartupError
 from .guard import Guard, Principal
 from .identity import AgentDirectory
-from .queries import QueryBook
+from .queries import QueryBook, QueryRef
 from .registry import Domain, Registry
 from .settings import Settings
 
@@ -41,6 +43,14 @@ DOMAIN_MODULES = (
     "bizctx.resources.agent",
     "bizctx.tools.clients",
     "bizctx.resources.clients",
+    "bizctx.tools.appointments",
+    "bizctx.resources.appointments",
+    "bizctx.tools.mem_docs",
+    "bizctx.resources.mem_docs",
+    "bizctx.tools.invoices",
+    "bizctx.resources.invoices",
+    "bizctx.tools.tasks",
+    "bizctx.resources.tasks",
 )
 
 
@@ -60,6 +70,7 @@ class AppState:
     directory: AgentDirectory
     registry: Registry
     guard: Guard
+    embedder: Embedder | None = None
 
 
 @asynccontextmanager
@@ -83,20 +94,45 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> AsyncIte
         await db.close()
 
 
+_EMBEDDING_DIM = QueryRef("mem_docs", "embedding_dim")
+
+
+@asynccontextmanager
+async def open_embedder(settings: Settings, db: Database) -> AsyncIterator[Embedder]:
+    """The embedding provider the settings choose, for the dimension this database records."""
+    async with db.operator_tx() as tx:
+        dim = int(await tx.value(_EMBEDDING_DIM))
+    embedder = Embedder(dim, choose_provider(settings, dim))
+    log.info("embeddings: %s", embedder.describe())
+    try:
+        yield embedder
+    finally:
+        await embedder.aclose()
+
+
 @asynccontextmanager
 async def open_app(
-    settings: Settings, *, migrate: bool = True, domains: list[Domain] | None = None
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    domains: list[Domain] | None = None,
+    embedder: Embedder | None = None,
 ) -> AsyncIterator[AppState]:
-    """Everything a server needs, checked before the first request."""
+    """Everything a server needs, checked before the first request. `embedder` (tests) is
+    used as given and left open; by default the settings choose one."""
     registry = Registry(domains if domains is not None else load_domains())
     async with open_database(settings, migrate=migrate) as db:
         db.book.require(registry.queries)
-        directory = AgentDirectory(db)
-        await directory.start()
-        try:
-            yield AppState(settings, db, directory, registry, Guard(db, directory, registry, settings))
-        finally:
-            await directory.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            if embedder is None:
+                embedder = await stack.enter_async_context(open_embedder(settings, db))
+            directory = AgentDirectory(db)
+            await directory.start()
+            try:
+                guard = Guard(db, directory, registry, settings, embedder)
+                yield AppState(settings, db, directory, registry, guard, embedder)
+            finally:
+                await directory.stop()
 
 
 R = TypeVar("R")

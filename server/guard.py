@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from .access import AccessPatterns
 from .audit import AuditEntry, write_audit
 from .database import Database, Tx
+from .embeddings import Embedder
 from .errors import (
     BizctxError,
     Conflict,
@@ -77,8 +78,11 @@ class Call:
         request_id: str,
         settings: Settings,
         visible_tools: Callable[[], list[ToolSpec]],
+        embedder: Embedder | None = None,
     ) -> None:
         self.agent = agent
+        # The database's vector dimension and the active embedding provider (mem_docs).
+        self.embedder = embedder
         self.visible_tools = visible_tools
         self.tx = tx
         self.request_id = request_id
@@ -103,9 +107,15 @@ Invoke = Callable[[Call, Any], Awaitable[BaseModel]]
 
 class Guard:
     def __init__(
-        self, db: Database, directory: AgentDirectory, registry: Registry, settings: Settings
+        self,
+        db: Database,
+        directory: AgentDirectory,
+        registry: Registry,
+        settings: Settings,
+        embedder: Embedder | None = None,
     ) -> None:
         self.db = db
+        self.embedder = embedder
         self.directory = directory
         self.registry = registry
         self.settings = settings
@@ -284,7 +294,12 @@ class Guard:
         request_id = uuid.uuid4().hex
 
         def hidden(mark: Redact) -> bool:
-            return mark.field in agent.access.redacted(mark.domain)
+            # A field is hidden when the agent's access_patterns redact it, or close its
+            # domain altogether (a client's e-mail nested in an invoice, for an agent
+            # that may not read clients).
+            return not agent.access.allows(mark.domain, "read") or mark.field in agent.access.redacted(
+                mark.domain
+            )
 
         entry = AuditEntry(
             request_id=request_id,
@@ -293,6 +308,7 @@ class Guard:
             name=name,
             arguments=mask_arguments(raw, input_model, hidden),
         )
+        call: Call | None = None
         try:
             if not agent.active:
                 raise PermissionDenied(
@@ -302,7 +318,9 @@ class Guard:
                 raise PermissionDenied(refusal)
             args = _validate(input_model, raw) if input_model is not None else None
             async with self.db.agent_tx(agent.tenant_id, agent.id) as tx:
-                call = Call(agent, tx, request_id, self.settings, lambda: self.visible_tools(agent))
+                call = Call(
+                    agent, tx, request_id, self.settings, lambda: self.visible_tools(agent), self.embedder
+                )
                 result = await invoke(call, args)
                 shaped = shape(result, hidden)
                 entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
@@ -312,6 +330,8 @@ class Guard:
             return shaped
         except Exception as exc:
             error = _as_bizctx_error(exc, request_id)
+            if call is not None:  # the handler may have named its entity before failing
+                entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
             entry.outcome = "denied" if isinstance(error, PermissionDenied) else "error"
             entry.error_code = error.code
             entry.duration_ms = (time.perf_counter() - started) * 1000

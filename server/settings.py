@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr
@@ -32,6 +33,20 @@ class Settings(BaseSettings):
     page_size: int = Field(default=50, ge=1, le=500, description="Items per page of tools/list etc.")
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
+    embedding_provider: Literal["auto", "local", "openai", "none"] = Field(
+        default="auto",
+        description="auto: the offline local model when installed (the embeddings extra), else none "
+        "(full-text recall only); local; openai (an OpenAI-compatible endpoint); none.",
+    )
+    embedding_url: str | None = Field(
+        default=None, description="OpenAI-compatible API base URL (e.g. https://api.openai.com/v1)."
+    )
+    embedding_model: str | None = Field(default=None, description="Model name sent to that endpoint.")
+    embedding_api_key: SecretStr | None = Field(default=None, description="Bearer key for that endpoint.")
+    embedding_send_dimensions: bool = Field(
+        default=False, description="Send embedding_dim as `dimensions` (models that can shorten vectors)."
+    )
+    embedding_timeout: float = Field(default=30.0, gt=0, description="Seconds per embedding request.")
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host headers HTTP accepts besides loopback and the bound host (DNS rebinding).",

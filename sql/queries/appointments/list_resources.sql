@@ -1,0 +1,20 @@
+-- A keyset page of resources by (name, id) with effective time zone and weekly hours (HH:MM; end may be 24:00).
+-- Index: resources_kind_idx (tenant_id, kind, name); resources_capabilities_idx (gin) for the @> filters.
+SELECT r.id, r.kind, r.name, r.capabilities, r.active, r.email,
+       coalesce(r.time_zone, t.time_zone) AS time_zone,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('weekday', a.weekday,
+                                                     'start', to_char(a.start_time, 'HH24:MI'),
+                                                     'end', to_char(a.end_time, 'HH24:MI'))
+                                  ORDER BY a.weekday, a.start_time, a.end_time)
+                 FROM resource_availability a
+                 WHERE a.tenant_id = r.tenant_id AND a.resource_id = r.id), '[]') AS weekly_hours
+FROM resources r
+JOIN tenants t ON t.id = r.tenant_id
+WHERE r.tenant_id = bizctx_tenant()
+  AND (r.active OR %(include_inactive)s::boolean)
+  AND (%(kind)s::text IS NULL OR r.kind = %(kind)s::text)
+  AND (%(capability)s::text IS NULL OR r.capabilities @> ARRAY[%(capability)s::text])
+  AND (%(required_capabilities)s::text[] IS NULL OR r.capabilities @> %(required_capabilities)s::text[])
+  AND (%(after_name)s::text IS NULL OR (r.name, r.id) > (%(after_name)s::text, %(after_id)s::uuid))
+ORDER BY r.name, r.id
+LIMIT %(limit)s

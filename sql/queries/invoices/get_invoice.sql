@@ -1,0 +1,20 @@
+-- One invoice with its client and whether it is overdue in the business time zone; amounts
+-- at the currency's minor unit. Index: invoices primary key (tenant_id, id).
+SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
+       round(i.subtotal, currency_minor_unit(i.currency)) AS subtotal,
+       round(i.discount_total, currency_minor_unit(i.currency)) AS discount_total,
+       round(i.tax_total, currency_minor_unit(i.currency)) AS tax_total,
+       round(i.total, currency_minor_unit(i.currency)) AS total,
+       round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
+       round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
+       i.status IN ('open', 'partial') AND i.due_date < d.today AS overdue,
+       CASE WHEN i.status IN ('open', 'partial') AND i.due_date < d.today THEN d.today - i.due_date END
+           AS days_overdue,
+       i.notes, i.void_reason, i.voided_at, i.created_at, i.updated_at,
+       c.id AS client_id, c.display_name AS client_name, c.email AS client_email,
+       coalesce(c.phone, c.mobile_phone) AS client_phone
+FROM invoices i
+JOIN tenants t ON t.id = i.tenant_id
+CROSS JOIN LATERAL (SELECT (now() AT TIME ZONE t.time_zone)::date AS today) d
+JOIN clients c ON c.tenant_id = i.tenant_id AND c.id = i.client_id
+WHERE i.tenant_id = bizctx_tenant() AND i.id = %(invoice_id)s::uuid

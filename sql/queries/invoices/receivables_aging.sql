@@ -1,0 +1,25 @@
+-- What is owed per currency on open and partly paid invoices, by days past due in the
+-- business time zone (current = not yet due); one row with currency NULL when nothing is owed.
+-- Index: invoices_receivable_idx (tenant_id, due_date) WHERE status IN ('open', 'partial').
+WITH today AS (
+    SELECT (now() AT TIME ZONE time_zone)::date AS d, time_zone FROM tenants WHERE id = bizctx_tenant()
+)
+SELECT t.d AS as_of, t.time_zone, i.currency,
+       round(coalesce(sum(i.balance_due) FILTER (WHERE i.due_date >= t.d), 0),
+             currency_minor_unit(i.currency)) AS current,
+       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 1 AND 30), 0),
+             currency_minor_unit(i.currency)) AS days_1_30,
+       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 31 AND 60), 0),
+             currency_minor_unit(i.currency)) AS days_31_60,
+       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 61 AND 90), 0),
+             currency_minor_unit(i.currency)) AS days_61_90,
+       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date > 90), 0),
+             currency_minor_unit(i.currency)) AS days_over_90,
+       round(coalesce(sum(i.balance_due), 0), currency_minor_unit(i.currency)) AS total,
+       count(i.id) AS invoices
+FROM today t
+LEFT JOIN invoices i
+       ON i.tenant_id = bizctx_tenant() AND i.status IN ('open', 'partial') AND i.balance_due > 0
+      AND (%(client_id)s::uuid IS NULL OR i.client_id = %(client_id)s::uuid)
+GROUP BY t.d, t.time_zone, i.currency
+ORDER BY i.currency
