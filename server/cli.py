@@ -108,7 +108,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from . import demo
 
     known = demo.read_keys(settings.data_dir)
-    keys = _with_db(settings, lambda db: demo.seed(db, known))
+    keys = _with_db(settings, lambda db: demo.seed_with_embeddings(db, settings, known))
     demo.write_keys(settings.data_dir, keys)
     serving = not args.no_serve
     if args.json:

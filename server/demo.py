@@ -17,6 +17,7 @@ from .database import Database
 from .demo_data import Embed, seed_data
 from .operators import OperatorError, create_agent, create_tenant, get_agent, get_tenant, rotate_key
 from .queries import QueryRef
+from .settings import Settings
 
 log = logging.getLogger("bizctx.demo")
 
@@ -70,6 +71,21 @@ def write_keys(data_dir: Path, keys: dict[str, str]) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(keys, f, indent=2)
     os.chmod(path, 0o600)
+
+
+async def seed_with_embeddings(
+    db: Database, settings: Settings, known_keys: dict[str, str]
+) -> dict[str, str]:
+    """seed(), embedding the memory documents with the provider the settings choose (none:
+    they are stored without vectors and found by full-text search only)."""
+    from .app import open_embedder
+
+    async with open_embedder(settings, db) as embedder:
+
+        async def embed(texts: list[str]) -> tuple[list[list[float]], str]:
+            return await embedder.embed(texts), embedder.model or ""
+
+        return await seed(db, known_keys, embed if embedder.provider is not None else None)
 
 
 async def seed(db: Database, known_keys: dict[str, str], embed: Embed | None = None) -> dict[str, str]:

@@ -1,0 +1,127 @@
+"""`bizctx demo`: a realistic business, seeded once, whose three agents each can do their
+job and nothing else."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import psycopg
+import pytest
+from mcp import Client
+
+from bizctx.server import demo, migrations
+from bizctx.server.app import build_server, open_app
+from bizctx.server.guard import Principal
+from bizctx.server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+COUNTS = """
+SELECT (SELECT count(*) FROM clients) AS clients, (SELECT count(*) FROM appointments) AS appointments,
+       (SELECT count(*) FROM invoices) AS invoices, (SELECT count(*) FROM tasks) AS tasks,
+       (SELECT count(*) FROM mem_docs) AS mem_docs, (SELECT count(*) FROM agents) AS agents,
+       (SELECT count(*) FROM resources WHERE kind = 'staff') AS staff,
+       (SELECT count(*) FROM services) AS services
+"""
+
+
+@pytest.fixture
+def demo_settings(new_database, tmp_path) -> Settings:
+    dsn = new_database()
+    migrations.migrate(dsn)
+    return Settings(database_url=dsn, data_dir=tmp_path, log_level="WARNING")
+
+
+def counts(dsn: str) -> dict:
+    with psycopg.connect(dsn, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute(COUNTS).fetchone()
+
+
+async def seed(settings: Settings) -> dict[str, str]:
+    async with open_app(settings, migrate=False) as app:
+        keys = await demo.seed_with_embeddings(app.db, settings, demo.read_keys(settings.data_dir))
+    demo.write_keys(settings.data_dir, keys)
+    return keys
+
+
+async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_settings):
+    keys = await seed(demo_settings)
+    first = counts(demo_settings.database_url)
+    again = await seed(demo_settings)
+    assert again == keys
+    assert counts(demo_settings.database_url) == first
+    assert first["clients"] >= 200 and first["staff"] == 6 and first["services"] >= 5
+    assert first["mem_docs"] >= 100 and first["agents"] == 3
+    path = demo.keys_path(demo_settings.data_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == keys
+    with psycopg.connect(demo_settings.database_url) as conn:
+        statuses = lambda table: {r[0] for r in conn.execute(f"SELECT DISTINCT status FROM {table}")}  # noqa: E731,S608
+        assert statuses("invoices") == {"draft", "open", "partial", "paid", "void"}
+        assert statuses("tasks") == {
+            "pending",
+            "awaiting_approval",
+            "claimed",
+            "completed",
+            "failed",
+            "dead",
+            "cancelled",
+        }
+        overdue = conn.execute(
+            "SELECT count(*) FROM invoices WHERE status IN ('open', 'partial') AND due_date < current_date"
+        ).fetchone()[0]
+        assert overdue > 0
+        assert conn.execute("SELECT count(*) FROM opt_outs").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM resource_unavailability").fetchone()[0] > 0
+        past, future = conn.execute(
+            "SELECT count(*) FILTER (WHERE starts_at < now()), count(*) FILTER (WHERE starts_at > now()) "
+            "FROM appointments"
+        ).fetchone()
+        assert past > 50 and future > 50
+
+
+# agent -> (a tool it may call with its arguments, a tool it lacks)
+JOBS = {
+    "front-desk": (("search_clients", {"query": "smith"}), "upsert_client"),
+    "billing": (("list_invoices", {"overdue_only": True}), "create_task"),
+    "operations": (("list_tasks", {}), "search_clients"),
+}
+
+
+async def test_every_demo_agent_can_do_its_job_and_nothing_else(demo_settings):
+    keys = await seed(demo_settings)
+    async with open_app(demo_settings, migrate=False) as app:
+        for name, ((tool, args), lacking) in JOBS.items():
+            agent = await app.directory.by_key(keys[name])
+            principal = Principal(agent.tenant_id, agent.id, "memory")
+            async with Client(build_server(app, lambda ctx, p=principal: p)) as client:
+                allowed = await client.call_tool(tool, args)
+                denied = await client.call_tool(lacking, {})
+                tools = {t.name for t in (await client.list_tools()).tools}
+            assert not allowed.is_error, (name, allowed.content[0].text)
+            assert denied.is_error and denied.structured_content["error"]["code"] == "permission_denied"
+            assert tool in tools and lacking not in tools
+            if name == "front-desk":
+                hits = allowed.structured_content["clients"]
+                assert hits and all("email" not in h and "phone" not in h for h in hits)
+            if name == "billing":
+                assert allowed.structured_content["invoices"]
+
+
+async def test_operations_recalls_demo_memories_by_meaning(demo_settings):
+    keys = await seed(demo_settings)
+    async with open_app(demo_settings, migrate=False) as app:
+        agent = await app.directory.by_key(keys["operations"])
+        result = await app.guard.call_tool(
+            Principal(agent.tenant_id, agent.id, "memory"),
+            "recall",
+            {"query": "what if a cat is loose", "k": 3},
+        )
+    assert not result.is_error, result.content[0].text
+    hits = (
+        result.structured_content["hits"]
+        if "hits" in result.structured_content
+        else result.structured_content
+    )
+    assert any("pet" in json.dumps(h).lower() or "cat" in json.dumps(h).lower() for h in hits)
