@@ -202,3 +202,25 @@ def audit_rows(conn: psycopg.Connection, agent: TestAgent) -> list[dict[str, Any
         "SELECT * FROM audit_logs WHERE tenant_id = %s AND agent_id = %s ORDER BY id",
         (agent.tenant_id, agent.id),
     ).fetchall()
+
+
+async def ok(client, tool: str, args: dict) -> dict:
+    """Call a tool that must succeed; its structured result."""
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def err(client, tool: str, args: dict) -> dict:
+    """Call a tool that must fail; its structured error (code, message, details)."""
+    result = await client.call_tool(tool, args)
+    assert result.is_error, result.structured_content
+    return result.structured_content["error"]
+
+
+def count(conn: psycopg.Connection, table: str, tenant_id: Any) -> int:
+    """Rows of one tenant in a table (the table name is always a literal of the test)."""
+    query = psycopg.sql.SQL("SELECT count(*) AS n FROM {} WHERE tenant_id = %s").format(
+        psycopg.sql.Identifier(table)
+    )
+    return conn.execute(query, (tenant_id,)).fetchone()["n"]

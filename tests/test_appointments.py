@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from bizctx.server.paging import decode_cursor, encode_cursor
 from bizctx.tools.appointments import reminder_plan
-from conftest import audit_rows
+from conftest import audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -45,26 +45,8 @@ WRITE_TOOLS = TOOLS[4:]
 # -- helpers ----------------------------------------------------------------------------------
 
 
-async def ok(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def err(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.structured_content["error"]
-
-
 async def read(client, uri: str) -> dict:
     return json.loads((await client.read_resource(uri)).contents[0].text)
-
-
-def count(sql, table: str, tenant_id) -> int:
-    # Table names come from this file's literals, never from input.
-    query = f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s"  # noqa: S608
-    return sql.execute(query, (tenant_id,)).fetchone()["n"]
 
 
 def writes(sql, tenant_id) -> dict[str, int]:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from conftest import audit_rows
+from conftest import audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -18,25 +18,6 @@ WRITE = {
     "caps": ["clients.read", "clients.write"],
     "access": {"clients": {"read": True, "write": True}},
 }
-
-
-async def ok(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def err(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.structured_content["error"]
-
-
-def count(sql, table: str, tenant_id) -> int:
-    # Table names come from this file's literals, never from input.
-    return sql.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s", (tenant_id,)).fetchone()[
-        "n"
-    ]  # noqa: S608
 
 
 @pytest.fixture

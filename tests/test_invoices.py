@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import audit_rows
+from conftest import audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -25,24 +25,6 @@ WRITE = {
 }
 READ = {"caps": ["invoices.read"], "access": {"invoices": {"read": True}, "clients": {"read": True}}}
 MINOR = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}
-
-
-async def ok(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def err(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.structured_content["error"]
-
-
-def count(sql, table: str, tenant_id) -> int:
-    # Table names come from this file's literals, never from input.
-    query = f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s"  # noqa: S608
-    return sql.execute(query, (tenant_id,)).fetchone()["n"]
 
 
 def seed_client(sql, agent, name: str = "Ann") -> str:

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from bizctx.server.app import build_server, open_app
 from bizctx.server.embeddings import Embedder, LocalMiniLM
-from conftest import audit_rows
+from conftest import audit_rows, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -59,18 +59,6 @@ async def app(settings, domains, local_model):
         settings, migrate=False, domains=domains, embedder=Embedder(DIM, local_model)
     ) as state:
         yield state
-
-
-async def ok(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def err(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.structured_content["error"]
 
 
 async def read(client, mem_doc_id: str) -> dict:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import audit_rows
+from conftest import audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -30,24 +30,6 @@ TASK_TOOLS = {
     "request_approval",
     "decide_approval",
 }
-
-
-async def ok(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def err(client, tool: str, args: dict) -> dict:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.structured_content["error"]
-
-
-def count(sql, table: str, tenant_id) -> int:
-    # Table names come from this file's literals, never from input.
-    query = f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s"  # noqa: S608
-    return sql.execute(query, (tenant_id,)).fetchone()["n"]
 
 
 def events(sql, task_id: str) -> list[tuple]:
