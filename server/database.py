@@ -227,26 +227,46 @@ class Database:
         Two round trips frame the handler's own queries: BEGIN with the role and settings,
         and the deferred statements (the audit row) with COMMIT. A failure rolls back.
         """
-        async with self._connection() as conn:
-            tx = Tx(conn, self.book)
-            settings = {
-                "tenant_id": str(tenant_id),
-                "agent_id": str(agent_id),
-                "statement_timeout": str(self.settings.statement_timeout_ms),
-            }
-            await tx.script((_BEGIN, {}), (_BEGIN_AGENT_CALL, settings))
-            try:
-                yield tx
-            except BaseException:
-                await _rollback_quietly(tx)
-                raise
-            await tx.script(*tx._deferred, (_COMMIT, {}))
+        settings = {
+            "tenant_id": str(tenant_id),
+            "agent_id": str(agent_id),
+            "statement_timeout": str(self.settings.statement_timeout_ms),
+        }
+        async with self._transaction((_BEGIN_AGENT_CALL, settings)) as tx:
+            yield tx
 
     @asynccontextmanager
     async def operator_tx(self) -> AsyncIterator[Tx]:
         """A transaction as the connecting role: the CLI's, and identity lookup's."""
-        async with self._connection() as conn, conn.transaction():
-            yield Tx(conn, self.book)
+        async with self._transaction() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def _transaction(self, *opening: tuple[QueryRef | str, dict[str, Any]]) -> AsyncIterator[Tx]:
+        """BEGIN and the opening statements in one round trip; the deferred statements and
+        COMMIT in one more at the end; ROLLBACK on failure.
+
+        A pooled connection that died with a database restart is found out by the BEGIN,
+        before anything ran: it is dropped (the pool discards broken connections) and the
+        next one tried, so the first call after a restart succeeds.
+        """
+        for _ in range(self.settings.pool_max_size + 1):
+            async with self._connection() as conn:
+                tx = Tx(conn, self.book)
+                try:
+                    await tx.script((_BEGIN, {}), *opening)
+                except psycopg.OperationalError:
+                    if conn.broken:
+                        continue
+                    raise
+                try:
+                    yield tx
+                except BaseException:
+                    await _rollback_quietly(tx)
+                    raise
+                await tx.script(*tx._deferred, (_COMMIT, {}))
+                return
+        raise Unavailable("The database is unavailable right now; retry in a few seconds.")
 
 
 async def _rollback_quietly(tx: Tx) -> None:

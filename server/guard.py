@@ -148,7 +148,11 @@ class Guard:
         return [r for r in self.registry.resources if self.resource_refusal(agent, r) is None]
 
     async def current_agent(self, principal: Principal) -> Agent:
-        agent = await self.directory.get(principal.tenant_id, principal.agent_id)
+        try:
+            agent = await self.directory.get(principal.tenant_id, principal.agent_id)
+        except (psycopg.Error, OSError) as exc:
+            log.warning("agent lookup failed: %s", type(exc).__name__)
+            raise Unavailable("The database is unavailable right now; retry in a few seconds.") from None
         if agent is None:
             raise PermissionDenied("This agent no longer exists; ask an operator for a new key.")
         return agent
@@ -237,11 +241,7 @@ class Guard:
                 invoke=spec.handler if spec else _no_such_tool(name),
             )
         except BizctxError as exc:
-            return types.CallToolResult(
-                content=[types.TextContent(text=f"{exc.code}: {exc.message}")],
-                structured_content={"error": exc.to_dict()},
-                is_error=True,
-            )
+            return error_result(exc)
         return types.CallToolResult(
             content=[types.TextContent(text=json.dumps(shaped, ensure_ascii=False, separators=(",", ":")))],
             structured_content=shaped,
@@ -358,6 +358,23 @@ class Guard:
             )
 
 
+ERROR_META_KEY = "bizctx/error"
+
+
+def error_result(exc: BizctxError) -> types.CallToolResult:
+    """A tool error: text for the model (what happened, what to do, and any details it needs
+    such as the next free slots), and the machine-readable error in `_meta["bizctx/error"]`
+    for orchestrators. No structuredContent: clients validate it against the tool's
+    outputSchema (the TypeScript SDK even on errors), which an error cannot match."""
+    error = exc.to_dict()
+    text = f"{exc.code}: {exc.message}"
+    if exc.details:
+        text += "\n" + json.dumps(exc.details, ensure_ascii=False, default=str)
+    return types.CallToolResult(
+        content=[types.TextContent(text=text)], is_error=True, meta={ERROR_META_KEY: error}
+    )
+
+
 def _no_such_tool(name: str) -> Invoke:
     async def invoke(call: Call, args: Any) -> BaseModel:
         raise NotFound(f"There is no tool named {name!r}; call tools/list to see the tools you may use.")
@@ -420,6 +437,11 @@ def _as_bizctx_error(exc: Exception, request_id: str) -> BizctxError:
             return cls(message)
         if state.startswith("22"):
             return InvalidInput("A value has the wrong format or is out of range.")
+        if isinstance(exc, psycopg.DataError) and not state:
+            # Refused by psycopg before it reached the server: text with a NUL character.
+            return InvalidInput(
+                "A text value contains a character that cannot be stored (NUL, \\u0000); remove it and retry."
+            )
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or state[:2] in (
             "08",
             "57",

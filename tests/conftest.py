@@ -211,11 +211,16 @@ async def ok(client, tool: str, args: dict) -> dict:
     return result.structured_content
 
 
-async def err(client, tool: str, args: dict) -> dict:
-    """Call a tool that must fail; its structured error (code, message, details)."""
-    result = await client.call_tool(tool, args)
+def error_of(result) -> dict:
+    """A failed tool call's machine-readable error (code, message, retryable, details)."""
     assert result.is_error, result.structured_content
-    return result.structured_content["error"]
+    assert result.structured_content is None  # an error never claims to match the outputSchema
+    return result.meta["bizctx/error"]
+
+
+async def err(client, tool: str, args: dict) -> dict:
+    """Call a tool that must fail; its machine-readable error (code, message, details)."""
+    return error_of(await client.call_tool(tool, args))
 
 
 def count(conn: psycopg.Connection, table: str, tenant_id: Any) -> int:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_appointments import TZ, WRITER, at, count, iso, ok, seed
 
-from conftest import audit_rows
+from conftest import audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -184,7 +184,7 @@ async def test_twenty_concurrent_bookings_of_one_slot_make_one_appointment(app, 
         *(app.guard.call_tool(agents[i % 4].principal, "book_appointment", args) for i in range(20))
     )
     wins = [r.structured_content for r in results if not r.is_error]
-    losses = [r.structured_content["error"] for r in results if r.is_error]
+    losses = [error_of(r) for r in results if r.is_error]
     assert len(wins) == 1 and len(losses) == 19
     assert {e["code"] for e in losses} == {"conflict"}
     for error in losses:
@@ -207,7 +207,7 @@ async def test_concurrent_bookings_without_a_resource_fill_each_qualified_resour
     )
     wins = [r.structured_content for r in results if not r.is_error]
     assert sorted(w["resources"][0]["name"] for w in wins) == ["Ana", "Ben"]
-    assert all(r.structured_content["error"]["code"] == "conflict" for r in results if r.is_error)
+    assert all(error_of(r)["code"] == "conflict" for r in results if r.is_error)
     assert count(sql, "appointments", biz.tenant_id) == 2
     held = sql.execute(
         "SELECT count(DISTINCT resource_id) AS n FROM appointment_resources WHERE tenant_id = %s",

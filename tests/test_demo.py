@@ -14,6 +14,7 @@ from bizctx.server import demo, migrations
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
 from bizctx.server.settings import Settings
+from conftest import error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -100,7 +101,7 @@ async def test_every_demo_agent_can_do_its_job_and_nothing_else(demo_settings):
                 denied = await client.call_tool(lacking, {})
                 tools = {t.name for t in (await client.list_tools()).tools}
             assert not allowed.is_error, (name, allowed.content[0].text)
-            assert denied.is_error and denied.structured_content["error"]["code"] == "permission_denied"
+            assert denied.is_error and error_of(denied)["code"] == "permission_denied"
             assert tool in tools and lacking not in tools
             if name == "front-desk":
                 hits = allowed.structured_content["clients"]

@@ -18,7 +18,7 @@ from bizctx.server.guard import Call
 from bizctx.server.queries import QueryRef
 from bizctx.server.redact import Redact
 from bizctx.server.registry import Domain
-from conftest import audit_rows
+from conftest import audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +158,7 @@ async def test_a_missing_capability_is_denied_named_and_audited(make_agent, conn
     async with connect(agent) as c:
         result = await c.call_tool("probe_write", {"count": 1})
     assert result.is_error
-    assert result.structured_content["error"]["code"] == "permission_denied"
+    assert error_of(result)["code"] == "permission_denied"
     assert "clients.write" in result.content[0].text
     (row,) = audit_rows(sql, agent)
     assert (row["name"], row["outcome"], row["error_code"]) == ("probe_write", "denied", "permission_denied")
@@ -168,7 +168,7 @@ async def test_a_closed_domain_is_denied_even_with_the_capability(make_agent, co
     agent = await make_agent(caps=["clients.read", "clients.write"], access={"clients": {"read": True}})
     async with connect(agent) as c:
         result = await c.call_tool("probe_write", {})
-    assert result.structured_content["error"]["code"] == "permission_denied"
+    assert error_of(result)["code"] == "permission_denied"
     assert "access_patterns" in result.content[0].text
     assert audit_rows(sql, agent)[0]["outcome"] == "denied"
 
@@ -198,7 +198,7 @@ async def test_bad_input_is_a_clear_error_and_runs_nothing(make_agent, connect, 
     async with connect(agent) as c:
         result = await c.call_tool("probe_read", {"count": 0, "colour": "red"})
     assert result.is_error
-    error = result.structured_content["error"]
+    error = error_of(result)
     assert error["code"] == "invalid_input"
     assert "count" in error["message"] and "colour" in error["message"]
     (row,) = audit_rows(sql, agent)
@@ -211,11 +211,11 @@ async def test_handler_errors_map_to_codes_and_nothing_internal_leaks(make_agent
         not_found = await c.call_tool("probe_read", {"fail": "not_found"})
         privilege = await c.call_tool("probe_read", {"fail": "privilege"})
         crash = await c.call_tool("probe_read", {"fail": "crash"})
-    assert not_found.structured_content["error"]["code"] == "not_found"
+    assert error_of(not_found)["code"] == "not_found"
     assert not_found.content[0].text == "not_found: No such probe; list probes first."
     for result in (privilege, crash):
         assert result.is_error
-        assert result.structured_content["error"]["code"] == "internal"
+        assert error_of(result)["code"] == "internal"
         text = result.content[0].text + str(result.structured_content)
         for leak in ("secret", "SELECT", "permission denied", "tenants", "Traceback"):
             assert leak not in text
@@ -234,7 +234,7 @@ async def test_an_unknown_tool_is_not_found_and_audited(make_agent, connect, sql
     agent = await make_agent(**READER)
     async with connect(agent) as c:
         result = await c.call_tool("drop_everything", {})
-    assert result.structured_content["error"]["code"] == "not_found"
+    assert error_of(result)["code"] == "not_found"
     assert audit_rows(sql, agent)[0]["name"] == "drop_everything"
 
 
@@ -324,7 +324,7 @@ async def test_operator_changes_reach_a_connected_agent_at_once(make_agent, conn
 
         async def refused():
             r = await c.call_tool("probe_read", {})
-            return r.is_error and r.structured_content["error"]["code"] == "permission_denied"
+            return r.is_error and error_of(r)["code"] == "permission_denied"
 
         await _eventually(refused)
         assert await tool_names(c) == set()

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import audit_rows, count, err, ok
+from conftest import audit_rows, count, err, error_of, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -410,7 +410,7 @@ async def test_concurrent_payments_never_exceed_the_total(app, writer, sql):
         )
     )
     assert sorted(r.is_error for r in results) == [False, False, False, True, True]
-    refused = [r.structured_content["error"] for r in results if r.is_error]
+    refused = [error_of(r) for r in results if r.is_error]
     assert {e["balance_due"] for e in refused} == {"10.00"}
     row = sql.execute("SELECT amount_paid, status FROM invoices WHERE id = %s", (invoice_id,)).fetchone()
     assert row == {"amount_paid": Decimal("90.0000"), "status": "partial"}

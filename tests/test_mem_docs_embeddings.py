@@ -28,7 +28,7 @@ from bizctx.server.embeddings import (
     choose_provider,
 )
 from bizctx.server.errors import StartupError, Unavailable
-from conftest import audit_rows
+from conftest import audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -165,7 +165,7 @@ async def test_an_endpoint_failure_is_unavailable_and_writes_nothing(
             stored = await c.call_tool("remember", {"content": "x", "doc_type": "context"})
             asked = await c.call_tool("recall", {"query": "x"})
     for result in (stored, asked):
-        error = result.structured_content["error"]
+        error = error_of(result)
         assert result.is_error and error["code"] == "unavailable" and error["retryable"] is True
         assert "1536" not in error["message"] and "503" not in error["message"]
     assert count(sql, agent.tenant_id) == 0

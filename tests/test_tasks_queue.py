@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bizctx.server.settings import Settings
-from conftest import audit_rows
+from conftest import audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -102,8 +102,8 @@ async def test_an_expired_lease_is_reclaimed_and_the_attempt_counted(app, make_a
     assert [(e["attempt"], e["error"]) for e in again["errors"]] == [(1, "lease expired")]
     # The dead worker comes back: too late.
     late = await app.guard.call_tool(dead_worker.principal, "complete_task", {"task_id": str(task_id)})
-    assert late.is_error and late.structured_content["error"]["code"] == "conflict"
-    assert "held by another agent" in late.structured_content["error"]["message"]
+    assert late.is_error and error_of(late)["code"] == "conflict"
+    assert "held by another agent" in error_of(late)["message"]
     done = await call(app, rescuer, "complete_task", {"task_id": str(task_id), "result": {"ok": True}})
     assert done["status"] == "completed" and done["attempts"] == 2
     history = sql.execute(
