@@ -566,4 +566,5 @@ async def seed_data(
             idempotency_key=f"demo-doc-{k:03d}",
         )
     out.mem_docs = len(docs)
+    await tx.execute(_q("analyze_tables"))
     return out

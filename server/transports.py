@@ -9,6 +9,7 @@ from mcp.server.stdio import stdio_server
 
 from .app import authenticate_key, build_server, open_app
 from .settings import Settings
+from .stdio import PipesUnavailable, stdio_streams
 
 log = logging.getLogger("bizctx.serve")
 
@@ -21,8 +22,18 @@ async def serve_stdio(settings: Settings) -> None:
         principal = await authenticate_key(state, key, "stdio")
         server = build_server(state, lambda ctx: principal)
         log.info("serving stdio for agent %s", principal.agent_id)
-        async with stdio_server() as (read_stream, write_stream):
+        try:
+            streams = stdio_streams()
+            read_stream, write_stream = await streams.__aenter__()
+        except PipesUnavailable as exc:
+            log.info("stdin/stdout are not pipes (%s); using the SDK's threaded stdio", exc)
+            async with stdio_server() as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+            return
+        try:
             await server.run(read_stream, write_stream, server.create_initialization_options())
+        finally:
+            await streams.__aexit__(None, None, None)
 
 
 async def serve_over_http(settings: Settings, *, transport: str, host: str, port: int) -> None:
