@@ -224,10 +224,27 @@ def cmd_agent_set_access(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _since_arg(value: str) -> Any:
+    try:
+        return operators.parse_since(value)
+    except operators.OperatorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.view == "stats":
+        return cmd_audit_stats(args, settings)
     rows = _with_db(
         settings,
-        lambda db: operators.audit_log(db, tenant_ref=args.tenant, agent_ref=args.agent, limit=args.limit),
+        lambda db: operators.audit_log(
+            db,
+            tenant_ref=args.tenant,
+            agent_ref=args.agent,
+            tool=args.tool,
+            outcome=args.outcome,
+            since=args.since,
+            limit=args.limit,
+        ),
     )
     if args.json:
         _print_json(rows)
@@ -238,6 +255,83 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
                 f"{r['occurred_at']:%Y-%m-%d %H:%M:%S%z} [{r['tenant_name']}] {r['agent_name']:16} "
                 f"{r['kind']:8} {r['name']:32} {r['outcome']}{code} {r['duration_ms']}ms {r['request_id']}"
             )
+    return 0
+
+
+def cmd_audit_stats(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _with_db(
+        settings,
+        lambda db: operators.audit_stats(
+            db,
+            tenant_ref=args.tenant,
+            agent_ref=args.agent,
+            tool=args.tool,
+            outcome=args.outcome,
+            since=args.since,
+        ),
+    )
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'tenant':20} {'agent':16} {'tool':32} {'calls':>7} {'denied':>7} {'errors':>7} {'avg ms':>8}")
+    for r in rows:
+        print(
+            f"{r['tenant_name'][:20]:20} {r['agent_name'][:16]:16} {r['name'][:32]:32} {r['calls']:>7} "
+            f"{r['denied']:>7} {r['errors']:>7} {r['avg_ms']:>8}"
+        )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from . import importer
+
+    progress = importer.TerminalProgress(sys.stderr, f"import {args.kind}")
+    result = _with_db(
+        settings,
+        lambda db: importer.import_file(
+            db,
+            args.tenant,
+            args.kind,
+            Path(args.file),
+            dry_run=args.dry_run,
+            skip_invalid=args.skip_invalid,
+            progress=progress,
+        ),
+    )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        for error in result.errors:
+            print(error)
+        bad = len({e.line for e in result.errors})
+        counts = f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged"
+        if not result.imported:
+            print(
+                f"nothing imported: {bad} of {result.rows} rows of {args.file} have problems "
+                "(fix them, or pass --skip-invalid to import the others)"
+            )
+        else:
+            verb = "dry run, nothing written; would import" if result.dry_run else "imported"
+            skipped = f", {result.skipped} bad rows skipped" if result.skipped else ""
+            print(
+                f"{verb} {result.rows - result.skipped} {args.kind} into {result.tenant!r}: "
+                f"{counts}{skipped} ({result.seconds:.2f} s)"
+            )
+    return 0 if result.imported else 1
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from . import exporter
+
+    output = Path(args.output) if args.output else None
+    fmt = exporter.export_format(output, args.format)
+    records = _with_db(settings, lambda db: exporter.fetch_records(db, args.tenant, args.kind))
+    if output is None:
+        exporter.write_records(args.kind, records, sys.stdout, fmt)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            exporter.write_records(args.kind, records, out, fmt)
+        print(f"exported {len(records)} {args.kind} to {output}", file=sys.stderr)
     return 0
 
 
@@ -318,10 +412,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant", required=True)
     p.add_argument("--access-patterns", type=_access_arg, required=True, help=access_help)
 
-    p = add(sub, "audit", cmd_audit, "what agents did, newest first")
+    p = add(
+        sub,
+        "audit",
+        cmd_audit,
+        "what agents did, newest first; `bizctx audit stats`: calls, denials and errors per agent and tool",
+    )
+    p.add_argument(
+        "view", nargs="?", choices=["stats"], help="stats: counts per agent and tool instead of rows"
+    )
     p.add_argument("--tenant")
-    p.add_argument("--agent")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--agent", help="agent name (in --tenant, or in any tenant) or id")
+    p.add_argument("--tool", help="tool name or resource URI template, e.g. upsert_client")
+    p.add_argument("--outcome", choices=["ok", "denied", "error"])
+    p.add_argument("--since", type=_since_arg, help="30m, 1h, 2d, 1w, or an ISO timestamp")
+    p.add_argument("--limit", type=int, default=50, help="rows to show (not for stats)")
+
+    from .importer import KINDS
+
+    p = add(
+        sub,
+        "import",
+        cmd_import,
+        "load a business's own data from CSV or JSON Lines (.csv, .jsonl, .json); see the README for columns",
+    )
+    p.add_argument("kind", choices=list(KINDS))
+    p.add_argument("file")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--dry-run", action="store_true", help="check and rehearse, write nothing")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="import the good rows, skip (and report) bad ones"
+    )
+    p = add(sub, "export", cmd_export, "write a tenant's records in the form `bizctx import` reads")
+    p.add_argument("kind", choices=list(KINDS))
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--output", "-o", help="file to write (default: stdout)")
+    p.add_argument("--format", choices=["csv", "jsonl"], help="default: from --output's extension, else csv")
     return parser
 
 

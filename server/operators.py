@@ -3,7 +3,9 @@ and reading the audit log. Each function is one operator transaction."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -172,14 +174,81 @@ async def set_access_patterns(db: Database, tenant_ref: str, ref: str, access: A
     return {**agent, "access_patterns": access.to_json()}
 
 
+_SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`--since`: a span back from now (30m, 1h, 2d, 1w, 90s) or an ISO 8601 timestamp
+    (without an offset it is UTC; a bare date is its midnight UTC)."""
+    match = _SINCE.match(text)
+    if match:
+        amount, unit = int(match.group(1)), _UNITS[match.group(2).lower()]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    try:
+        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise OperatorError(
+            f"--since {text!r}: give a span like 30m, 1h, 2d, 1w "
+            "or an ISO timestamp like 2025-01-31T09:00+01:00"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+async def _audit_filters(
+    tx: Tx, tenant_ref: str | None, agent_ref: str | None
+) -> tuple[UUID | None, UUID | None, str | None]:
+    """(tenant_id, agent_id, agent_name): an agent is looked up in its tenant when one is
+    given (so a typo is an error), else matched by name in every tenant."""
+    tenant_id = (await _tenant(tx, tenant_ref))["id"] if tenant_ref else None
+    if agent_ref and tenant_ref:
+        return tenant_id, (await _agent(tx, tenant_ref, agent_ref))["id"], None
+    return tenant_id, None, agent_ref
+
+
 async def audit_log(
-    db: Database, *, tenant_ref: str | None = None, agent_ref: str | None = None, limit: int = 50
+    db: Database,
+    *,
+    tenant_ref: str | None = None,
+    agent_ref: str | None = None,
+    tool: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
 ) -> list[dict]:
+    """What agents did, newest first. `tool` is a tool name or a resource URI template."""
     async with db.operator_tx() as tx:
-        tenant_id = (await _tenant(tx, tenant_ref))["id"] if tenant_ref else None
-        agent_id = None
-        if agent_ref:
-            if tenant_ref is None:
-                raise OperatorError("--agent needs --tenant")
-            agent_id = (await _agent(tx, tenant_ref, agent_ref))["id"]
-        return await tx.all(_q("list_audit_logs"), tenant_id=tenant_id, agent_id=agent_id, limit=limit)
+        tenant_id, agent_id, agent_name = await _audit_filters(tx, tenant_ref, agent_ref)
+        return await tx.all(
+            _q("list_audit_logs"),
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            agent_name=agent_name,
+            name=tool,
+            outcome=outcome,
+            since=since,
+            limit=limit,
+        )
+
+
+async def audit_stats(
+    db: Database,
+    *,
+    tenant_ref: str | None = None,
+    agent_ref: str | None = None,
+    tool: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+) -> list[dict]:
+    """Calls, denials and errors per tenant, agent and tool since a time, busiest first."""
+    async with db.operator_tx() as tx:
+        tenant_id, agent_id, agent_name = await _audit_filters(tx, tenant_ref, agent_ref)
+        return await tx.all(
+            _q("audit_stats"),
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            agent_name=agent_name,
+            name=tool,
+            outcome=outcome,
+            since=since,
+        )

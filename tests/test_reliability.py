@@ -391,7 +391,8 @@ async def test_an_http_client_that_disconnects_mid_write_leaves_no_partial_write
     assert (written, len(audited)) == (0, 0)
     lingering = sql.execute(
         "SELECT pid, state FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() "
+        # Client backends only: an autovacuum worker started by the suite's writes is not ours.
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
         "AND state IN ('idle in transaction', 'idle in transaction (aborted)', 'active')"
     ).fetchall()
     assert [r for r in lingering if r["pid"] not in backends_before] == []
