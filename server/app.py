@@ -190,16 +190,20 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
     return server
 
 
-async def authenticate_key(state: AppState | None, key: str | None, transport: str) -> Principal:
-    """The principal for a key given at start-up (stdio); StartupError with a one-line reason."""
-    from .identity import AgentRefused
-
+def require_key(key: str | None) -> str:
+    """The stdio agent key, or a one-line StartupError before anything is started."""
     if not key:
         raise StartupError(
             "no agent key: set BIZCTX_AGENT_KEY to a key from `bizctx agent create` "
             "(there is no anonymous mode)"
         )
-    assert state is not None
+    return key
+
+
+async def authenticate_key(state: AppState, key: str, transport: str) -> Principal:
+    """The principal for a key given at start-up (stdio); StartupError with a one-line reason."""
+    from .identity import AgentRefused
+
     try:
         agent = await state.directory.by_key(key)
     except AgentRefused as exc:

@@ -16,12 +16,14 @@ import asyncio
 import json
 import logging
 import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
 import mcp_types as types
+from mcp.server.stdio import stdio_server
 from mcp.shared._context_streams import create_context_streams
 from mcp.shared.message import SessionMessage
 
@@ -35,6 +37,12 @@ class PipesUnavailable(Exception):
 
 
 async def _open_pipes() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
+    for fd in (0, 1):
+        # epoll watches pipes, sockets and terminals; a regular file or /dev/null is
+        # accepted by connect_*_pipe and then fails in a callback, so check up front.
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
+            raise PipesUnavailable(f"fd {fd} is not a pipe, socket or terminal")
     loop = asyncio.get_running_loop()
     in_fd, out_fd = os.dup(0), os.dup(1)
     try:
@@ -92,8 +100,19 @@ def _refusal(line: bytes) -> types.JSONRPCError:
 
 @asynccontextmanager
 async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
-    """(read_stream, write_stream) for `Server.run`, over the process's stdin/stdout."""
-    reader, writer, restore = await _open_pipes()
+    """(read_stream, write_stream) for `Server.run`, over the process's stdin/stdout; the
+    SDK's threaded stdio when they are not pipes the event loop can watch."""
+    try:
+        reader, writer, restore = await _open_pipes()
+    except PipesUnavailable as exc:
+        log.info("stdin/stdout are not pipes (%s); using the SDK's threaded stdio", exc)
+        pipes = False
+    else:
+        pipes = True
+    if not pipes:
+        async with stdio_server() as streams:
+            yield streams
+        return
     read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
     write_stream, write_reader = create_context_streams[SessionMessage](0)
     lock = anyio.Lock()
