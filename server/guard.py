@@ -317,15 +317,29 @@ class Guard:
             if refusal is not None:
                 raise PermissionDenied(refusal)
             args = _validate(input_model, raw) if input_model is not None else None
-            async with self.db.agent_tx(agent.tenant_id, agent.id) as tx:
-                call = Call(
-                    agent, tx, request_id, self.settings, lambda: self.visible_tools(agent), self.embedder
-                )
-                result = await invoke(call, args)
-                shaped = shape(result, hidden)
-                entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
-                entry.duration_ms = (time.perf_counter() - started) * 1000
-                write_audit(tx, agent.tenant_id, agent.id, entry)
+            for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+                try:
+                    async with self.db.agent_tx(agent.tenant_id, agent.id) as tx:
+                        call = Call(
+                            agent,
+                            tx,
+                            request_id,
+                            self.settings,
+                            lambda: self.visible_tools(agent),
+                            self.embedder,
+                        )
+                        result = await invoke(call, args)
+                        shaped = shape(result, hidden)
+                        entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
+                        entry.duration_ms = (time.perf_counter() - started) * 1000
+                        write_audit(tx, agent.tenant_id, agent.id, entry)
+                    break
+                except psycopg.Error as exc:
+                    # A deadlock or serialization failure rolled the whole call back: nothing
+                    # of it was written, so running it again is safe; the caller never sees it.
+                    if exc.sqlstate not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
+                        raise
+                    log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
             log.info("%s %s ok", kind, name, extra={"request_id": request_id, "agent": agent.name})
             return shaped
         except Exception as exc:
@@ -408,6 +422,11 @@ def _validate(model: type[BaseModel], raw: Any) -> BaseModel:
             "Invalid arguments. " + "; ".join(problems) + ". Fix these and call again."
         ) from None
 
+
+# Deadlock and serialization failure: the transaction was rolled back whole, so the
+# guard runs the call again (a bounded number of times) instead of failing it.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+TRANSIENT_ATTEMPTS = 3
 
 # SQLSTATEs the database raises on purpose, and what they mean for the caller.
 _SQLSTATE_ERRORS: dict[str, tuple[type[BizctxError], str]] = {

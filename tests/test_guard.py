@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Literal
 
 import anyio
+import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,11 +28,17 @@ GET_TENANT = probe.query("get_tenant", domain="self")
 CREATE_TENANT = QueryRef("governance", "create_tenant")
 
 
+# Invocations per note, for the deadlock probes.
+DEADLOCKS: dict[str | None, int] = {}
+
+
 class ProbeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Annotated[str | None, Redact("clients", "notes")] = Field(default=None, description="A note.")
     count: int = Field(default=1, ge=1, le=10, description="How many.")
-    fail: Literal["none", "not_found", "privilege", "crash"] = Field(default="none", description="Failure.")
+    fail: Literal["none", "not_found", "privilege", "crash", "deadlock_twice", "deadlock_always"] = Field(
+        default="none", description="Failure."
+    )
 
 
 class Contact(BaseModel):
@@ -58,6 +65,10 @@ async def probe_read(call: Call, args: ProbeIn) -> ProbeOut:
         await call.tx.one(CREATE_TENANT, name="x", time_zone="UTC", invoice_prefix="X")
     if args.fail == "crash":
         raise RuntimeError("secret internal detail: SELECT password FROM vault")
+    if args.fail.startswith("deadlock"):
+        DEADLOCKS[args.note] = DEADLOCKS.get(args.note, 0) + 1
+        if args.fail == "deadlock_always" or DEADLOCKS[args.note] <= 2:
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
     return ProbeOut(
         tenant_name=row["name"],
         count=args.count,
@@ -329,3 +340,18 @@ async def test_operator_changes_reach_a_connected_agent_at_once(make_agent, conn
         await _eventually(refused)
         assert await tool_names(c) == set()
     assert audit_rows(sql, agent)[-1]["outcome"] == "denied"
+
+
+async def test_a_deadlocked_call_is_run_again_and_succeeds_or_fails_retryable(make_agent, connect, sql):
+    agent = await make_agent(**READER)
+    async with connect(agent) as c:
+        recovered = await c.call_tool("probe_read", {"fail": "deadlock_twice", "note": "a"})
+        stuck = await c.call_tool("probe_read", {"fail": "deadlock_always", "note": "b"})
+    assert not recovered.is_error and DEADLOCKS["a"] == 3
+    error = error_of(stuck)
+    assert error["code"] == "unavailable" and error["retryable"] is True
+    assert DEADLOCKS["b"] == 3  # bounded: three attempts, then the caller is told to retry
+    assert [(r["outcome"], r["error_code"]) for r in audit_rows(sql, agent)] == [
+        ("ok", None),
+        ("error", "unavailable"),
+    ]
