@@ -178,6 +178,7 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
         SERVER_NAME,
         version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
+        get_tool_input_schema=guard.tool_input_schema,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
         on_list_resources=on_list_resources,

@@ -105,6 +105,35 @@ async def test_streamable_http_serves_several_agents_each_its_own_tools(app, mak
     assert (row["transport"], row["name"], row["outcome"]) == ("streamable-http", "upsert_client", "ok")
 
 
+async def test_a_tools_call_over_http_does_not_list_tools_on_the_server(app, make_agent, monkeypatch):
+    # The SDK checks Mcp-Param-* headers against the called tool's inputSchema; left to find
+    # it by itself, it runs and serializes a whole tools/list per tools/call (most of an HTTP
+    # call's CPU). The server hands it the schema by name instead.
+    agent = await make_agent(**READER)
+    listings = 0
+    list_tools = app.guard.list_tools
+
+    async def counting(*args, **kwargs):
+        nonlocal listings
+        listings += 1
+        return await list_tools(*args, **kwargs)
+
+    monkeypatch.setattr(app.guard, "list_tools", counting)
+    async with running(app, "streamable-http") as base:
+        async with (
+            http_client(agent.key) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            await client.list_tools()
+            for _ in range(3):
+                result = await client.call_tool("search_clients", {"query": "nobody"})
+                assert not result.is_error
+    assert listings == 1
+    schema = app.guard.tool_input_schema("search_clients")
+    assert schema is not None and "query" in schema["properties"]
+    assert app.guard.tool_input_schema("no_such_tool") is None
+
+
 async def test_sse_answers_tools_list_and_call(app, make_agent, sql):
     agent = await make_agent(**READER)
     async with running(app, "sse") as base:
