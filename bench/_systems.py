@@ -2,6 +2,8 @@
 make one call of a workload on session k:
 
 - floor: psycopg alone (one connection per agent), the same SQL and parameters;
+- governed: the same statement through bizctx's own database layer, in its call framing
+  (pool, BEGIN with role/tenant/agent, the audit row committed with it), no MCP;
 - bare: bench/bare_server.py, the same `mcp` SDK's low-level Server, the same SQL, no governance;
 - bizctx: `bizctx serve`, the governed call (guard, RLS, redaction, audit);
 - toolbox: MCP Toolbox for Databases, a `postgres-sql` tool per statement;
@@ -56,6 +58,8 @@ class Env:
     data_dir: Path
     book: Any  # bizctx QueryBook
     workloads: dict[str, Workload]
+    tenant_id: Any = None  # the demo tenant, and the benchmark agents (session k is agent k)
+    agent_ids: list[Any] = field(default_factory=list)
     toolbox_bin: Path | None = None
     postgres_mcp_bin: Path | None = None
     logs: list[Any] = field(default_factory=list)
@@ -120,6 +124,52 @@ class Floor(System):
             cur = await self.sessions[k].execute(text, params, prepare=True)
             if cur.description:
                 await cur.fetchall()
+        except psycopg.Error as exc:
+            return str(exc)[:200]
+        return None
+
+
+class Governed(System):
+    """The floor's statement in bizctx's own transaction framing, through bizctx's Database:
+    pool checkout, BEGIN + role/tenant/agent, the statement (prepared), the audit row and
+    COMMIT. What governance costs in SQL, without MCP, the guard's Python or the transport."""
+
+    name = "governed"
+    label = "governed SQL alone"
+    transports = ("none",)
+
+    @contextlib.asynccontextmanager
+    async def open(self, transport: str, n: int) -> AsyncIterator[System]:
+        from bizctx.server.app import open_database
+        from bizctx.server.settings import Settings
+
+        settings = Settings(database_url=self.env.owner_dsn, pool_min_size=n, pool_max_size=n)
+        async with open_database(settings, migrate=False) as db:
+            self.db = db
+            self.sessions = list(range(n))
+            yield self
+
+    def prepared(self, workload: Workload, call: Call) -> Any:
+        return workload, call.params
+
+    async def send(self, k: int, payload: Any) -> str | None:
+        from bizctx.server.audit import AuditEntry, write_audit
+
+        workload, params = payload
+        agent_id = self.env.agent_ids[k]
+        entry = AuditEntry(
+            request_id=os.urandom(16).hex(),
+            transport="stdio",
+            kind="tool",
+            name=workload.tool,
+            arguments=params,
+        )
+        try:
+            async with self.db.agent_tx(self.env.tenant_id, agent_id) as tx:
+                for query, values in workload.settings:
+                    await tx.all(query, **values)
+                await tx.all(workload.query, **params)
+                write_audit(tx, self.env.tenant_id, agent_id, entry)
         except psycopg.Error as exc:
             return str(exc)[:200]
         return None

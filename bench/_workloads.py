@@ -86,6 +86,9 @@ class Workload:
     # Statements bizctx runs for one call (from the handler), for the report.
     bizctx_statements: int = 1
     example_params: dict[str, Any] = field(default_factory=dict)
+    # Statements the baselines get from their role's settings instead, run first by the
+    # "governed SQL alone" system (which switches roles per transaction, like bizctx).
+    settings: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass
@@ -240,6 +243,7 @@ def workloads(fx: Fixtures) -> dict[str, Workload]:
             "plus recall_search_settings (baselines set them per role)",
             recall,
             bizctx_statements=2,
+            settings=(("mem_docs.recall_search_settings", {"ef_search": mem_docs.RECALL_EF_SEARCH}),),
         ),
     }
 

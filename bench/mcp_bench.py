@@ -13,6 +13,8 @@ password, in a temp dir), seeds it with `bizctx demo --no-serve`, creates 16 age
 for every tool in TOOLS reports p50, p99 and calls/s of:
 
   floor         the same SQL text (sql/queries/...) and parameters through psycopg alone
+  governed      the same statement through bizctx's database layer in its call framing (BEGIN
+                with role, tenant and agent; the audit row; COMMIT): governance's SQL cost
   bare          bench/bare_server.py: the same `mcp` SDK's low-level Server, same SQL, no governance
   toolbox       MCP Toolbox for Databases, a `postgres-sql` tool with the same statement
   postgres-mcp  its execute_sql tool, the same statement bound client-side (SSE for HTTP:
@@ -59,6 +61,7 @@ from _systems import (  # noqa: E402
     Bizctx,
     Env,
     Floor,
+    Governed,
     PostgresMcp,
     System,
     Toolbox,
@@ -67,7 +70,7 @@ from _systems import (  # noqa: E402
 from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads  # noqa: E402
 
 TOOLS = ("get_client", "search_clients", "book_appointment", "claim_next_task", "recall")
-SYSTEMS = ("floor", "bare", "toolbox", "postgres-mcp", "bizctx")
+SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx")
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -855,11 +858,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             data_dir=data_dir,
             book=book,
             workloads=available,
+            tenant_id=fixtures.tenant_id,
+            agent_ids=agent_ids,
             toolbox_bin=peers["toolbox"].path if "toolbox" in peers else None,
             postgres_mcp_bin=peers["postgres-mcp"].path if "postgres-mcp" in peers else None,
         )
         classes = {
             "floor": Floor,
+            "governed": Governed,
             "bare": Bare,
             "toolbox": Toolbox,
             "postgres-mcp": PostgresMcp,
