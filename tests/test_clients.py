@@ -272,7 +272,7 @@ async def test_every_redactable_client_field_can_be_hidden(writer, make_agent, c
         assert hidden not in detail and hidden not in context["client"]
     assert "primary_address" not in context
     text = json.dumps([detail, context]) + resource.contents[0].text
-    for secret in ("ann@example.com", "555", "1980", "dog", "Elm", "4711"):
+    for secret in ("ann@example.com", "555 010", "1980-02-29", "dog", "Elm", "code 4711"):
         assert secret not in text
 
 

@@ -416,7 +416,7 @@ async def test_private_documents_never_reach_another_agent(make_agent, connect, 
     assert private_read["code"] == "not_found" and shared_read["id"] == shared["id"]
     assert shared_read["owned_by_me"] is False
     assert private_forget["code"] == "not_found"
-    assert "1234" not in json.dumps([private_read, private_forget])
+    assert "safe code is 1234" not in json.dumps([private_read, private_forget])
     loner = await make_agent(**scoped("own"), tenant=alice.tenant_name)
     async with connect(loner) as c:
         assert (await ok(c, "recall", ask))["hits"] == []
