@@ -4,10 +4,12 @@ raced concurrently: the exclusion constraint, not a check-then-insert, decides t
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from test_appointments import TZ, WRITER, at, count, iso, ok, seed
 
@@ -214,3 +216,60 @@ async def test_concurrent_bookings_without_a_resource_fill_each_qualified_resour
         (biz.tenant_id,),
     ).fetchone()["n"]
     assert held == 2
+
+
+async def test_bookings_queued_behind_a_failed_one_do_not_deadlock(writer, biz, dsn, sql):
+    # Three bookings of Ana at one time. The first holds her in a savepoint while the other
+    # two queue behind it, then gives up (as a booking does when it loses a race). On the
+    # exclusion constraint alone both queued inserts would wake, each find the other's
+    # uncommitted row and wait for it: a deadlock, a second lost to its detection and a
+    # call retried. Holds of one resource are taken one at a time, so the second waits
+    # for the first instead and gets an ordinary conflict.
+    day = datetime.now(ZoneInfo(TZ)).date() + timedelta(days=6)
+    starts = at(day, "10:00")
+    appointments = [
+        sql.execute(
+            "INSERT INTO appointments (tenant_id, client_id, service_id, starts_at, ends_at, price, currency)"
+            " VALUES (%s, %s, %s, %s, %s, 120, 'USD') RETURNING id",
+            (biz.tenant_id, biz.client, biz.clean, starts, starts + timedelta(hours=1)),
+        ).fetchone()["id"]
+        for _ in range(3)
+    ]
+    hold = "INSERT INTO appointment_resources (tenant_id, appointment_id, resource_id) VALUES (%s, %s, %s)"
+    conns = [await psycopg.AsyncConnection.connect(dsn) for _ in range(3)]
+    try:
+        first, *queued = conns
+        await first.execute("SAVEPOINT booking")
+        await first.execute(hold, (biz.tenant_id, appointments[0], biz.ana))
+
+        async def book(conn: psycopg.AsyncConnection, appointment: uuid.UUID) -> str:
+            try:
+                await conn.execute(hold, (biz.tenant_id, appointment, biz.ana))
+                await conn.commit()
+                return "booked"
+            except psycopg.Error as exc:
+                await conn.rollback()
+                return type(exc).__name__
+
+        tasks = [asyncio.create_task(book(c, a)) for c, a in zip(queued, appointments[1:], strict=True)]
+        pids = [c.info.backend_pid for c in queued]
+        for _ in range(200):  # both queued behind the first
+            waiting = sql.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ANY(%s) AND wait_event_type = 'Lock'",
+                (pids,),
+            ).fetchone()["n"]
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 2
+        await first.execute("ROLLBACK TO SAVEPOINT booking")
+        await first.commit()
+        outcomes = sorted(await asyncio.gather(*tasks))
+    finally:
+        for c in conns:
+            await c.close()
+    assert outcomes == ["ExclusionViolation", "booked"]
+    held = sql.execute(
+        "SELECT count(*) AS n FROM appointment_resources WHERE tenant_id = %s AND active", (biz.tenant_id,)
+    ).fetchone()["n"]
+    assert held == 1
