@@ -4,6 +4,7 @@ the connection pool, and the transaction every governed call runs in."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -98,13 +99,26 @@ def stop_embedded(settings: Settings) -> bool:
 
 
 def _is_root() -> bool:
-    import os
-
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def resolve_dsn(settings: Settings) -> str:
     return settings.database_url or start_embedded(settings)
+
+
+def with_session_settings(dsn: str) -> str:
+    """The DSN, with the settings every bizctx connection runs with added to libpq's
+    `options` (any the DSN or PGOPTIONS already give are kept, ours last):
+
+    - TimeZone=UTC: timestamps come back as UTC datetimes and go out to agents as "...Z",
+      whatever zone the server is configured with (initdb takes the machine's), and no
+      query's meaning depends on it. Tenant-local times are always computed explicitly,
+      AT TIME ZONE the tenant's (or resource's) zone.
+    """
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    given = info.get("options") or os.environ.get("PGOPTIONS", "")
+    info["options"] = f"{given} -c TimeZone=UTC".strip()
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
 
 
 def describe_dsn(dsn: str) -> str:
@@ -192,9 +206,9 @@ class Database:
     def __init__(self, settings: Settings, book: QueryBook, dsn: str) -> None:
         self.settings = settings
         self.book = book
-        self.dsn = dsn
+        self.dsn = with_session_settings(dsn)
         self.pool = AsyncConnectionPool(
-            dsn,
+            self.dsn,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             timeout=settings.pool_timeout,
