@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -294,7 +294,7 @@ def seed_other_domains(sql, agent, other_agent, client_id) -> None:
             "VALUES (%s, %s, %s, %s, %s, '1 Elm St')",
             (t, client_id, service, start, start + timedelta(hours=2)),
         )
-    today = date.today()
+    today = datetime.now(UTC).date()
     sql.execute(
         "INSERT INTO invoices (tenant_id, client_id, status, issue_date, due_date, currency) "
         "VALUES (%s, %s, 'open', %s, %s, 'USD')",

@@ -8,7 +8,7 @@ import asyncio
 import json
 import random
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -571,7 +571,7 @@ async def test_overdue_is_derived_in_the_business_time_zone(make_agent, connect,
 
 async def test_list_invoices_filters_and_pages_with_a_cursor(writer, connect, sql):
     ann, bob = seed_client(sql, writer, "Ann"), seed_client(sql, writer, "Bob")
-    today = date.today()
+    today = datetime.now(UTC).date()
     async with connect(writer) as c:
         ids = []
         for n in range(5):
@@ -608,7 +608,7 @@ async def test_list_invoices_filters_and_pages_with_a_cursor(writer, connect, sq
 
 async def test_receivables_aging_buckets_exact_sums_per_currency(writer, make_agent, connect, sql):
     client_id = seed_client(sql, writer)
-    today = date.today()  # the tenant's zone is UTC
+    today = datetime.now(UTC).date()  # the tenant's zone is UTC
 
     def days_ago(n: int) -> str:
         return (today - timedelta(days=n)).isoformat()
@@ -680,7 +680,7 @@ async def test_receivables_aging_bad_input(writer, connect, sql):
 
 async def test_overdue_and_invoice_resources(writer, make_agent, connect, sql):
     client_id = seed_client(sql, writer)
-    old = (date.today() - timedelta(days=10)).isoformat()
+    old = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
     async with connect(writer) as c:
         late = await issue(c, client_id, [line("1", "12.5")], issue_date=old, due_date=old)
         await issue(c, client_id)
