@@ -33,6 +33,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.idempotency import IdempotencyKey
 from bizctx.server.paging import PageIn, decode_cursor, keyset_page
 from bizctx.server.redact import Redact
 from bizctx.server.registry import Domain
@@ -89,14 +90,6 @@ ResourceKind = Literal["staff", "equipment", "room", "vehicle"]
 ReminderChannel = Literal["email", "sms", "phone"]
 # Where an appointment takes place may be the client's address: the "address" category.
 Location = Annotated[str | None, Redact("clients", "address")]
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Any unique string; a retry with the same key returns the first result, writing nothing.",
-    ),
-]
 
 
 def _fingerprint(*parts: Any) -> str:

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.idempotency import IdempotencyKey, once
 from bizctx.server.paging import PageIn, decode_cursor, keyset_page
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
@@ -78,14 +79,6 @@ ContactChannel = Literal["email", "sms", "phone", "mail", "all"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Notes = Annotated[str | None, Redact("clients", "notes")]
 DateOfBirth = Annotated[date | None, Redact("clients", "date_of_birth")]
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Any unique string; a retry with the same key returns the first result, writing nothing.",
-    ),
-]
 
 
 def _check_email(value: str | None) -> str | None:
@@ -645,6 +638,7 @@ class SetClientPreferenceIn(BaseModel):
     reason: str | None = Field(
         default=None, max_length=500, description="Why, for opt_out (e.g. the client's words)."
     )
+    idempotency_key: IdempotencyKey = None
 
 
 @clients.tool(action="write", capability="clients.write", idempotent=True, title="Set a client preference")
@@ -653,6 +647,10 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
     record channels the client does not want to be contacted on (opt_out) or agreed to again
     (opt_in). Opt-outs are honoured by everything that contacts clients, reminders included.
     Returns the client with its preferences and opt-outs."""
+    return await once(call, "set_client_preference", args, ClientDetail, lambda: _set_preference(call, args))
+
+
+async def _set_preference(call: Call, args: SetClientPreferenceIn) -> ClientDetail:
     if args.key is None and "value" in args.model_fields_set:
         raise InvalidInput("value needs a key: pass the preference name as key.")
     if args.key is None and not args.opt_out and not args.opt_in:

@@ -19,9 +19,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.idempotency import IdempotencyKey
 from bizctx.server.paging import PageIn, decode_cursor, keyset_page
 from bizctx.server.registry import Domain
-from bizctx.tools.clients import ClientRef, IdempotencyKey
+from bizctx.tools.clients import ClientRef
 
 invoices = Domain("invoices")
 

@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bizctx.server.embeddings import CALLER_MODEL, Embedder
 from bizctx.server.errors import Conflict, Internal, InvalidInput, NotFound, PermissionDenied
 from bizctx.server.guard import Call
+from bizctx.server.idempotency import IdempotencyKey, once
 from bizctx.server.registry import Domain
 
 mem_docs = Domain("mem_docs")
@@ -148,12 +149,7 @@ class RememberIn(BaseModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="ISO 8601 with offset; after it the document is never recalled."
     )
-    idempotency_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Any unique string; a retry with the same key returns the first result, writing nothing.",
-    )
+    idempotency_key: IdempotencyKey = None
     embedding: Vector | None = Field(
         default=None,
         description="Optional: your own vector for the text (the database's dimension, e.g. 384); "
@@ -360,6 +356,7 @@ async def recall(call: Call, args: RecallIn) -> RecallOut:
 class ForgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mem_doc_id: UUID = Field(description="The document's id (from recall or remember).")
+    idempotency_key: IdempotencyKey = None
 
 
 class ForgetOut(BaseModel):
@@ -372,7 +369,12 @@ class ForgetOut(BaseModel):
 async def forget(call: Call, args: ForgetIn) -> ForgetOut:
     """Delete a memory document for good, when it is wrong, outdated or no longer wanted. You
     may forget documents you wrote (with scope 'all', any of your business's). Returns the
-    forgotten document's id and title; a second call finds nothing."""
+    forgotten document's id and title; a second call finds nothing, unless it repeats the
+    first one's idempotency_key."""
+    return await once(call, "forget", args, ForgetOut, lambda: _forget(call, args))
+
+
+async def _forget(call: Call, args: ForgetIn) -> ForgetOut:
     row = await call.tx.one(GET_MEM_DOC, mem_doc_id=args.mem_doc_id, include_expired=True, scope=_scope(call))
     if row is None:
         raise NotFound(

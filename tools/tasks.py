@@ -23,9 +23,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.idempotency import IdempotencyKey, once
 from bizctx.server.paging import PageIn, decode_cursor, keyset_page
 from bizctx.server.registry import Domain
-from bizctx.tools.clients import IdempotencyKey
 
 tasks = Domain("tasks")
 
@@ -369,6 +369,8 @@ class CompleteTaskIn(BaseModel):
         default=None, description="What you did or found, as a JSON object (kept on the task)."
     )
 
+    idempotency_key: IdempotencyKey = None
+
     _result = field_validator("result")(_json_object)
 
 
@@ -377,6 +379,10 @@ async def complete_task(call: Call, args: CompleteTaskIn) -> Task:
     """Mark a task you hold (claimed, lease still running) as done, with an optional JSON
     result. Another agent's task, or one whose lease expired, is refused. Returns the completed
     task; repeating the call returns it unchanged."""
+    return await once(call, "complete_task", args, Task, lambda: _complete(call, args))
+
+
+async def _complete(call: Call, args: CompleteTaskIn) -> Task:
     call.about("task", args.task_id)
     row = await call.tx.one(
         COMPLETE_TASK,
@@ -407,6 +413,7 @@ class FailTaskIn(BaseModel):
         description=f"Retry no sooner than this; default backoff {BACKOFF_BASE_SECONDS} s x 2^(attempts-1), "
         f"at most {BACKOFF_CAP_SECONDS} s.",
     )
+    idempotency_key: IdempotencyKey = None
 
     @model_validator(mode="after")
     def _retry_needs_retryable(self) -> FailTaskIn:
@@ -421,6 +428,10 @@ async def fail_task(call: Call, args: FailTaskIn) -> Task:
     after a backoff (status failed, run_after says when) until max_attempts; then, or when not
     retryable, it is dead and copied with its history to the dead letters for a person to look
     at. Returns the task; repeating the call returns it unchanged."""
+    return await once(call, "fail_task", args, Task, lambda: _fail(call, args))
+
+
+async def _fail(call: Call, args: FailTaskIn) -> Task:
     call.about("task", args.task_id)
     row = await call.tx.one(
         FAIL_TASK,
@@ -452,6 +463,7 @@ class RequestApprovalIn(BaseModel):
     reason: str = Field(
         min_length=1, max_length=2000, description="What the approver should know and decide."
     )
+    idempotency_key: IdempotencyKey = None
 
 
 @tasks.tool(action="write", capability="tasks.write", idempotent=True, title="Request approval")
@@ -459,6 +471,10 @@ async def request_approval(call: Call, args: RequestApprovalIn) -> ApprovalOut:
     """Hold a pending task until an agent with tasks.approve approves or rejects it: until then
     nobody can claim it. Use it before risky work (refunds, messages to many clients). Returns
     the task (awaiting_approval) and the request; asking again while it waits changes nothing."""
+    return await once(call, "request_approval", args, ApprovalOut, lambda: _request_approval(call, args))
+
+
+async def _request_approval(call: Call, args: RequestApprovalIn) -> ApprovalOut:
     call.about("task", args.task_id)
     row = await call.tx.one(REQUEST_APPROVAL, task_id=args.task_id, scope=scope_of(call))
     if row is None:
@@ -492,6 +508,7 @@ class DecideApprovalIn(BaseModel):
     reason: str | None = Field(
         default=None, min_length=1, max_length=2000, description="Why; required to reject."
     )
+    idempotency_key: IdempotencyKey = None
 
     @model_validator(mode="after")
     def _reject_needs_reason(self) -> DecideApprovalIn:
@@ -505,6 +522,10 @@ async def decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
     """Approve (the task becomes claimable) or reject (it is cancelled) a task awaiting approval,
     with a reason that is recorded. The agent that asked for the approval may not decide it.
     Returns the task and the recorded decision; repeating the same decision changes nothing."""
+    return await once(call, "decide_approval", args, ApprovalOut, lambda: _decide_approval(call, args))
+
+
+async def _decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
     call.about("task", args.task_id)
     current = await get_visible_task(call, args.task_id)
     last = await call.tx.one(LAST_APPROVAL_EVENT, task_id=args.task_id)
