@@ -109,6 +109,9 @@ async def test_a_retry_with_the_key_returns_the_first_result_and_writes_nothing(
     names = [r["name"] for r in audit_rows(sql, first) if r["outcome"] == "ok"]
     for tool in ("set_client_preference", "complete_task", "fail_task", "request_approval", "forget"):
         assert names.count(tool) == 2, tool
+    # A replayed call is audited as about the same task as the first.
+    completions = [r for r in audit_rows(sql, first) if r["name"] == "complete_task"]
+    assert [(r["entity_type"], r["entity_id"]) for r in completions] == [("task", done["id"])] * 2
 
 
 async def test_the_same_key_with_other_arguments_is_a_conflict_and_writes_nothing(pair, connect, sql):

@@ -379,11 +379,11 @@ async def complete_task(call: Call, args: CompleteTaskIn) -> Task:
     """Mark a task you hold (claimed, lease still running) as done, with an optional JSON
     result. Another agent's task, or one whose lease expired, is refused. Returns the completed
     task; repeating the call returns it unchanged."""
+    call.about("task", args.task_id)  # a replayed call is about the task too
     return await once(call, "complete_task", args, Task, lambda: _complete(call, args))
 
 
 async def _complete(call: Call, args: CompleteTaskIn) -> Task:
-    call.about("task", args.task_id)
     row = await call.tx.one(
         COMPLETE_TASK,
         task_id=args.task_id,
@@ -428,11 +428,11 @@ async def fail_task(call: Call, args: FailTaskIn) -> Task:
     after a backoff (status failed, run_after says when) until max_attempts; then, or when not
     retryable, it is dead and copied with its history to the dead letters for a person to look
     at. Returns the task; repeating the call returns it unchanged."""
+    call.about("task", args.task_id)  # a replayed call is about the task too
     return await once(call, "fail_task", args, Task, lambda: _fail(call, args))
 
 
 async def _fail(call: Call, args: FailTaskIn) -> Task:
-    call.about("task", args.task_id)
     row = await call.tx.one(
         FAIL_TASK,
         task_id=args.task_id,
@@ -471,11 +471,11 @@ async def request_approval(call: Call, args: RequestApprovalIn) -> ApprovalOut:
     """Hold a pending task until an agent with tasks.approve approves or rejects it: until then
     nobody can claim it. Use it before risky work (refunds, messages to many clients). Returns
     the task (awaiting_approval) and the request; asking again while it waits changes nothing."""
+    call.about("task", args.task_id)  # a replayed call is about the task too
     return await once(call, "request_approval", args, ApprovalOut, lambda: _request_approval(call, args))
 
 
 async def _request_approval(call: Call, args: RequestApprovalIn) -> ApprovalOut:
-    call.about("task", args.task_id)
     row = await call.tx.one(REQUEST_APPROVAL, task_id=args.task_id, scope=scope_of(call))
     if row is None:
         current = await get_visible_task(call, args.task_id)
@@ -522,11 +522,11 @@ async def decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
     """Approve (the task becomes claimable) or reject (it is cancelled) a task awaiting approval,
     with a reason that is recorded. The agent that asked for the approval may not decide it.
     Returns the task and the recorded decision; repeating the same decision changes nothing."""
+    call.about("task", args.task_id)  # a replayed call is about the task too
     return await once(call, "decide_approval", args, ApprovalOut, lambda: _decide_approval(call, args))
 
 
 async def _decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
-    call.about("task", args.task_id)
     current = await get_visible_task(call, args.task_id)
     last = await call.tx.one(LAST_APPROVAL_EVENT, task_id=args.task_id)
     wanted = "approved" if args.decision == "approve" else "rejected"
