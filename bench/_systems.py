@@ -141,8 +141,10 @@ class Governed(System):
     @contextlib.asynccontextmanager
     async def open(self, transport: str, n: int) -> AsyncIterator[System]:
         from bizctx.server.app import open_database
+        from bizctx.server.audit import AuditEntry, write_audit
         from bizctx.server.settings import Settings
 
+        self._audit_entry, self._write_audit = AuditEntry, write_audit  # imported once, not per call
         settings = Settings(database_url=self.env.owner_dsn, pool_min_size=n, pool_max_size=n)
         async with open_database(settings, migrate=False) as db:
             self.db = db
@@ -153,11 +155,9 @@ class Governed(System):
         return workload, call.params
 
     async def send(self, k: int, payload: Any) -> str | None:
-        from bizctx.server.audit import AuditEntry, write_audit
-
         workload, params = payload
         agent_id = self.env.agent_ids[k]
-        entry = AuditEntry(
+        entry = self._audit_entry(
             request_id=os.urandom(16).hex(),
             transport="stdio",
             kind="tool",
@@ -169,7 +169,7 @@ class Governed(System):
                 for query, values in workload.settings:
                     await tx.all(query, **values)
                 await tx.all(workload.query, **params)
-                write_audit(tx, self.env.tenant_id, agent_id, entry)
+                self._write_audit(tx, self.env.tenant_id, agent_id, entry)
         except psycopg.Error as exc:
             return str(exc)[:200]
         return None
