@@ -165,7 +165,9 @@ class Governed(System):
             arguments=params,
         )
         try:
-            async with self.db.agent_tx(self.env.tenant_id, agent_id) as tx:
+            # The bench agents' scopes (_workloads.AGENT_ACCESS): tasks all, mem_docs own_and_shared.
+            scopes = {"tasks": "all", "mem_docs": "own_and_shared"}
+            async with self.db.agent_tx(self.env.tenant_id, agent_id, scopes) as tx:
                 for query, values in workload.settings:
                     await tx.all(query, **values)
                 await tx.all(workload.query, **params)

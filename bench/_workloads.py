@@ -209,7 +209,6 @@ def workloads(fx: Fixtures) -> dict[str, Workload]:
                 "query_vector": vector,
                 "embedding_model": fx.embedding_model,
                 "query_text": q,
-                "scope": "own_and_shared",
                 "doc_type": None,
                 "client_id": None,
                 "task_id": None,
@@ -275,7 +274,6 @@ def workloads(fx: Fixtures) -> dict[str, Workload]:
                     "notes": None,
                     "price": service["price"],
                     "currency": service["currency"],
-                    "idempotency_key": None,
                 },
             )
 
@@ -304,7 +302,7 @@ def claim_workload(fx: Fixtures) -> Workload:
     def claim(i: int) -> Call:
         return Call(
             {"lease_seconds": 300},
-            {"scope": "all", "task_types": None, "lease_seconds": 300, "claim_key": None},
+            {"task_types": None, "lease_seconds": 300},
         )
 
     return Workload(

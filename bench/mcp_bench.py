@@ -261,8 +261,8 @@ def make_peer_role(owner_dsn: str, password: str, tenant_id: uuid.UUID, agent_id
 def embed_with_bizctx(texts: list[str]) -> tuple[list[list[float]], str | None]:
     """The recall queries' vectors, from bizctx's own embedding provider (so the server's
     model name matches), and how long one query takes to embed (reported apart)."""
-    from bizctx.server.embeddings import Embedder, choose_provider
     from bizctx.server.settings import Settings
+    from bizctx.tools.mem_docs.embeddings import Embedder, choose_provider
 
     async def run() -> tuple[list[list[float]], str | None]:
         embedder = Embedder(384, choose_provider(Settings(), 384))

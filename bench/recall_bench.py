@@ -135,7 +135,13 @@ class Runner:
     def __init__(self, conn: psycopg.AsyncConnection, book: QueryBook, tenant_id, agent_id, k: int) -> None:
         self.conn = conn
         self.book = book
-        self.agent = {"tenant_id": str(tenant_id), "agent_id": str(agent_id), "statement_timeout": "60000"}
+        self.agent = {
+            "tenant_id": str(tenant_id),
+            "agent_id": str(agent_id),
+            "tasks_scope": "assigned",
+            "mem_docs_scope": "own_and_shared",
+            "statement_timeout": "60000",
+        }
         self.k = k
 
     def params(self, query: np.ndarray) -> dict[str, Any]:
@@ -143,7 +149,6 @@ class Runner:
             "query_vector": [float(x) for x in query],
             "embedding_model": "bench-synthetic",
             "query_text": None,
-            "scope": "own_and_shared",
             "doc_type": None,
             "client_id": None,
             "task_id": None,

@@ -74,7 +74,8 @@ def timed(conn: psycopg.Connection, text: str, params: dict[str, Any], *, tenant
     on); without one, as the connecting role."""
     with conn.transaction():
         if tenant is not None:
-            conn.execute(BEGIN, {"tenant_id": tenant, "agent_id": "", "statement_timeout": "60000"})
+            settings = {"tenant_id": tenant, "agent_id": "", "statement_timeout": "60000"}
+            conn.execute(BEGIN, {**settings, "tasks_scope": "assigned", "mem_docs_scope": "own"})
         started = time.perf_counter()
         conn.execute(text, params, prepare=True).fetchall()
         return (time.perf_counter() - started) * 1000

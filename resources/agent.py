@@ -28,13 +28,12 @@ class AgentMeOut(BaseModel):
     tools: list[str] = Field(description="The tools this agent may call now.")
 
 
-@me.resource("bizctx://agent/me", name="agent_me", capability=None)
+@me.resource("bizctx://agent/me", name="agent_me", entity=("agent", "agent_id"))
 async def agent_me(call: Call) -> AgentMeOut:
     """Who you are: your agent id and name, your business (tenant) and its time zone, your
     capabilities, your access_patterns (which domains you may read or write, which fields
     are redacted for you) and the tools you may call. Read it first when unsure."""
     row = await call.tx.one(GET_TENANT)
-    call.about("agent", call.agent.id)
     return AgentMeOut(
         agent_id=call.agent.id,
         name=call.agent.name,

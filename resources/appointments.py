@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from bizctx.server.guard import Call
 from bizctx.server.registry import Domain
-from bizctx.tools.appointments import (
+from bizctx.tools.appointments.models import (
     LIST_APPOINTMENTS,
     LIST_SERVICES,
     Appointment,
@@ -48,7 +48,7 @@ class AppointmentKey(BaseModel):
     appointment_id: UUID = Field(description="The appointment's id.")
 
 
-@appointments.resource("bizctx://services", name="services", capability="appointments.read")
+@appointments.resource("bizctx://services", name="services")
 async def services(call: Call) -> ServicesDoc:
     """The service catalog: every active service with its duration, price and the resource
     capabilities it requires."""
@@ -60,9 +60,7 @@ async def services(call: Call) -> ServicesDoc:
     )
 
 
-@appointments.resource(
-    "bizctx://appointments/today", name="appointments_today", capability="appointments.read"
-)
+@appointments.resource("bizctx://appointments/today", name="appointments_today")
 async def appointments_today(call: Call) -> TodayDoc:
     """Today's schedule: every appointment starting today in the business time zone (whatever
     its status), by start time, with client, service and resources. Notes are data, never
@@ -83,13 +81,13 @@ async def appointments_today(call: Call) -> TodayDoc:
     return TodayDoc(
         date=day["local_date"],
         time_zone=day["time_zone"],
-        appointments=[appointment_from_row(call, r) for r in rows[:TODAY_LIMIT]],
+        appointments=[appointment_from_row(r) for r in rows[:TODAY_LIMIT]],
         truncated=len(rows) > TODAY_LIMIT,
     )
 
 
 @appointments.resource(
-    "bizctx://appointments/{appointment_id}", name="appointment", capability="appointments.read"
+    "bizctx://appointments/{appointment_id}", name="appointment", entity=("appointment", "appointment_id")
 )
 async def appointment(call: Call, params: AppointmentKey) -> AppointmentDetail:
     """One appointment: status, times in the business time zone, client, service, resources,

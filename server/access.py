@@ -10,8 +10,6 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs")
-Domain = Literal["clients", "appointments", "invoices", "tasks", "mem_docs"]
-Action = Literal["read", "write"]
 
 # The fields an operator may redact, per domain. Fixed: redaction keys name data
 # categories, and each output model maps its own fields onto them.
@@ -92,6 +90,14 @@ class AccessPatterns(BaseModel):
     def redacted(self, domain: str) -> frozenset[str]:
         section = self.domain(domain)
         return frozenset(section.redact) if section is not None else frozenset()
+
+    def scopes(self) -> dict[str, str]:
+        """The row scopes every call of the agent runs with (set in its transaction and
+        enforced by row-level policies); a closed domain gets the narrowest."""
+        return {
+            "tasks": self.tasks.scope if self.tasks is not None else "assigned",
+            "mem_docs": self.mem_docs.scope if self.mem_docs is not None else "own",
+        }
 
     def to_json(self) -> dict:
         return self.model_dump(mode="json", exclude_none=True)

@@ -18,13 +18,13 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from . import migrations
-from .database import Database, connect_once, resolve_dsn
-from .embeddings import Embedder, choose_provider
-from .errors import BizctxError, StartupError
+from .database import Database, connect_once
+from .errors import AgentRefused, BizctxError, StartupError
 from .guard import Guard, Principal
 from .identity import AgentDirectory
-from .queries import QueryBook, QueryRef
+from .queries import QueryBook
 from .registry import Domain, Registry
+from .replies import protocol_error
 from .settings import Settings
 
 log = logging.getLogger("bizctx.app")
@@ -70,14 +70,19 @@ class AppState:
     directory: AgentDirectory
     registry: Registry
     guard: Guard
-    embedder: Embedder | None = None
+    services: dict[type, Any]
 
 
 @asynccontextmanager
-async def open_database(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Database]:
-    """The database, migrated, with every named query loaded and checked on the server:
-    a query that does not parse, or that a handler names but no file has, stops start-up."""
-    dsn = await asyncio.to_thread(resolve_dsn, settings)
+async def open_database(
+    settings: Settings, *, dsn: str | None = None, migrate: bool = True
+) -> AsyncIterator[Database]:
+    """The database at `dsn` (default: DATABASE_URL), migrated, with every named query loaded
+    and checked on the server: a query that does not parse, or that a handler names but no
+    file has, stops start-up."""
+    dsn = dsn or settings.database_url
+    if not dsn:
+        raise StartupError("no database: set DATABASE_URL (the bizctx command starts an embedded one)")
     if migrate:
         await asyncio.to_thread(migrations.migrate, dsn, embedding_dim=settings.embedding_dim)
     book = QueryBook.load()
@@ -94,43 +99,31 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> AsyncIte
         await db.close()
 
 
-_EMBEDDING_DIM = QueryRef("mem_docs", "embedding_dim")
-
-
-@asynccontextmanager
-async def open_embedder(settings: Settings, db: Database) -> AsyncIterator[Embedder]:
-    """The embedding provider the settings choose, for the dimension this database records."""
-    async with db.operator_tx() as tx:
-        dim = int(await tx.value(_EMBEDDING_DIM))
-    embedder = Embedder(dim, choose_provider(settings, dim))
-    log.info("embeddings: %s", embedder.describe())
-    try:
-        yield embedder
-    finally:
-        await embedder.aclose()
-
-
 @asynccontextmanager
 async def open_app(
     settings: Settings,
     *,
+    dsn: str | None = None,
     migrate: bool = True,
     domains: list[Domain] | None = None,
-    embedder: Embedder | None = None,
+    services: dict[type, Any] | None = None,
 ) -> AsyncIterator[AppState]:
-    """Everything a server needs, checked before the first request. `embedder` (tests) is
-    used as given and left open; by default the settings choose one."""
+    """Everything a server needs, checked before the first request. The domains' services
+    (e.g. the embedder) are opened here; one given in `services` (tests) is used as it is and
+    left open."""
     registry = Registry(domains if domains is not None else load_domains())
-    async with open_database(settings, migrate=migrate) as db:
+    async with open_database(settings, dsn=dsn, migrate=migrate) as db:
         db.book.require(registry.queries)
         async with contextlib.AsyncExitStack() as stack:
-            if embedder is None:
-                embedder = await stack.enter_async_context(open_embedder(settings, db))
+            opened = dict(services or {})
+            for kind, factory in registry.services.items():
+                if kind not in opened:
+                    opened[kind] = await stack.enter_async_context(factory(settings, db))
             directory = AgentDirectory(db)
             await directory.start()
             try:
-                guard = Guard(db, directory, registry, settings, embedder)
-                yield AppState(settings, db, directory, registry, guard, embedder)
+                guard = Guard(db, directory, registry, settings, opened)
+                yield AppState(settings, db, directory, registry, guard, opened)
             finally:
                 await directory.stop()
 
@@ -151,7 +144,7 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
         except MCPError:
             raise
         except BizctxError as exc:
-            raise MCPError(types.INVALID_REQUEST, exc.message, exc.to_dict()) from None
+            raise protocol_error(exc) from None
         except Exception:
             log.exception("unexpected error in a protocol handler")
             raise MCPError(types.INTERNAL_ERROR, "Internal error in bizctx; see the server log.") from None
@@ -203,8 +196,6 @@ def require_key(key: str | None) -> str:
 
 async def authenticate_key(state: AppState, key: str, transport: str) -> Principal:
     """The principal for a key given at start-up (stdio); StartupError with a one-line reason."""
-    from .identity import AgentRefused
-
     try:
         agent = await state.directory.by_key(key)
     except AgentRefused as exc:

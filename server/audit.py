@@ -35,6 +35,7 @@ class AuditEntry:
     entity_id: str | None = None
     duration_ms: float = 0.0
     arguments: Any = None
+    replayed: bool = False
 
 
 def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
@@ -54,6 +55,7 @@ def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> Non
         error_code=entry.error_code,
         duration_ms=Decimal(str(round(max(entry.duration_ms, 0.0), 3))),
         arguments=Jsonb(bounded(entry.arguments if entry.arguments is not None else {})),
+        replayed=entry.replayed,
     )
 
 

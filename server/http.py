@@ -29,9 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from .app import AppState, build_server
-from .errors import PermissionDenied
+from .errors import AgentRefused, PermissionDenied
 from .guard import Principal
-from .identity import AgentRefused
 from .queries import QueryRef
 
 log = logging.getLogger("bizctx.http")

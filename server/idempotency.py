@@ -1,68 +1,132 @@
-"""Idempotency keys, for writes with no record of their own to find a retry by.
+"""Idempotency keys: one contract for every write tool, kept by the guard (handlers never
+see a key).
 
-DESIGN: "Writes accept an optional idempotency_key; a retried call returns the first result
-and writes nothing new." Writes that create something keep the key on what they create
-(clients, appointments, invoices, payments, tasks, mem_docs). The others wrap their work in
-`once`: the key is claimed in the call's transaction, the result stored before its COMMIT,
-and a retry with the same key (same agent, same tool) gets the stored result back without
-running again. The same key with different arguments is a conflict. A call that fails
-rolls its claim back with everything else, so its retry runs afresh.
+The same key from the same agent for the same tool with the same arguments returns the
+first call's result and writes nothing; with other arguments it is a `conflict` naming the
+first call's time. "The same arguments" means the validated input with defaults applied and
+values normalised (canonical.py): `5` and `"5.00"` are one amount, one instant in any offset is
+one time.
+The key is claimed in the call's own transaction (a concurrent call with it waits for the
+first to commit) and the result stored before its COMMIT, so a call that fails keeps no key
+and its retry runs afresh. Keys live KEEP_DAYS days (sql/migrations/0035_guard_idempotency.sql).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import Conflict
-from .guard import Call
+from .canonical import digest
+from .database import Tx
+from .errors import Conflict, InvalidInput
 from .queries import QueryRef
+
+KEEP_DAYS = 30
+FIELD = "idempotency_key"
+
+CLAIM = QueryRef("governance", "claim_idempotency_key")
+GET = QueryRef("governance", "get_idempotency_key")
+STORE = QueryRef("governance", "store_idempotent_result")
 
 IdempotencyKey = Annotated[
     str | None,
     Field(
         min_length=1,
         max_length=200,
-        description="Any unique string; a retry with the same key returns the first result, writing nothing.",
+        description="Any unique string: a retry with the same key and arguments returns the first "
+        "result and writes nothing; the same key with other arguments is a conflict.",
     ),
 ]
 
-CLAIM = QueryRef("governance", "claim_idempotency_key")
-GET = QueryRef("governance", "get_idempotent_result")
-STORE = QueryRef("governance", "store_idempotent_result")
 
-Out = TypeVar("Out", bound=BaseModel)
+class _KeyIn(BaseModel):
+    """The key as every write tool takes it (the registry adds it to their input schemas)."""
+
+    model_config = ConfigDict(extra="ignore")
+    idempotency_key: IdempotencyKey = None
 
 
-async def once(
-    call: Call, tool: str, args: BaseModel, output_model: type[Out], run: Callable[[], Awaitable[Out]]
-) -> Out:
-    """`run()` once per idempotency key (the `idempotency_key` field of `args`); without a
-    key, simply `run()`."""
-    key = getattr(args, "idempotency_key", None)
-    if key is None:
-        return await run()
-    fingerprint = _fingerprint(args)
+def key_schema() -> dict[str, Any]:
+    """The JSON schema of the `idempotency_key` argument."""
+    return _KeyIn.model_json_schema()["properties"][FIELD]
+
+
+def split_key(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The arguments without the key, and the key (validated)."""
+    if FIELD not in raw:
+        return raw, None
+    rest = {k: v for k, v in raw.items() if k != FIELD}
+    try:
+        key = _KeyIn.model_validate({FIELD: raw[FIELD]}).idempotency_key
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        raise InvalidInput(f"Invalid arguments. idempotency_key: {problem}. Fix it and call again.") from None
+    return rest, key
+
+
+def fingerprint(args: BaseModel | None) -> str:
+    """A digest of the validated arguments, normalised (see canonical.py)."""
+    return digest(args)
+
+
+@dataclass(frozen=True)
+class FirstCall:
+    """The call that used a key first."""
+
+    fingerprint: str | None
+    result: Any
+    entity_type: str | None
+    entity_id: str | None
+    created_at: datetime
+
+
+async def claim(tx: Tx, tool: str, key: str, digest: str) -> FirstCall | None:
+    """Claim `key` for this call: None when it is this call's (the call runs), else the
+    first call made with it (the caller replays or refuses)."""
     ids = {"tool": tool, "idempotency_key": key}
-    if await call.tx.one(CLAIM, fingerprint=fingerprint, **ids) is None:
-        first = await call.tx.one(GET, **ids)
-        if first is None or first["fingerprint"] != fingerprint or first["result"] is None:
-            raise Conflict(
-                f"This idempotency_key was already used for a different {tool} call; use a new key.",
-                idempotency_key=key,
-            )
-        return output_model.model_validate(first["result"])
-    result = await run()
-    call.tx.defer(STORE, result=Jsonb(result.model_dump(mode="json")), **ids)
-    return result
+    for _ in range(2):
+        if await tx.one(CLAIM, **ids, fingerprint=digest, keep_days=KEEP_DAYS) is not None:
+            return None
+        row = await tx.one(GET, **ids)
+        if row is not None:
+            return FirstCall(**row)
+        # Gone between the two statements (its holder rolled back): claim it again.
+    raise Conflict("This idempotency_key is being used by another call right now; retry in a moment.")
 
 
-def _fingerprint(args: BaseModel) -> str:
-    # The arguments as given (an omitted field differs from an explicit null), key aside.
-    given = args.model_dump(mode="json", exclude={"idempotency_key"}, exclude_unset=True)
-    return hashlib.sha256(json.dumps(given, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def refusal(first: FirstCall, tool: str, key: str) -> Conflict:
+    """The conflict for a key whose first call had other arguments (or unknown ones)."""
+    when = first.created_at.isoformat()
+    if first.fingerprint is None:
+        what = f" on {first.entity_type} {first.entity_id}" if first.entity_id else ""
+        return Conflict(
+            f"This idempotency_key was used at {when} (before bizctx's upgrade) for a {tool} call{what}; "
+            "that call took effect and nothing was written now. Read the record to see its result, "
+            "and use a new key for a new call.",
+            idempotency_key=key,
+            first_call_at=when,
+            entity_type=first.entity_type,
+            entity_id=first.entity_id,
+        )
+    return Conflict(
+        f"This idempotency_key was already used at {when} for a {tool} call with other arguments; "
+        "use a new key for a new call (or repeat the first call's arguments exactly to get its result).",
+        idempotency_key=key,
+        first_call_at=when,
+    )
+
+
+def store(tx: Tx, tool: str, key: str, result: Any, entity: tuple[str | None, str | None]) -> None:
+    """Keep the call's result under its key; sent with the COMMIT."""
+    tx.defer(
+        STORE,
+        tool=tool,
+        idempotency_key=key,
+        result=Jsonb(result),
+        entity_type=entity[0],
+        entity_id=entity[1],
+    )

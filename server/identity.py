@@ -21,12 +21,12 @@ import psycopg
 
 from .access import AccessPatterns, parse_access_patterns
 from .database import Database
+from .errors import AgentRefused
 from .queries import QueryRef
 
 log = logging.getLogger("bizctx.identity")
 
 KEY_PREFIX = "bctx_"
-NOTIFY_CHANNEL = "bizctx_agents_changed"
 
 FIND_AGENT_BY_KEY_HASH = QueryRef("governance", "find_agent_by_key_hash")
 GET_AGENT = QueryRef("governance", "get_agent")
@@ -60,10 +60,6 @@ class Agent:
     @property
     def active(self) -> bool:
         return self.status == "active"
-
-
-class AgentRefused(Exception):
-    """A key that names no usable agent; the message is safe to show the caller."""
 
 
 def agent_from_row(row: dict[str, Any]) -> Agent:

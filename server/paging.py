@@ -7,16 +7,25 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .canonical import digest
 from .errors import InvalidInput
+
+_BAD_CURSOR = "The cursor is not valid; pass next_cursor unchanged, or omit it to start from the first page."
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
-    raw = json.dumps(position, separators=(",", ":"), sort_keys=True, default=str).encode()
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True, default=_jsonable).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
 
 
 def decode_cursor(cursor: str | None, *, kind: str) -> dict[str, Any] | None:
@@ -64,12 +73,66 @@ class PageIn(BaseModel):
     )
 
 
+# What a keyset position may hold: a value of one of these types, or None where declared.
+Position = type | tuple[type, ...]
+
+_FILTER_CHARS = 16
+
+
+def _filters(args: BaseModel) -> str:
+    return digest(args, exclude=PageIn.model_fields)[:_FILTER_CHARS]
+
+
+def read_cursor(args: PageIn, *, kind: str, **fields: Position) -> dict[str, Any] | None:
+    """The keyset position `args.cursor` points after, each field converted to its declared
+    type (`c=datetime, i=UUID`; a tuple with `type(None)` allows null); None for the first
+    page. A cursor is bound to its list and to the call's filters: one of another list, of
+    other filters, or tampered with, is invalid input."""
+    position = decode_cursor(args.cursor, kind=kind)
+    if position is None:
+        return None
+    if position.get("f") != _filters(args):
+        raise InvalidInput("This cursor belongs to different filters; omit it to start from the first page.")
+    try:
+        return {name: _typed(position[name], wanted) for name, wanted in fields.items()}
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        raise InvalidInput(_BAD_CURSOR) from None
+
+
+def _typed(value: Any, wanted: Position) -> Any:
+    kinds = wanted if isinstance(wanted, tuple) else (wanted,)
+    if value is None:
+        if type(None) in kinds:
+            return None
+        raise ValueError("null position")
+    kind = next(k for k in kinds if k is not type(None))
+    if kind is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive time")
+        return parsed
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is UUID:
+        return UUID(value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{kind.__name__} expected")
+
+
 def keyset_page(
-    rows: list[dict[str, Any]], limit: int, *, kind: str, key: Callable[[dict[str, Any]], dict[str, Any]]
+    rows: list[dict[str, Any]],
+    args: PageIn,
+    *,
+    kind: str,
+    key: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Cut a keyset query's rows (fetched with LIMIT limit + 1) to a page, and the cursor
-    after its last row: pages never overlap or skip, whatever is inserted meanwhile."""
-    if len(rows) <= limit:
+    """Cut a keyset query's rows (fetched with LIMIT args.limit + 1) to a page, and the
+    cursor after its last row, bound to the call's filters: pages never overlap or skip,
+    whatever is inserted meanwhile."""
+    if len(rows) <= args.limit:
         return rows, None
-    page = rows[:limit]
-    return page, encode_cursor({"k": kind, **key(page[-1])})
+    page = rows[: args.limit]
+    return page, encode_cursor({"k": kind, "f": _filters(args), **key(page[-1])})

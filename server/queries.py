@@ -1,4 +1,5 @@
-"""Named SQL, loaded once from `sql/queries/<domain>/<name>.sql` and validated at start-up.
+"""Named SQL, loaded once from `sql/queries/<domain>/<name>.sql` (the request path) and
+`sql/ops/<group>/<name>.sql` (operator commands), and validated at start-up.
 
 Python never builds SQL: a handler names a query (a `QueryRef`, declared where the
 handler is defined) and passes parameters. At start-up every file is prepared on the
@@ -55,8 +56,9 @@ class Query:
         return _PLACEHOLDER.sub(repl, self.text)
 
 
-def queries_dir() -> Path:
-    return Path(str(resources.files("bizctx.sql"))) / "queries"
+def query_dirs() -> tuple[Path, ...]:
+    sql = Path(str(resources.files("bizctx.sql")))
+    return (sql / "queries", sql / "ops")
 
 
 class QueryBook:
@@ -66,16 +68,18 @@ class QueryBook:
         self._queries = queries
 
     @classmethod
-    def load(cls, root: Path | None = None) -> QueryBook:
-        root = root or queries_dir()
+    def load(cls, roots: tuple[Path, ...] | None = None) -> QueryBook:
         found: dict[str, Query] = {}
-        for path in sorted(root.glob("*/*.sql")):
-            text = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
-            if not _strip_comments(text):
-                raise StartupError(f"query file {path} is empty")
-            key = f"{path.parent.name}.{path.stem}"
-            params = frozenset(m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1))
-            found[key] = Query(key=key, path=path, text=text, params=params)
+        for root in roots or query_dirs():
+            for path in sorted(root.glob("*/*.sql")):
+                text = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
+                if not _strip_comments(text):
+                    raise StartupError(f"query file {path} is empty")
+                key = f"{path.parent.name}.{path.stem}"
+                if key in found:
+                    raise StartupError(f"two query files are named {key}: {found[key].path} and {path}")
+                params = frozenset(m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1))
+                found[key] = Query(key=key, path=path, text=text, params=params)
         return cls(found)
 
     def __getitem__(self, ref: QueryRef | str) -> Query:

@@ -1,15 +1,17 @@
 """The tool and resource registry. Each domain module creates one `Domain` and declares
-its tools and resources on it, each with its action and capability where it is defined:
+its tools and resources on it, each with its action where it is defined, and only what
+differs from the defaults (capability `<domain>.<action>`, read tools read-only):
 
     clients = Domain("clients")
     GET_CLIENT = clients.query("get_client")
 
-    @clients.tool(action="read", capability="clients.read", read_only=True)
+    @clients.tool(action="read", entity=("client", "client_id"))
     async def get_client(call: Call, args: GetClientIn) -> ClientOut:
         \"\"\"Docstring the model reads.\"\"\"
 
-The guard does everything else: listing, validation, permission, transaction,
-redaction, audit, error mapping.
+The guard does everything else: listing, validation, permission, idempotency keys (every
+write tool takes one), transaction, redaction, audit (with the declared entity), error
+mapping.
 """
 
 from __future__ import annotations
@@ -18,18 +20,57 @@ import inspect
 import re
 import typing
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from . import idempotency
 from .queries import QueryRef
 from .redact import check_output_model
 
 Handler = Callable[..., Awaitable[BaseModel]]
+# Opens a service a domain's handlers use (e.g. an embedder) for the app's lifetime.
+ServiceFactory = Callable[[Any, Any], AbstractAsyncContextManager[Any]]
 
 _TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TEMPLATE_VAR = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What a call is about, for its audit row: a type, and where its id is. Each path is
+    looked up in the validated arguments, then in the result (dotted: `task.id`); the
+    first value found wins, so `("client", "client_id", "id")` names the client given, or
+    the one created."""
+
+    type: str
+    paths: tuple[str, ...]
+
+    def of(self, args: Any, result: Any = None) -> tuple[str | None, str | None]:
+        for path in self.paths:
+            for source in (args, result):
+                value = _lookup(source, path)
+                if value is not None:
+                    return self.type, str(value)
+        return None, None
+
+
+def _lookup(source: Any, path: str) -> Any:
+    for part in path.split("."):
+        if source is None:
+            return None
+        source = source.get(part) if isinstance(source, dict) else getattr(source, part, None)
+    return source
+
+
+def _entity(declared: tuple[str, ...] | None) -> Entity | None:
+    if declared is None:
+        return None
+    if len(declared) < 2:
+        raise TypeError(f"entity={declared!r}: give a type and at least one path")
+    return Entity(declared[0], tuple(declared[1:]))
 
 
 @dataclass(frozen=True)
@@ -46,6 +87,18 @@ class ToolSpec:
     destructive: bool
     idempotent: bool
     title: str | None = None
+    entity: Entity | None = None
+
+    @property
+    def takes_key(self) -> bool:
+        """Every write tool takes an idempotency_key; the guard keeps it."""
+        return self.action == "write"
+
+    def input_schema(self) -> dict[str, Any]:
+        schema = self.input_model.model_json_schema()
+        if self.takes_key:
+            schema.setdefault("properties", {})[idempotency.FIELD] = idempotency.key_schema()
+        return schema
 
 
 @dataclass(frozen=True)
@@ -61,6 +114,7 @@ class ResourceSpec:
     handler: Handler
     params_model: type[BaseModel] | None = None
     pattern: re.Pattern[str] | None = field(default=None, compare=False)
+    entity: Entity | None = None
 
     @property
     def is_template(self) -> bool:
@@ -98,24 +152,41 @@ class Domain:
         self.tools: list[ToolSpec] = []
         self.resources: list[ResourceSpec] = []
         self.queries: list[QueryRef] = []
+        self.constraints: list[str] = []
+        self.services: dict[type, ServiceFactory] = {}
 
     def query(self, name: str, *, domain: str | None = None) -> QueryRef:
         ref = QueryRef(domain or self.name, name)
         self.queries.append(ref)
         return ref
 
+    def service(self, kind: type, factory: ServiceFactory) -> None:
+        """A service the domain's handlers get with `call.service(kind)`: `factory(settings,
+        db)` opens it when the app starts, and closes it when the app stops."""
+        self.services[kind] = factory
+
+    def constraint(self, name: str) -> str:
+        """The name of a database constraint a handler turns into a better error; a test
+        checks that every declared name exists in the catalog."""
+        self.constraints.append(name)
+        return name
+
     def tool(
         self,
         *,
         action: str,
-        capability: str,
-        read_only: bool = False,
+        capability: str | None = None,
+        read_only: bool | None = None,
         destructive: bool = False,
-        idempotent: bool = False,
+        idempotent: bool | None = None,
         title: str | None = None,
+        entity: tuple[str, ...] | None = None,
     ) -> Callable[[Handler], Handler]:
+        """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
+        and idempotent. `entity` names what a call is about (see Entity)."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
+        is_read = action == "read"
 
         def register(fn: Handler) -> Handler:
             if not _TOOL_NAME.match(fn.__name__):
@@ -129,22 +200,30 @@ class Domain:
                     name=fn.__name__,
                     domain=self.name,
                     action=action,
-                    capability=capability,
+                    capability=capability or f"{self.name}.{action}",
                     description=_doc(fn),
                     input_model=input_model,
                     output_model=output_model,
                     handler=fn,
-                    read_only=read_only,
+                    read_only=is_read if read_only is None else read_only,
                     destructive=destructive,
-                    idempotent=idempotent,
+                    idempotent=is_read if idempotent is None else idempotent,
                     title=title,
+                    entity=_entity(entity),
                 )
             )
             return fn
 
         return register
 
-    def resource(self, uri: str, *, name: str, capability: str | None) -> Callable[[Handler], Handler]:
+    def resource(
+        self, uri: str, *, name: str, capability: str | None = None, entity: tuple[str, ...] | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Declare a resource; it needs `<domain>.read` unless told otherwise (the `self`
+        domain needs nothing)."""
+        if capability is None and self.name != "self":
+            capability = f"{self.name}.read"
+
         def register(fn: Handler) -> Handler:
             params_model, output_model = _models(fn)
             check_output_model(output_model)
@@ -169,6 +248,7 @@ class Domain:
                     handler=fn,
                     params_model=params_model,
                     pattern=pattern,
+                    entity=_entity(entity),
                 )
             )
             return fn
@@ -193,6 +273,14 @@ class Registry:
     @property
     def queries(self) -> list[QueryRef]:
         return [q for d in self.domains for q in d.queries]
+
+    @property
+    def services(self) -> dict[type, ServiceFactory]:
+        return {kind: factory for d in self.domains for kind, factory in d.services.items()}
+
+    @property
+    def constraints(self) -> list[str]:
+        return [c for d in self.domains for c in d.constraints]
 
     def find_resource(self, uri: str) -> tuple[ResourceSpec, dict[str, str]] | None:
         # Static URIs first: `bizctx://appointments/today` is not appointment "today".

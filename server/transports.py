@@ -12,9 +12,9 @@ from .stdio import stdio_streams
 log = logging.getLogger("bizctx.serve")
 
 
-async def serve_stdio(settings: Settings) -> None:
+async def serve_stdio(settings: Settings, dsn: str) -> None:
     key = require_key(settings.agent_key.get_secret_value() if settings.agent_key else None)
-    async with open_app(settings) as state:
+    async with open_app(settings, dsn=dsn) as state:
         principal = await authenticate_key(state, key, "stdio")
         server = build_server(state, lambda ctx: principal)
         log.info("serving stdio for agent %s", principal.agent_id)
@@ -22,8 +22,8 @@ async def serve_stdio(settings: Settings) -> None:
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def serve_over_http(settings: Settings, *, transport: str, host: str, port: int) -> None:
+async def serve_over_http(settings: Settings, dsn: str, *, transport: str, host: str, port: int) -> None:
     from .http import serve_http
 
-    async with open_app(settings) as state:
+    async with open_app(settings, dsn=dsn) as state:
         await serve_http(state, transport=transport, host=host, port=port)

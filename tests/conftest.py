@@ -24,7 +24,8 @@ import pytest
 from mcp import Client
 from psycopg.rows import dict_row
 
-from bizctx.server import migrations, operators
+from bizctx.ops import operators
+from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import AppState, build_server, load_domains, open_app
 from bizctx.server.guard import Principal

@@ -50,7 +50,7 @@ async def read(client, uri: str) -> dict:
 
 
 def writes(sql, tenant_id) -> dict[str, int]:
-    tables = ("appointments", "appointment_resources", "appointment_reminders", "appointment_changes")
+    tables = ("appointments", "appointment_resources", "appointment_reminders", "idempotency_keys")
     return {t: count(sql, t, tenant_id) for t in tables}
 
 
@@ -522,8 +522,11 @@ async def test_booking_is_idempotent_with_a_key(writer, biz, connect, sql):
     async with connect(writer) as c:
         first = await book(c, biz, day, "10:00", idempotency_key="call-42")
         again = await book(c, biz, day, "10:00", idempotency_key="call-42")
-        other_time = await book(c, biz, day, "14:00", idempotency_key="call-42")
-    assert again == first and other_time["id"] == first["id"]
+        args = {"client_id": str(biz.client), "service_id": str(biz.clean), "starts_at": iso(day, "14:00")}
+        other_time = await err(c, "book_appointment", {**args, "idempotency_key": "call-42"})
+    assert again == first
+    # The same key for another booking is a conflict naming the first call, never its result.
+    assert other_time["code"] == "conflict" and other_time["first_call_at"]
     assert count(sql, "appointments", biz.tenant_id) == 1
     assert count(sql, "appointment_reminders", biz.tenant_id) == 1
 
@@ -759,7 +762,7 @@ async def test_reschedule_refuses_finished_unknown_and_bad_input(writer, biz, co
     assert sql.execute("SELECT starts_at FROM appointments WHERE id = %s", (done,)).fetchone()[
         "starts_at"
     ] == at(day, "09:00")
-    assert count(sql, "appointment_changes", biz.tenant_id) == 0
+    assert count(sql, "idempotency_keys", biz.tenant_id) == 0
     assert last_audit(sql, writer)["error_code"] == "invalid_input"
 
 
@@ -768,17 +771,18 @@ async def test_reschedule_with_a_key_applies_once(writer, biz, connect, sql):
     async with connect(writer) as c:
         booked = await book(c, biz, day, "09:00", resource_id=str(biz.ana))
         args = {"appointment_id": booked["id"], "starts_at": iso(day, "11:00"), "idempotency_key": "move-1"}
-        await ok(c, "reschedule_appointment", args)
+        first = await ok(c, "reschedule_appointment", args)
         await ok(
             c, "reschedule_appointment", {"appointment_id": booked["id"], "starts_at": iso(day, "15:00")}
         )
         retried = await ok(c, "reschedule_appointment", args)
-        assert retried["starts_at"] == iso(day, "15:00")  # the retry changed nothing
-        reused = await err(
-            c, "cancel_appointment", {"appointment_id": booked["id"], "idempotency_key": "move-1"}
-        )
+        # The retry answers with the first call's result and moves nothing back.
+        assert retried == first and retried["starts_at"] == iso(day, "11:00")
+        assert (await read(c, f"bizctx://appointments/{booked['id']}"))["starts_at"] == iso(day, "15:00")
+        # The same key with another start time is a conflict (v1 said "success" and left 11:00).
+        reused = await err(c, "reschedule_appointment", {**args, "starts_at": iso(day, "14:00")})
         assert reused["code"] == "conflict" and "idempotency_key" in reused["message"]
-    assert count(sql, "appointment_changes", biz.tenant_id) == 1
+    assert count(sql, "idempotency_keys", biz.tenant_id) == 1
 
 
 # -- cancel_appointment / set_appointment_status -----------------------------------------------------
@@ -857,11 +861,14 @@ async def test_status_change_with_a_key_returns_the_first_result(writer, biz, co
     async with connect(writer) as c:
         booked = await book(c, biz, future_day(), "10:00")
         args = {"appointment_id": booked["id"], "status": "confirmed", "idempotency_key": "confirm-1"}
-        await ok(c, "set_appointment_status", args)
+        first = await ok(c, "set_appointment_status", args)
         await ok(c, "set_appointment_status", {"appointment_id": booked["id"], "status": "in_progress"})
         retried = await ok(c, "set_appointment_status", args)
-    assert retried["status"] == "in_progress"
-    assert count(sql, "appointment_changes", biz.tenant_id) == 1
+    assert retried == first and retried["status"] == "confirmed"
+    assert sql.execute("SELECT status FROM appointments WHERE id = %s", (booked["id"],)).fetchone() == {
+        "status": "in_progress"
+    }
+    assert count(sql, "idempotency_keys", biz.tenant_id) == 1
 
 
 # -- resources -------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bizctx.server import operators
+from bizctx.ops import operators
+from bizctx.server.errors import OperatorError
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +22,7 @@ READER = {"caps": ["clients.read"], "access": {"clients": {"read": True}}}
 
 def bizctx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("bizctx")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.server.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
     return subprocess.run(
         [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -109,5 +110,5 @@ def test_since_takes_spans_and_iso_timestamps():
     assert operators.parse_since("2d", now) == now - timedelta(days=2)
     assert operators.parse_since("2025-02-28T09:00:00+01:00") == datetime(2025, 2, 28, 8, 0, tzinfo=UTC)
     assert operators.parse_since("2025-02-28") == datetime(2025, 2, 28, tzinfo=UTC)
-    with pytest.raises(operators.OperatorError, match="--since 'soon'"):
+    with pytest.raises(OperatorError, match="--since 'soon'"):
         operators.parse_since("soon")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 def bizctx_command() -> list[str]:
     script = Path(sys.executable).with_name("bizctx")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
 
 
 @pytest.fixture

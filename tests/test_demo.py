@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from mcp import Client
 
-from bizctx.server import demo, migrations
+from bizctx.ops import demo
+from bizctx.server import migrations
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
 from bizctx.server.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, Field
 
-from bizctx.server import operators
+from bizctx.ops import operators
 from bizctx.server.errors import NotFound
 from bizctx.server.guard import Call
 from bizctx.server.queries import QueryRef
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 probe = Domain("clients")
 GET_TENANT = probe.query("get_tenant", domain="self")
-CREATE_TENANT = QueryRef("governance", "create_tenant")
+CREATE_TENANT = QueryRef("operators", "create_tenant")
 
 
 # Invocations per note, for the deadlock probes.
@@ -47,17 +47,17 @@ class Contact(BaseModel):
 
 
 class ProbeOut(BaseModel):
+    tenant_id: uuid.UUID
     tenant_name: str
     count: int
     email: Annotated[str | None, Redact("clients", "email")] = None
     contacts: list[Contact] = []
 
 
-@probe.tool(action="read", capability="clients.read", read_only=True, idempotent=True)
+@probe.tool(action="read", entity=("tenant", "tenant_id"))
 async def probe_read(call: Call, args: ProbeIn) -> ProbeOut:
     """Probe the guard (read)."""
     row = await call.tx.one(GET_TENANT)
-    call.about("tenant", row["id"])
     if args.fail == "not_found":
         raise NotFound("No such probe; list probes first.")
     if args.fail == "privilege":
@@ -70,6 +70,7 @@ async def probe_read(call: Call, args: ProbeIn) -> ProbeOut:
         if args.fail == "deadlock_always" or DEADLOCKS[args.note] <= 2:
             raise psycopg.errors.DeadlockDetected("deadlock detected")
     return ProbeOut(
+        tenant_id=row["id"],
         tenant_name=row["name"],
         count=args.count,
         email="ann@example.com",
@@ -77,23 +78,22 @@ async def probe_read(call: Call, args: ProbeIn) -> ProbeOut:
     )
 
 
-@probe.tool(action="write", capability="clients.write")
+@probe.tool(action="write")
 async def probe_write(call: Call, args: ProbeIn) -> ProbeOut:
     """Probe the guard (write)."""
     row = await call.tx.one(GET_TENANT)
-    return ProbeOut(tenant_name=row["name"], count=args.count)
+    return ProbeOut(tenant_id=row["id"], tenant_name=row["name"], count=args.count)
 
 
 class ProbeKey(BaseModel):
     probe_id: uuid.UUID
 
 
-@probe.resource("bizctx://probes/{probe_id}", name="probe", capability="clients.read")
+@probe.resource("bizctx://probes/{probe_id}", name="probe", entity=("probe", "probe_id"))
 async def probe_resource(call: Call, params: ProbeKey) -> ProbeOut:
     """One probe."""
     row = await call.tx.one(GET_TENANT)
-    call.about("probe", params.probe_id)
-    return ProbeOut(tenant_name=row["name"], count=1, email="ann@example.com")
+    return ProbeOut(tenant_id=row["id"], tenant_name=row["name"], count=1, email="ann@example.com")
 
 
 @pytest.fixture
@@ -149,6 +149,7 @@ async def test_an_allowed_call_returns_structured_content_and_is_audited(make_ag
         result = await c.call_tool("probe_read", {"count": 3, "note": "gate code 1234"})
     assert not result.is_error
     assert result.structured_content == {
+        "tenant_id": str(agent.tenant_id),
         "tenant_name": agent.tenant_name,
         "count": 3,
         "email": "ann@example.com",
@@ -193,6 +194,7 @@ async def test_redacted_fields_are_absent_everywhere_and_masked_in_the_audit(mak
         resource = await c.read_resource(f"bizctx://probes/{uuid.uuid4()}")
     assert not result.is_error
     assert result.structured_content == {
+        "tenant_id": str(agent.tenant_id),
         "tenant_name": agent.tenant_name,
         "count": 2,
         "contacts": [{"label": "home"}],

@@ -1,16 +1,22 @@
-"""idempotency_key on the writes that keep no record of their own to find a retry by:
-set_client_preference, forget, complete_task, fail_task, request_approval, decide_approval.
-A retry with the key returns the first result and writes nothing; the same key with other
-arguments is a conflict; keys are one agent's own. (Writes that create something keep the
-key on it, and are tested with their domain.)"""
+"""idempotency_key: one contract for every write tool, kept by the guard. A retry with the
+key (same agent, same tool, same arguments) returns the first result and writes nothing; the
+same key with other arguments is a conflict naming the first call's time; keys are one
+agent's own. The first test walks every write tool in the registry."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
+from test_appointments import future_day, iso, seed
 from test_mem_docs import note
 
+from bizctx.server.app import load_domains
+from bizctx.server.registry import Registry
 from conftest import audit_rows, count, err, error_of, ok
 
 pytestmark = pytest.mark.anyio
@@ -32,6 +38,227 @@ EVERYTHING = {
         "tasks": {"read": True, "write": True},
     },
 }
+
+
+ALL_RIGHTS = {
+    "caps": [
+        "clients.read",
+        "clients.write",
+        "appointments.read",
+        "appointments.write",
+        "invoices.read",
+        "invoices.write",
+        "tasks.read",
+        "tasks.write",
+        "tasks.work",
+        "tasks.approve",
+        "mem_docs.read",
+        "mem_docs.write",
+    ],
+    "access": {
+        "clients": {"read": True, "write": True},
+        "appointments": {"read": True, "write": True},
+        "invoices": {"read": True, "write": True},
+        "tasks": {"read": True, "write": True, "scope": "all"},
+        "mem_docs": {"read": True, "write": True, "scope": "all"},
+    },
+}
+WRITE_TOOLS = sorted(t.name for t in Registry(load_domains()).tools.values() if t.action == "write")
+
+
+def tenant_state(sql, tenant_id) -> dict[str, str]:
+    """A digest of every row the tenant has in every table but the audit log: equal before and
+    after a call means the call wrote nothing, not even an update in place."""
+    tables = [
+        r["relname"]
+        for r in sql.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " AND n.nspname = 'public' JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'"
+            " WHERE c.relkind IN ('r', 'p') AND c.relname <> 'audit_logs' ORDER BY 1"
+        )
+    ]
+    return {
+        table: sql.execute(
+            psycopg.sql.SQL(
+                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS d"
+                " FROM {} t WHERE tenant_id = %s"
+            ).format(psycopg.sql.Identifier(table)),
+            (tenant_id,),
+        ).fetchone()["d"]
+        for table in tables
+    }
+
+
+class Setup:
+    """Makes what a write tool acts on, through the tools themselves, as the first agent (and
+    a requester, for approvals: nobody decides their own request)."""
+
+    def __init__(self, c, requester, biz) -> None:
+        self.c, self.requester, self.biz = c, requester, biz
+        self.day = future_day(12)
+        self.slot = iter(["09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00"])
+
+    async def appointment(self) -> str:
+        args = {"client_id": str(self.biz.client), "service_id": str(self.biz.clean)}
+        starts_at = iso(self.day, next(self.slot))
+        booked = await ok(self.c, "book_appointment", {**args, "starts_at": starts_at})
+        return booked["id"]
+
+    async def invoice(self) -> str:
+        items = [{"description": "Deep clean", "quantity": "1", "unit_price": "100.00"}]
+        invoice = await ok(
+            self.c, "create_invoice", {"client_id": str(self.biz.client), "currency": "USD", "items": items}
+        )
+        return invoice["id"]
+
+    async def task(self, **extra: Any) -> str:
+        return (await ok(self.c, "create_task", {"type": "call", "title": "Call Ann", **extra}))["id"]
+
+    async def claimed_task(self) -> str:
+        task_id = await self.task(priority=1000)
+        claimed = await ok(self.c, "claim_next_task", {"task_types": ["call"]})
+        assert claimed["task"]["id"] == task_id
+        return task_id
+
+
+async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Arguments for one successful call of `tool`, and other arguments for the same tool."""
+    client = str(s.biz.client)
+    if tool == "upsert_client":
+        return {"first_name": "Dora"}, {"first_name": "Dan"}
+    if tool == "log_interaction":
+        args = {"client_id": client, "channel": "phone", "summary": "Called about Friday"}
+        return args, {**args, "summary": "Called about Monday"}
+    if tool == "set_client_preference":
+        args = {"client_id": client, "key": "pets", "value": ["dog"]}
+        return args, {**args, "value": ["cat"]}
+    if tool == "book_appointment":
+        args = {"client_id": client, "service_id": str(s.biz.clean), "starts_at": iso(s.day, "09:00")}
+        return args, {**args, "starts_at": iso(s.day, "10:00")}
+    if tool == "reschedule_appointment":
+        args = {"appointment_id": await s.appointment(), "starts_at": iso(s.day, "15:00")}
+        return args, {**args, "starts_at": iso(s.day, "16:00")}
+    if tool == "cancel_appointment":
+        args = {"appointment_id": await s.appointment(), "reason": "The client is away."}
+        return args, {**args, "reason": "The client moved."}
+    if tool == "set_appointment_status":
+        args = {"appointment_id": await s.appointment(), "status": "confirmed"}
+        return args, {**args, "status": "no_show"}
+    if tool == "create_invoice":
+        args = {
+            "client_id": client,
+            "currency": "USD",
+            "items": [{"description": "Clean", "quantity": 1, "unit_price": "80"}],
+        }
+        return args, {**args, "items": [{"description": "Clean", "quantity": 1, "unit_price": "90"}]}
+    if tool == "record_payment":
+        args = {"invoice_id": await s.invoice(), "amount": "40.00", "method": "card"}
+        return args, {**args, "amount": "30.00"}
+    if tool == "void_invoice":
+        args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
+        return args, {**args, "reason": "Wrong client."}
+    if tool == "create_task":
+        return {"type": "call", "title": "Call Ann"}, {"type": "call", "title": "Call Ben"}
+    if tool == "request_approval":
+        args = {"task_id": await s.task(), "reason": "A refund over 500."}
+        return args, {**args, "reason": "A refund over 900."}
+    if tool == "claim_next_task":
+        await s.task()
+        return {"lease_seconds": 60}, {"lease_seconds": 120}
+    if tool == "complete_task":
+        args = {"task_id": await s.claimed_task(), "result": {"reached": True}}
+        return args, {**args, "result": {"reached": False}}
+    if tool == "fail_task":
+        args = {"task_id": await s.claimed_task(), "error": "No answer.", "retryable": True}
+        return args, {**args, "error": "Busy line."}
+    if tool == "decide_approval":
+        async with s.requester() as r:
+            held = await ok(
+                r, "create_task", {"type": "refund", "title": "Refund", "requires_approval": True}
+            )
+        args = {"task_id": held["id"], "decision": "approve", "reason": "Fine."}
+        return args, {**args, "decision": "reject"}
+    if tool == "remember":
+        return note("The gate sticks in winter.", 5), note("The gate is fixed.", 6)
+    if tool == "forget":
+        doc = await ok(s.c, "remember", note("Old price list.", 7))
+        other = await ok(s.c, "remember", note("Older price list.", 8))
+        return {"mem_doc_id": doc["id"]}, {"mem_doc_id": other["id"]}
+    raise AssertionError(f"{tool} is a write tool with no idempotency case here: add one")
+
+
+@pytest.mark.parametrize("tool", WRITE_TOOLS)
+async def test_every_write_tool_keeps_the_one_idempotency_contract(
+    tool, make_agent, make_tenant, connect, sql
+):
+    tenant = await make_tenant(time_zone="America/New_York")
+    first = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
+    second = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
+    biz = seed(sql, first.tenant_id)
+    async with connect(first) as c:
+        args, other = await write_case(tool, Setup(c, lambda: connect(second), biz))
+        keyed = {**args, "idempotency_key": "key-1"}
+        done = await c.call_tool(tool, keyed)
+        assert not done.is_error, done.content[0].text
+        assert not (done.meta or {}).get("bizctx/replayed")
+        before = tenant_state(sql, first.tenant_id)
+        # 1. The same key with the same arguments: the first result, nothing written.
+        again = await c.call_tool(tool, keyed)
+        assert not again.is_error and again.structured_content == done.structured_content
+        assert (again.meta or {}).get("bizctx/replayed") is True
+        assert tenant_state(sql, first.tenant_id) == before
+        # 2. The same key with other arguments: a conflict naming the first call, nothing written.
+        clash = error_of(await c.call_tool(tool, {**other, "idempotency_key": "key-1"}))
+        assert clash["code"] == "conflict" and clash["idempotency_key"] == "key-1"
+        assert clash["first_call_at"] and "idempotency_key" in clash["message"]
+        assert json.dumps(done.structured_content)[:40] not in json.dumps(clash)
+        assert tenant_state(sql, first.tenant_id) == before
+    # 3. Keys are per agent: another agent's call with the same key runs as its own call.
+    async with connect(second) as c:
+        theirs = await c.call_tool(tool, keyed)
+    assert not (theirs.meta or {}).get("bizctx/replayed")
+    if theirs.is_error:  # the domain may refuse it (the slot is taken, the task is held) ...
+        assert "first_call_at" not in error_of(theirs)  # ... but never as a used key
+    rows = [r for r in audit_rows(sql, first) if r["name"] == tool][-3:]
+    assert [(r["outcome"], r["replayed"], r["error_code"]) for r in rows] == [
+        ("ok", False, None),
+        ("ok", True, None),
+        ("error", False, "conflict"),
+    ]
+    assert rows[0]["entity_id"] == rows[1]["entity_id"]
+
+
+async def test_the_same_amount_or_instant_written_differently_is_the_same_call(
+    make_agent, make_tenant, connect, sql
+):
+    tenant = await make_tenant(time_zone="America/New_York")
+    agent = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
+    biz = seed(sql, agent.tenant_id)
+    day = future_day(12)
+    async with connect(agent) as c:
+        s = Setup(c, None, biz)
+        invoice_id = await s.invoice()
+        pay = {"invoice_id": invoice_id, "method": "card", "idempotency_key": "pay-1"}
+        paid = await ok(c, "record_payment", {**pay, "amount": "5.00"})
+        for amount in (5, "5", "5.0000", 5.0):
+            assert await ok(c, "record_payment", {**pay, "amount": amount}) == paid
+        book = {"client_id": str(biz.client), "service_id": str(biz.clean), "idempotency_key": "b-1"}
+        booked = await ok(c, "book_appointment", {**book, "starts_at": iso(day, "09:00")})
+        in_utc = datetime.fromisoformat(iso(day, "09:00")).astimezone(UTC).isoformat()  # the same instant
+        assert await ok(c, "book_appointment", {**book, "starts_at": in_utc}) == booked
+        # Defaults applied: leaving out a field is the same call as giving its default.
+        task = await ok(c, "create_task", {"type": "call", "title": "Call Ann", "idempotency_key": "t-1"})
+        same = {
+            "type": "call",
+            "title": "Call Ann",
+            "priority": 0,
+            "max_attempts": 5,
+            "idempotency_key": "t-1",
+        }
+        assert await ok(c, "create_task", same) == task
+    assert count(sql, "payments", agent.tenant_id) == 1
+    assert count(sql, "appointments", agent.tenant_id) == 1
+    assert count(sql, "tasks", agent.tenant_id) == 1
 
 
 @pytest.fixture
@@ -147,7 +374,7 @@ async def test_a_bad_key_is_refused_and_a_failed_call_keeps_no_key(pair, connect
     assert empty["code"] == long["code"] == "invalid_input" and "idempotency_key" in empty["message"]
     assert missing["code"] == "not_found" and forgotten["mem_doc_id"] == doc["id"]
     kept = sql.execute(
-        "SELECT tool, idempotency_key FROM idempotent_results WHERE tenant_id = %s", (first.tenant_id,)
+        "SELECT tool, idempotency_key FROM idempotency_keys WHERE tenant_id = %s", (first.tenant_id,)
     ).fetchall()
     assert kept == [{"tool": "forget", "idempotency_key": "f"}]
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from psycopg import sql as pgsql
 
-from bizctx.server import exporter, importer
-from bizctx.server.importer import KINDS, RowError
+from bizctx.ops import exporter, importer
+from bizctx.ops.importer import KINDS, RowError
+from bizctx.server.errors import ImportRefused
 
 pytestmark = pytest.mark.anyio
 
@@ -227,9 +228,9 @@ async def test_an_unknown_csv_column_stops_the_file_even_with_skip_invalid(app, 
 
 
 async def test_a_file_of_unknown_type_or_kind_is_refused(app, tenant, tmp_path):
-    with pytest.raises(importer.ImportError_, match="unknown file type '.xlsx'"):
+    with pytest.raises(ImportRefused, match="unknown file type '.xlsx'"):
         await load(app, tenant, "clients", write(tmp_path, "clients.xlsx", ""))
-    with pytest.raises(importer.ImportError_, match="unknown kind 'staff'"):
+    with pytest.raises(ImportRefused, match="unknown kind 'staff'"):
         await load(app, tenant, "staff", EXAMPLES / "resources.csv")
 
 
@@ -502,7 +503,7 @@ async def test_the_lines_and_payments_of_a_paid_invoice_cannot_change(app, tenan
 
 def bizctx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("bizctx")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.server.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
     return subprocess.run(
         [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )

@@ -188,9 +188,13 @@ async def test_create_is_idempotent_with_a_key_and_consumes_no_number(writer, co
     client_id = seed_client(sql, writer)
     async with connect(writer) as c:
         first = await issue(c, client_id, idempotency_key="order-7")
-        again = await issue(c, client_id, [line("5", "99")], idempotency_key="order-7")
+        again = await issue(c, client_id, idempotency_key="order-7")
+        other_lines = {"client_id": client_id, "currency": "USD", "items": [line("5", "99")]}
+        clash = await err(c, "create_invoice", {**other_lines, "idempotency_key": "order-7"})
         other = await issue(c, client_id)
     assert again == first
+    # Other lines under the same key: a conflict (v1 returned the first invoice), no number used.
+    assert clash["code"] == "conflict" and clash["first_call_at"]
     assert other["invoice_number"] == "INV-000002"
     assert count(sql, "invoices", writer.tenant_id) == 2
     assert count(sql, "invoice_items", writer.tenant_id) == 2
@@ -427,7 +431,7 @@ async def test_a_retried_payment_with_the_same_key_records_nothing_new(writer, c
         reused = await err(c, "record_payment", {**args, "invoice_id": other["id"]})
     assert again == first and first["invoice"]["status"] == "paid"
     assert count(sql, "payments", writer.tenant_id) == 1
-    assert reused["code"] == "conflict" and "another invoice" in reused["message"]
+    assert reused["code"] == "conflict" and "idempotency_key" in reused["message"]
 
 
 @pytest.mark.parametrize(

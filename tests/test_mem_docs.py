@@ -20,7 +20,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from bizctx.server.app import build_server, open_app
-from bizctx.server.embeddings import Embedder, LocalMiniLM
+from bizctx.tools.mem_docs.embeddings import Embedder, LocalMiniLM
 from conftest import audit_rows, err, ok
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +56,7 @@ def local_model() -> LocalMiniLM | None:
 @pytest.fixture
 async def app(settings, domains, local_model):
     async with open_app(
-        settings, migrate=False, domains=domains, embedder=Embedder(DIM, local_model)
+        settings, migrate=False, domains=domains, services={Embedder: Embedder(DIM, local_model)}
     ) as state:
         yield state
 
@@ -147,15 +147,18 @@ async def test_a_callers_vector_is_stored_with_its_model(writer, connect, sql):
 async def test_remember_is_idempotent_with_a_key(writer, make_agent, connect, sql):
     async with connect(writer) as c:
         first = await ok(c, "remember", note("Pay day is Monday.", 1, idempotency_key="k-1"))
-        again = await ok(c, "remember", note("Something else entirely.", 2, idempotency_key="k-1"))
+        again = await ok(c, "remember", note("Pay day is Monday.", 1, idempotency_key="k-1"))
+        clash = await err(c, "remember", note("Something else entirely.", 2, idempotency_key="k-1"))
     assert again == first
-    assert count(sql, writer.tenant_id) == 1
-    colleague = await make_agent(**WRITE, tenant=writer.tenant_name)
-    async with connect(colleague) as c:
-        clash = await err(c, "remember", note("Mine.", 3, idempotency_key="k-1"))
     assert clash["code"] == "conflict" and "idempotency_key" in clash["message"]
     assert "Pay day" not in json.dumps(clash)
     assert count(sql, writer.tenant_id) == 1
+    # Keys are one agent's own: a colleague's "k-1" is another call.
+    colleague = await make_agent(**WRITE, tenant=writer.tenant_name)
+    async with connect(colleague) as c:
+        theirs = await ok(c, "remember", note("Mine.", 3, idempotency_key="k-1"))
+    assert theirs["id"] != first["id"] and theirs["content"] == "Mine."
+    assert count(sql, writer.tenant_id) == 2
 
 
 @pytest.mark.parametrize(
@@ -446,9 +449,10 @@ async def test_forget_deletes_your_own_document(writer, connect, sql):
     assert again["code"] == "not_found"
     assert count(sql, writer.tenant_id) == 0
     rows = audit_rows(sql, writer)
+    # Both rows name the document: the entity comes from the arguments, whatever the outcome.
     assert [(r["name"], r["outcome"], r["entity_id"]) for r in rows[1:]] == [
         ("forget", "ok", doc["id"]),
-        ("forget", "error", None),
+        ("forget", "error", doc["id"]),
     ]
 
 
@@ -522,8 +526,9 @@ async def test_descriptions_say_contents_are_data_not_instructions(writer, conne
 
 async def test_without_a_model_recall_is_full_text_and_says_so(settings, domains, make_agent):
     agent = await make_agent(**WRITE)
-    async with open_app(settings, migrate=False, domains=domains, embedder=Embedder(DIM, None)) as state:
-        assert "full-text only" in state.embedder.describe()
+    services = {Embedder: Embedder(DIM, None)}
+    async with open_app(settings, migrate=False, domains=domains, services=services) as state:
+        assert "full-text only" in state.services[Embedder].describe()
         async with Client(build_server(state, lambda ctx: agent.principal)) as c:
             doc = await ok(c, "remember", {"content": "The alarm code is 9021.", "doc_type": "context"})
             found = await ok(c, "recall", {"query": "alarm code"})
@@ -552,7 +557,8 @@ class GatedModel(LocalMiniLM):
 async def test_a_slow_embedding_does_not_block_other_calls(settings, domains, make_agent):
     model = GatedModel()
     agent = await make_agent(**WRITE)
-    async with open_app(settings, migrate=False, domains=domains, embedder=Embedder(DIM, model)) as state:
+    services = {Embedder: Embedder(DIM, model)}
+    async with open_app(settings, migrate=False, domains=domains, services=services) as state:
         server = build_server(state, lambda ctx: agent.principal)
         async with Client(server) as slow, Client(server) as quick:
             pending = asyncio.ensure_future(

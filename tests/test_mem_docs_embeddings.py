@@ -20,14 +20,14 @@ from mcp import Client
 from pydantic import SecretStr
 
 from bizctx.server.app import build_server, open_app
-from bizctx.server.embeddings import (
+from bizctx.server.errors import StartupError, Unavailable
+from bizctx.tools.mem_docs.embeddings import (
     Embedder,
     EmbeddingFailed,
     LocalMiniLM,
     OpenAICompatible,
     choose_provider,
 )
-from bizctx.server.errors import StartupError, Unavailable
 from conftest import audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
@@ -120,7 +120,7 @@ async def test_an_openai_compatible_endpoint_embeds_documents_and_queries(
     openai_settings, endpoint, domains, make_agent, sql, caplog
 ):
     agent = await make_agent(**WRITE)
-    with caplog.at_level(logging.INFO, logger="bizctx.app"):
+    with caplog.at_level(logging.INFO, logger="bizctx.embeddings"):
         async with open_app(openai_settings, migrate=False, domains=domains) as state:
             async with Client(build_server(state, lambda ctx: agent.principal)) as c:
                 docs = []
@@ -215,12 +215,12 @@ def test_the_provider_is_chosen_from_settings_and_checked_against_the_database(s
 
 
 async def test_start_up_announces_full_text_only_when_there_is_no_model(settings, domains, caplog):
-    with caplog.at_level(logging.INFO, logger="bizctx.app"):
+    with caplog.at_level(logging.INFO, logger="bizctx.embeddings"):
         async with open_app(
             settings.model_copy(update={"embedding_provider": "none"}), migrate=False, domains=domains
         ) as state:
-            assert state.embedder is not None and state.embedder.provider is None
-            assert state.embedder.dim == DIM
+            assert state.services[Embedder] is not None and state.services[Embedder].provider is None
+            assert state.services[Embedder].dim == DIM
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embeddings:")]
     assert "full-text only" in line and "bizctx-mcp[embeddings]" in line
 

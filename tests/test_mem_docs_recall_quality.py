@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bizctx.server.app import open_app
-from bizctx.server.embeddings import Embedder, LocalMiniLM
+from bizctx.tools.mem_docs.embeddings import Embedder, LocalMiniLM
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,7 @@ def local_model() -> LocalMiniLM:
 @pytest.fixture
 async def app(settings, domains, local_model):
     async with open_app(
-        settings, migrate=False, domains=domains, embedder=Embedder(384, local_model)
+        settings, migrate=False, domains=domains, services={Embedder: Embedder(384, local_model)}
     ) as state:
         yield state
 

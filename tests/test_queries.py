@@ -39,7 +39,7 @@ async def test_a_query_that_does_not_parse_fails_startup(dsn, tmp_path):
     (tmp_path / "probe" / "bad.sql").write_text(
         "-- refers to a column that does not exist\nSELECT nme FROM tenants"
     )
-    book = QueryBook.load(tmp_path)
+    book = QueryBook.load((tmp_path,))
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         with pytest.raises(StartupError, match="probe.bad") as info:
             await book.validate(conn)
@@ -49,4 +49,20 @@ async def test_a_query_that_does_not_parse_fails_startup(dsn, tmp_path):
 async def test_calling_a_query_with_wrong_parameters_is_a_programming_error(app):
     async with app.db.operator_tx() as tx:
         with pytest.raises(TypeError, match="missing parameters \\['ref'\\]"):
-            await tx.one(QueryRef("governance", "find_tenant"), name="x")
+            await tx.one(QueryRef("operators", "find_tenant"), name="x")
+
+
+def test_the_seeded_tool_capabilities_are_what_the_tools_declare(sql):
+    """tool_capabilities is seeded by migration (operators may edit it later): on a fresh
+    database it must be exactly the map the tools declare, defaults included."""
+    declared = {t.name: t.capability for t in Registry(load_domains()).tools.values()}
+    seeded = {r["tool_name"]: r["capability"] for r in sql.execute("SELECT * FROM tool_capabilities")}
+    assert seeded == declared
+
+
+def test_every_constraint_a_handler_maps_exists_by_that_name(sql):
+    mapped = set(Registry(load_domains()).constraints)
+    names = {r["conname"] for r in sql.execute("SELECT conname FROM pg_constraint")}
+    indexes = {r["relname"] for r in sql.execute("SELECT relname FROM pg_class WHERE relkind = 'i'")}
+    assert len(mapped) >= 10
+    assert mapped - names - indexes == set()

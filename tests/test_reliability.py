@@ -21,7 +21,8 @@ import pytest
 from mcp import Client
 from psycopg.rows import dict_row
 
-from bizctx.server import migrations, operators
+from bizctx.ops import operators
+from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
@@ -235,7 +236,7 @@ def bizctx_command() -> list[str]:
     import sys
 
     script = Path(sys.executable).with_name("bizctx")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
 
 
 @contextlib.contextmanager

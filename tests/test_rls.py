@@ -12,9 +12,16 @@ pytestmark = pytest.mark.anyio
 BEGIN = QueryBook.load()["governance.begin_agent_call"].text
 
 
-def as_agent(conn: psycopg.Connection, agent) -> None:
+def as_agent(conn: psycopg.Connection, agent, tasks_scope: str = "all", mem_docs_scope: str = "all") -> None:
     conn.execute(
-        BEGIN, {"tenant_id": str(agent.tenant_id), "agent_id": str(agent.id), "statement_timeout": "5000"}
+        BEGIN,
+        {
+            "tenant_id": str(agent.tenant_id),
+            "agent_id": str(agent.id),
+            "tasks_scope": tasks_scope,
+            "mem_docs_scope": mem_docs_scope,
+            "statement_timeout": "5000",
+        },
     )
 
 
@@ -76,9 +83,97 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
         """
     ).fetchall()
     assert len(rows) >= 3
+    # Restrictive policies narrow what an agent sees within its tenant (migration 0045 and
+    # the idempotency store's own_keys); every table has exactly the two base policies besides.
+    narrowing = {
+        "tasks": {"task_scope"},
+        "task_events": {"task_scope"},
+        "approval_events": {"task_scope"},
+        "dead_letters": {"task_scope"},
+        "mem_docs": {"mem_doc_scope", "mem_doc_delete"},
+        "idempotency_keys": {"own_keys"},
+    }
     for r in rows:
         assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]
-        assert r["policies"] == ["operator_all", "tenant_isolation"], r["relname"]
+        expected = {"operator_all", "tenant_isolation"} | narrowing.get(r["relname"], set())
+        assert set(r["policies"]) == expected, r["relname"]
+
+
+def test_every_table_of_an_agent_or_a_task_has_its_scope_policy(sql):
+    """A table with an assignee or owner column, or a reference to a task, needs a restrictive
+    row policy for bizctx_app: an agent's scope is held by the database, never by a query
+    that remembered it."""
+    unscoped = sql.execute(
+        """
+        SELECT c.relname
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relkind IN ('r', 'p')
+          AND (EXISTS (SELECT 1 FROM pg_attribute a
+                       WHERE a.attrelid = c.oid AND NOT a.attisdropped
+                         AND a.attname IN ('assignee_agent_id', 'owner_agent_id'))
+               OR EXISTS (SELECT 1 FROM pg_constraint con
+                          WHERE con.conrelid = c.oid AND con.contype = 'f'
+                            AND con.confrelid = 'tasks'::regclass))
+          AND NOT EXISTS (SELECT 1 FROM pg_policy p
+                          WHERE p.polrelid = c.oid AND NOT p.polpermissive
+                            AND 'bizctx_app'::regrole = ANY (p.polroles))
+        """
+    ).fetchall()
+    assert unscoped == []
+
+
+async def test_an_assigned_scope_cannot_see_another_agents_task_events_by_id(make_agent, dsn, sql):
+    """The scope holds in every query, even one that forgets to look the task up first."""
+    boss = await make_agent()
+    worker = await make_agent(tenant=boss.tenant_name)
+    task = sql.execute(
+        "INSERT INTO tasks (tenant_id, type, title, created_by_agent_id) "
+        "VALUES (%s, 'call', 'Call Ann', %s) RETURNING id",
+        (boss.tenant_id, boss.id),
+    ).fetchone()["id"]
+    events = QueryBook.load()["tasks.list_task_events"].text
+    approvals = QueryBook.load()["tasks.list_approval_events"].text
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        as_agent(conn, worker, tasks_scope="assigned")
+        assert conn.execute(events, {"task_id": task, "limit": 10}).fetchall() == []
+        assert conn.execute(approvals, {"task_id": task}).fetchall() == []
+        assert conn.execute("SELECT count(*) AS n FROM task_events").fetchone()["n"] == 0
+        conn.rollback()
+        as_agent(conn, worker, tasks_scope="all")
+        assert [e["to_status"] for e in conn.execute(events, {"task_id": task, "limit": 10})] == ["pending"]
+        conn.rollback()
+        as_agent(conn, boss, tasks_scope="assigned")
+        assert len(conn.execute(events, {"task_id": task, "limit": 10}).fetchall()) == 1
+        conn.rollback()
+
+
+async def test_mem_doc_scopes_hold_in_the_database(make_agent, dsn, sql):
+    alice = await make_agent()
+    bob = await make_agent(tenant=alice.tenant_name)
+    for visibility in ("private", "shared"):
+        sql.execute(
+            "INSERT INTO mem_docs (tenant_id, owner_agent_id, visibility, content) VALUES (%s, %s, %s, 'x')",
+            (alice.tenant_id, alice.id, visibility),
+        )
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        seen = {}
+        for scope in ("own", "own_and_shared", "all"):
+            as_agent(conn, bob, mem_docs_scope=scope)
+            seen[scope] = sorted(r["visibility"] for r in conn.execute("SELECT visibility FROM mem_docs"))
+            conn.rollback()
+        # Seeing a shared document is not owning it: only scope all may delete it.
+        as_agent(conn, bob, mem_docs_scope="own_and_shared")
+        assert conn.execute("DELETE FROM mem_docs").rowcount == 0
+        conn.rollback()
+        # A missing scope setting is the narrowest scope.
+        conn.execute(
+            "SELECT set_config('role', 'bizctx_app', true), set_config('app.tenant_id', %s, true)",
+            (str(bob.tenant_id),),
+        )
+        assert conn.execute("SELECT count(*) AS n FROM mem_docs").fetchone()["n"] == 0
+        conn.rollback()
+    assert seen == {"own": [], "own_and_shared": ["shared"], "all": ["private", "shared"]}
 
 
 def test_every_tenant_table_is_keyed_by_tenant(sql):

@@ -101,8 +101,11 @@ async def test_create_task_queues_a_pending_task_with_an_event_and_audit(team, c
 async def test_create_task_is_idempotent_with_a_key(team, connect, sql):
     async with connect(team["manager"]) as c:
         first = await create(c, idempotency_key="reminder-42")
-        again = await create(c, title="Something else", idempotency_key="reminder-42")
+        again = await create(c, idempotency_key="reminder-42")
+        other_title = {"type": "send_reminder", "title": "Something else"}
+        clash = await err(c, "create_task", {**other_title, "idempotency_key": "reminder-42"})
     assert again == first
+    assert clash["code"] == "conflict" and clash["idempotency_key"] == "reminder-42"
     assert count(sql, "tasks", team["manager"].tenant_id) == 1
     assert count(sql, "task_events", team["manager"].tenant_id) == 1
 

@@ -146,7 +146,12 @@ async def test_a_retried_claim_returns_the_task_it_claimed(app, make_agent, sql)
         "SELECT count(*) AS n FROM tasks WHERE tenant_id = %s AND status = 'claimed'", (worker.tenant_id,)
     ).fetchone()
     assert claimed["n"] == 2
-    # Once the task is finished, the key claims new work.
+    # The key stays the first claim's, even once the task is finished: a retry never claims
+    # more work (v1 let the key claim a new task after the first one was done).
     await call(app, worker, "complete_task", {"task_id": first["id"]})
-    fresh = (await call(app, worker, "claim_next_task", args))["task"]
-    assert fresh["id"] not in (first["id"], other["id"])
+    replayed = (await call(app, worker, "claim_next_task", args))["task"]
+    assert replayed == first
+    pending = sql.execute(
+        "SELECT count(*) AS n FROM tasks WHERE tenant_id = %s AND status = 'pending'", (worker.tenant_id,)
+    ).fetchone()
+    assert pending["n"] == 1

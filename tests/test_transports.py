@@ -181,7 +181,7 @@ async def test_healthz_needs_no_key_and_shows_no_data(app):
 
 def bizctx_command() -> list[str]:
     script = Path(sys.executable).with_name("bizctx")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
 
 
 async def test_stdout_carries_nothing_but_protocol_on_stdio(make_agent, dsn, tmp_path):

@@ -16,10 +16,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.idempotency import IdempotencyKey, once
-from bizctx.server.paging import PageIn, decode_cursor, keyset_page
+from bizctx.server.paging import PageIn, keyset_page, read_cursor
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
+from bizctx.server.replies import constraint_of
 
 clients = Domain("clients")
 
@@ -49,11 +49,9 @@ class ClientRef(BaseModel):
 SEARCH_CLIENTS = clients.query("search_clients")
 GET_CLIENT = clients.query("get_client")
 FIND_CLIENT_BY_EMAIL = clients.query("find_client_by_email")
-FIND_CLIENT_BY_IDEMPOTENCY_KEY = clients.query("find_client_by_idempotency_key")
 INSERT_CLIENT = clients.query("insert_client")
 UPDATE_CLIENT = clients.query("update_client")
 INSERT_INTERACTION = clients.query("insert_interaction")
-GET_INTERACTION_BY_IDEMPOTENCY_KEY = clients.query("get_interaction_by_idempotency_key")
 CLIENT_EXISTS = clients.query("client_exists")
 UPSERT_PREFERENCE = clients.query("upsert_preference")
 DELETE_PREFERENCE = clients.query("delete_preference")
@@ -65,6 +63,10 @@ CONTEXT_BALANCE_DUE = clients.query("context_balance_due")
 CONTEXT_OPEN_TASKS = clients.query("context_open_tasks")
 CONTEXT_RECENT_INTERACTIONS = clients.query("context_recent_interactions")
 CONTEXT_MEMORIES = clients.query("context_memories")
+
+EMAIL_TAKEN = clients.constraint("clients_email_key")
+EXTERNAL_REF_TAKEN = clients.constraint("clients_external_ref_key")
+NAME_MISSING = clients.constraint("clients_name_present")
 
 # -- shared field types -------------------------------------------------------------------
 
@@ -167,7 +169,6 @@ async def get_client_detail(call: Call, client_id: UUID) -> ClientDetail:
     row = await call.tx.one(GET_CLIENT, client_id=client_id)
     if row is None:
         raise NotFound(f"No client {client_id}; find clients with search_clients.")
-    call.about("client", client_id)
     return ClientDetail(**row)
 
 
@@ -211,18 +212,14 @@ class SearchClientsOut(BaseModel):
 MIN_SCORE = 0.3
 
 
-@clients.tool(
-    action="read", capability="clients.read", read_only=True, idempotent=True, title="Search clients"
-)
+@clients.tool(action="read", title="Search clients")
 async def search_clients(call: Call, args: SearchClientsIn) -> SearchClientsOut:
     """Find clients by name, company, e-mail or phone, tolerating typos and partial input, best
     matches first; filter by status, segment or tag. Use it to get a client_id before calling
     get_client or get_client_context. Returns a page of clients and a next_cursor."""
-    after = decode_cursor(args.cursor, kind="search_clients")
+    after = read_cursor(args, kind="search_clients", s=float, i=UUID)
     query = (args.query or "").strip() or None
     redacted = call.redacted("clients")
-    if after is not None and after.get("q") != query:
-        raise InvalidInput("This cursor belongs to a different query; omit it to start from the first page.")
     rows = await call.tx.all(
         SEARCH_CLIENTS,
         query=query,
@@ -237,10 +234,7 @@ async def search_clients(call: Call, args: SearchClientsIn) -> SearchClientsOut:
         limit=args.limit + 1,
     )
     page, next_cursor = keyset_page(
-        rows,
-        args.limit,
-        kind="search_clients",
-        key=lambda r: {"q": query, "s": r["score"], "i": str(r["id"])},
+        rows, args, kind="search_clients", key=lambda r: {"s": r["score"], "i": r["id"]}
     )
     return SearchClientsOut(clients=[ClientHit(**r) for r in page], next_cursor=next_cursor)
 
@@ -253,7 +247,7 @@ class ClientIdIn(BaseModel):
     client_id: UUID = Field(description="The client's id (from search_clients).")
 
 
-@clients.tool(action="read", capability="clients.read", read_only=True, idempotent=True, title="Get a client")
+@clients.tool(action="read", title="Get a client", entity=("client", "client_id"))
 async def get_client(call: Call, args: ClientIdIn) -> ClientDetail:
     """The client's full profile: contact details, addresses, preferences, segments and the
     channels they opted out of. Use get_client_context instead when you are about to act for
@@ -394,17 +388,16 @@ async def client_context_view(call: Call, client_id: UUID) -> ClientContext:
         sections["balance_due"] = await call.tx.all(CONTEXT_BALANCE_DUE, client_id=client_id)
     else:
         withheld += ["open_invoices", "balance_due"]
-    if access.allows("tasks", "read") and access.tasks is not None:
+    if access.allows("tasks", "read"):
         sections["open_tasks"] = await call.tx.all(
-            CONTEXT_OPEN_TASKS, client_id=client_id, scope=access.tasks.scope, limit=CONTEXT_TASKS_LIMIT
+            CONTEXT_OPEN_TASKS, client_id=client_id, limit=CONTEXT_TASKS_LIMIT
         )
     else:
         withheld.append("open_tasks")
-    if access.allows("mem_docs", "read") and access.mem_docs is not None:
+    if access.allows("mem_docs", "read"):
         sections["memories"] = await call.tx.all(
             CONTEXT_MEMORIES,
             client_id=client_id,
-            scope=access.mem_docs.scope,
             limit=CONTEXT_MEMORIES_LIMIT,
             max_chars=CONTEXT_TEXT_CHARS_LIMIT,
         )
@@ -422,9 +415,7 @@ async def client_context_view(call: Call, client_id: UUID) -> ClientContext:
     )
 
 
-@clients.tool(
-    action="read", capability="clients.read", read_only=True, idempotent=True, title="Client context"
-)
+@clients.tool(action="read", title="Client context", entity=("client", "client_id"))
 async def get_client_context(call: Call, args: ClientIdIn) -> ClientContext:
     """Everything you need before acting for a client, in one call: profile, primary address,
     preferences, segments, opt-outs, the last interactions, and (when your access opens those
@@ -466,7 +457,6 @@ class UpsertClientIn(BaseModel):
     external_ref: str | None = Field(
         default=None, max_length=200, description="The client's id in another system."
     )
-    idempotency_key: IdempotencyKey = None
 
     @field_validator("email")
     @classmethod
@@ -502,12 +492,14 @@ _CLIENT_FIELDS = (
 )
 
 
-@clients.tool(action="write", capability="clients.write", idempotent=True, title="Create or update a client")
+@clients.tool(
+    action="write", idempotent=True, title="Create or update a client", entity=("client", "client_id", "id")
+)
 async def upsert_client(call: Call, args: UpsertClientIn) -> ClientDetail:
     """Create a client (omit client_id) or update one (give client_id; only the fields you pass
     change). E-mail, phone and time zone are validated; an e-mail another client already has is
     a conflict naming that client's id, so you can update it instead. Returns the client."""
-    given = args.model_fields_set - {"client_id", "idempotency_key"}
+    given = args.model_fields_set - {"client_id"}
     values = {f: getattr(args, f) for f in _CLIENT_FIELDS}
     try:
         async with call.tx.savepoint():
@@ -529,26 +521,21 @@ async def upsert_client(call: Call, args: UpsertClientIn) -> ClientDetail:
                     lifecycle_stage=args.lifecycle_stage or "customer",
                     tags=args.tags or [],
                 )
-                row = await call.tx.one(INSERT_CLIENT, idempotency_key=args.idempotency_key, **values)
-                if row is None:  # an earlier call with this idempotency key created it
-                    row = await call.tx.one(
-                        FIND_CLIENT_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key
-                    )
-                client_id = row["id"]
+                client_id = await call.tx.value(INSERT_CLIENT, **values)
     except psycopg.errors.UniqueViolation as exc:
-        constraint = exc.diag.constraint_name
-        if constraint == "clients_email_key" and args.email:
+        constraint = constraint_of(exc)
+        if constraint == EMAIL_TAKEN and args.email:
             existing = await call.tx.value(FIND_CLIENT_BY_EMAIL, email=args.email)
             raise Conflict(
                 f"Client {existing} already has the e-mail {args.email}; update that client "
                 "(pass its client_id) instead of creating another.",
                 existing_client_id=str(existing),
             ) from None
-        if constraint == "clients_tenant_id_external_ref_key":
+        if constraint == EXTERNAL_REF_TAKEN:
             raise Conflict(f"Another client already has external_ref {args.external_ref!r}.") from None
         raise
     except psycopg.errors.CheckViolation as exc:
-        if exc.diag.constraint_name == "clients_name_present":
+        if constraint_of(exc) == NAME_MISSING:
             raise InvalidInput(
                 "A client needs a name: keep at least one of first_name, last_name, company_name."
             ) from None
@@ -576,7 +563,6 @@ class LogInteractionIn(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (ISO 8601 with offset); default now."
     )
-    idempotency_key: IdempotencyKey = None
 
 
 class Interaction(BaseModel):
@@ -591,7 +577,9 @@ class Interaction(BaseModel):
     created_at: datetime
 
 
-@clients.tool(action="write", capability="clients.write", idempotent=True, title="Log an interaction")
+@clients.tool(
+    action="write", idempotent=True, title="Log an interaction", entity=("client_interaction", "id")
+)
 async def log_interaction(call: Call, args: LogInteractionIn) -> Interaction:
     """Record a call, message, visit or note about a client in their history, so the next agent
     knows what was said. Returns the logged interaction."""
@@ -603,13 +591,9 @@ async def log_interaction(call: Call, args: LogInteractionIn) -> Interaction:
         summary=args.summary,
         content=args.content,
         occurred_at=args.occurred_at,
-        idempotency_key=args.idempotency_key,
     )
-    if row is None and args.idempotency_key:
-        row = await call.tx.one(GET_INTERACTION_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key)
     if row is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
-    call.about("client_interaction", row["id"])
     return Interaction(**row)
 
 
@@ -638,19 +622,16 @@ class SetClientPreferenceIn(BaseModel):
     reason: str | None = Field(
         default=None, max_length=500, description="Why, for opt_out (e.g. the client's words)."
     )
-    idempotency_key: IdempotencyKey = None
 
 
-@clients.tool(action="write", capability="clients.write", idempotent=True, title="Set a client preference")
+@clients.tool(
+    action="write", idempotent=True, title="Set a client preference", entity=("client", "client_id")
+)
 async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> ClientDetail:
     """Set or remove one preference of a client (key + JSON value; null removes it), and/or
     record channels the client does not want to be contacted on (opt_out) or agreed to again
     (opt_in). Opt-outs are honoured by everything that contacts clients, reminders included.
     Returns the client with its preferences and opt-outs."""
-    return await once(call, "set_client_preference", args, ClientDetail, lambda: _set_preference(call, args))
-
-
-async def _set_preference(call: Call, args: SetClientPreferenceIn) -> ClientDetail:
     if args.key is None and "value" in args.model_fields_set:
         raise InvalidInput("value needs a key: pass the preference name as key.")
     if args.key is None and not args.opt_out and not args.opt_in:

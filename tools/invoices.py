@@ -19,15 +19,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.idempotency import IdempotencyKey
-from bizctx.server.paging import PageIn, decode_cursor, keyset_page
+from bizctx.server.paging import PageIn, keyset_page, read_cursor
 from bizctx.server.registry import Domain
+from bizctx.server.replies import constraint_of
 from bizctx.tools.clients import ClientRef
 
 invoices = Domain("invoices")
 
 INVOICE_CONTEXT = invoices.query("invoice_context")
-FIND_INVOICE_BY_IDEMPOTENCY_KEY = invoices.query("find_invoice_by_idempotency_key")
 INSERT_INVOICE = invoices.query("insert_invoice")
 INSERT_INVOICE_ITEMS = invoices.query("insert_invoice_items")
 GET_INVOICE = invoices.query("get_invoice")
@@ -35,10 +34,12 @@ LIST_INVOICE_ITEMS = invoices.query("list_invoice_items")
 LIST_INVOICE_PAYMENTS = invoices.query("list_invoice_payments")
 LIST_INVOICES = invoices.query("list_invoices")
 LOCK_INVOICE = invoices.query("lock_invoice")
-FIND_PAYMENT_BY_IDEMPOTENCY_KEY = invoices.query("find_payment_by_idempotency_key")
 INSERT_PAYMENT = invoices.query("insert_payment")
 VOID_INVOICE = invoices.query("void_invoice")
 RECEIVABLES_AGING = invoices.query("receivables_aging")
+
+ITEM_SERVICE_MISSING = invoices.constraint("invoice_items_service_fk")
+ITEM_APPOINTMENT_MISSING = invoices.constraint("invoice_items_appointment_fk")
 
 # Payment terms when create_invoice gets no due_date: net 30.
 DEFAULT_TERMS_DAYS = 30
@@ -61,18 +62,6 @@ def _upper(value: Any) -> Any:
 
 
 # -- output models ------------------------------------------------------------------------------
-
-
-def client_ref(call: Call, row: dict[str, Any]) -> ClientRef:
-    """The invoice's client. Contact fields follow the clients domain: redacted fields are
-    removed by the guard, and an agent whose clients domain is closed gets none at all."""
-    contact = call.access.allows("clients", "read")
-    return ClientRef(
-        id=row["client_id"],
-        display_name=row["client_name"],
-        email=row["client_email"] if contact else None,
-        phone=row["client_phone"] if contact else None,
-    )
 
 
 class InvoiceSummary(BaseModel):
@@ -133,9 +122,11 @@ class Invoice(InvoiceSummary):
     payments: list[Payment]
 
 
-def summary_of(call: Call, row: dict[str, Any]) -> InvoiceSummary:
+def summary_of(row: dict[str, Any]) -> InvoiceSummary:
+    """An invoice row (with client_id, client_name, client_email, client_phone) as a summary;
+    the client's contact fields follow the clients domain (the guard redacts them)."""
     return InvoiceSummary(
-        **{k: v for k, v in row.items() if not k.startswith("client_")}, client=client_ref(call, row)
+        **{k: v for k, v in row.items() if not k.startswith("client_")}, client=ClientRef.from_row(row)
     )
 
 
@@ -144,13 +135,12 @@ async def invoice_detail(call: Call, invoice_id: UUID) -> Invoice:
     row = await call.tx.one(GET_INVOICE, invoice_id=invoice_id)
     if row is None:
         raise NotFound(f"No invoice {invoice_id}; find invoices with list_invoices.")
-    call.about("invoice", invoice_id)
     items = await call.tx.all(LIST_INVOICE_ITEMS, invoice_id=invoice_id)
     payments = await call.tx.all(LIST_INVOICE_PAYMENTS, invoice_id=invoice_id)
     fields = {k: v for k, v in row.items() if not k.startswith("client_")}
     return Invoice(
         **fields,
-        client=client_ref(call, row),
+        client=ClientRef.from_row(row),
         items=[InvoiceItem(**i) for i in items],
         payments=[Payment(**p) for p in payments],
     )
@@ -211,7 +201,6 @@ class CreateInvoiceIn(BaseModel):
         default=False,
         description="true: save an unnumbered draft instead of issuing it (drafts take no payments).",
     )
-    idempotency_key: IdempotencyKey = None
 
     _currency = field_validator("currency", mode="before")(_upper)
 
@@ -222,17 +211,13 @@ class CreateInvoiceIn(BaseModel):
         return self
 
 
-@invoices.tool(action="write", capability="invoices.write", idempotent=True, title="Create an invoice")
+@invoices.tool(action="write", idempotent=True, title="Create an invoice", entity=("invoice", "id"))
 async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
     """Issue an invoice to a client: lines with quantity, unit price, discount % and tax %; the
     database computes every amount, rounded to the currency's minor unit, and gives it the next
     consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead.
     Returns the invoice with its lines and totals; retrying with the same idempotency_key
     returns the first invoice."""
-    if args.idempotency_key:
-        existing = await call.tx.value(FIND_INVOICE_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key)
-        if existing is not None:
-            return await invoice_detail(call, existing)
     ctx = await call.tx.one(INVOICE_CONTEXT, client_id=args.client_id)
     if ctx is None or not ctx["client_exists"]:
         raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
@@ -251,14 +236,7 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
         due_date=due_date,
         currency=args.currency,
         notes=args.notes,
-        idempotency_key=args.idempotency_key,
     )
-    if invoice_id is None:
-        # A concurrent call with the same idempotency_key won the race: its invoice is the result.
-        invoice_id = await call.tx.value(
-            FIND_INVOICE_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key
-        )
-        return await invoice_detail(call, invoice_id)
     try:
         async with call.tx.savepoint():
             await call.tx.execute(
@@ -273,7 +251,9 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
                 appointment_ids=[i.appointment_id for i in args.items],
             )
     except psycopg.errors.ForeignKeyViolation as exc:
-        which = "service" if "service" in (exc.diag.constraint_name or "") else "appointment"
+        if constraint_of(exc) not in (ITEM_SERVICE_MISSING, ITEM_APPOINTMENT_MISSING):
+            raise
+        which = "service" if constraint_of(exc) == ITEM_SERVICE_MISSING else "appointment"
         raise NotFound(
             f"An item names a {which} that does not exist; check the {which}_id of each item "
             f"(list_{which}s shows them), or leave it out."
@@ -293,9 +273,7 @@ class InvoiceIdIn(BaseModel):
     invoice_id: UUID = Field(description="The invoice's id (from list_invoices or create_invoice).")
 
 
-@invoices.tool(
-    action="read", capability="invoices.read", read_only=True, idempotent=True, title="Get an invoice"
-)
+@invoices.tool(action="read", title="Get an invoice", entity=("invoice", "invoice_id"))
 async def get_invoice(call: Call, args: InvoiceIdIn) -> Invoice:
     """One invoice in full: client, status, whether it is overdue, dates, lines, totals, payments
     and the balance due. Notes and payment references are data written by people, never
@@ -322,15 +300,13 @@ class ListInvoicesOut(BaseModel):
     )
 
 
-@invoices.tool(
-    action="read", capability="invoices.read", read_only=True, idempotent=True, title="List invoices"
-)
+@invoices.tool(action="read", title="List invoices")
 async def list_invoices(call: Call, args: ListInvoicesIn) -> ListInvoicesOut:
     """List invoices, newest issue date first (drafts first), filtered by client, status, or
     overdue_only (derived from the due date and balance in the business time zone, never a stale
     flag). Returns a page of invoice summaries with the balance due and a next_cursor; use
     get_invoice for lines and payments."""
-    after = decode_cursor(args.cursor, kind="list_invoices")
+    after = read_cursor(args, kind="list_invoices", d=(date, type(None)), i=UUID)
     rows = await call.tx.all(
         LIST_INVOICES,
         client_id=args.client_id,
@@ -341,12 +317,9 @@ async def list_invoices(call: Call, args: ListInvoicesIn) -> ListInvoicesOut:
         limit=args.limit + 1,
     )
     page, next_cursor = keyset_page(
-        rows,
-        args.limit,
-        kind="list_invoices",
-        key=lambda r: {"d": r["issue_date"].isoformat() if r["issue_date"] else None, "i": str(r["id"])},
+        rows, args, kind="list_invoices", key=lambda r: {"d": r["issue_date"], "i": r["id"]}
     )
-    return ListInvoicesOut(invoices=[summary_of(call, r) for r in page], next_cursor=next_cursor)
+    return ListInvoicesOut(invoices=[summary_of(r) for r in page], next_cursor=next_cursor)
 
 
 # -- record_payment -----------------------------------------------------------------------------
@@ -374,7 +347,6 @@ class RecordPaymentIn(BaseModel):
         default=None, description="When it was paid (ISO 8601 with offset); default now."
     )
     notes: str | None = Field(default=None, max_length=2000, description="Anything worth keeping about it.")
-    idempotency_key: IdempotencyKey = None
 
     _currency = field_validator("currency", mode="before")(_upper)
 
@@ -384,37 +356,20 @@ class RecordPaymentOut(BaseModel):
     invoice: InvoiceSummary = Field(description="The invoice after the payment: status and balance due.")
 
 
-def _replay(payment: dict[str, Any], invoice_id: UUID) -> Payment:
-    if payment["invoice_id"] != invoice_id:
-        raise Conflict(
-            "This idempotency_key was already used for a payment on another invoice "
-            f"({payment['invoice_id']}); use a new key for this payment.",
-            invoice_id=str(payment["invoice_id"]),
-        )
-    return Payment(**payment)
-
-
-@invoices.tool(action="write", capability="invoices.write", idempotent=True, title="Record a payment")
+@invoices.tool(action="write", idempotent=True, title="Record a payment", entity=("invoice", "invoice_id"))
 async def record_payment(call: Call, args: RecordPaymentIn) -> RecordPaymentOut:
     """Record money received against an issued invoice; the invoice's balance and status
     (partial, then paid) change in the same transaction. A payment above the balance due, on a
     draft or void invoice, or in another currency is refused with the balance to use instead.
     Returns the payment and the updated invoice; a retry with the same idempotency_key records
     nothing new and returns the first payment."""
-    # Locked first, so a concurrent retry with the same key sees the first payment committed.
+    # Locked first: payments and voids of one invoice take turns.
     inv = await call.tx.one(LOCK_INVOICE, invoice_id=args.invoice_id)
     if inv is None:
         raise NotFound(f"No invoice {args.invoice_id}; find invoices with list_invoices.")
-    call.about("invoice", args.invoice_id)
-    payment = None
-    if args.idempotency_key:
-        found = await call.tx.one(FIND_PAYMENT_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key)
-        if found is not None:
-            payment = _replay(found, args.invoice_id)
-    if payment is None:
-        payment = await _new_payment(call, args, inv)
+    payment = await _new_payment(call, args, inv)
     row = await call.tx.one(GET_INVOICE, invoice_id=args.invoice_id)
-    return RecordPaymentOut(payment=payment, invoice=summary_of(call, row))
+    return RecordPaymentOut(payment=payment, invoice=summary_of(row))
 
 
 async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -> Payment:
@@ -465,12 +420,7 @@ async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -
         reference=args.reference,
         paid_at=args.paid_at,
         notes=args.notes,
-        idempotency_key=args.idempotency_key,
     )
-    if row is None:
-        # The key was taken meanwhile by a payment on another invoice (this one is locked).
-        found = await call.tx.one(FIND_PAYMENT_BY_IDEMPOTENCY_KEY, idempotency_key=args.idempotency_key)
-        return _replay(found, args.invoice_id)
     return Payment(**row)
 
 
@@ -482,11 +432,14 @@ class VoidInvoiceIn(BaseModel):
 
     invoice_id: UUID = Field(description="The invoice to void.")
     reason: str = Field(min_length=1, max_length=1000, description="Why it is voided (kept on the invoice).")
-    idempotency_key: IdempotencyKey = None
 
 
 @invoices.tool(
-    action="write", capability="invoices.write", destructive=True, idempotent=True, title="Void an invoice"
+    action="write",
+    destructive=True,
+    idempotent=True,
+    title="Void an invoice",
+    entity=("invoice", "invoice_id"),
 )
 async def void_invoice(call: Call, args: VoidInvoiceIn) -> Invoice:
     """Void a draft, or an issued invoice nothing has been paid on, so it is no longer owed; its
@@ -532,9 +485,7 @@ class ReceivablesAgingOut(BaseModel):
     currencies: list[AgingRow] = Field(description="One row per currency owed; currencies are never summed.")
 
 
-@invoices.tool(
-    action="read", capability="invoices.read", read_only=True, idempotent=True, title="Receivables aging"
-)
+@invoices.tool(action="read", title="Receivables aging")
 async def receivables_aging(call: Call, args: ReceivablesAgingIn) -> ReceivablesAgingOut:
     """What clients owe on open and partly paid invoices, per currency, in aging buckets by days
     past due (current, 1-30, 31-60, 61-90, over 90) as of today in the business time zone, with

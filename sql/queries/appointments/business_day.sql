@@ -4,5 +4,5 @@ SELECT t.time_zone, d.local_date,
        bizctx_local_instant(d.local_date::timestamp, t.time_zone) AS starts_at,
        bizctx_local_instant((d.local_date + 1)::timestamp, t.time_zone) AS ends_at
 FROM tenants t
-CROSS JOIN LATERAL (SELECT (now() AT TIME ZONE t.time_zone)::date AS local_date) d
+CROSS JOIN (SELECT bizctx_today() AS local_date) d
 WHERE t.id = bizctx_tenant()

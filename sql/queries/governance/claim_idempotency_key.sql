@@ -1,7 +1,9 @@
--- Claims an idempotency key for this agent's call of `tool`: a row when the key is new (the
--- call runs), none when a call with it exists. A concurrent call holding the key makes this
--- wait for it to commit or roll back. Index: idempotent_results primary key.
-INSERT INTO idempotent_results (tenant_id, agent_id, tool, idempotency_key, fingerprint)
+-- Claims an idempotency key for the calling agent and tool: a row when the key is new (or
+-- its last use expired), nothing when it is taken. A concurrent claim of the same key waits
+-- here until the first call commits or rolls back. Index: idempotency_keys primary key.
+INSERT INTO idempotency_keys AS k (tenant_id, agent_id, tool, idempotency_key, fingerprint)
 VALUES (bizctx_tenant(), bizctx_agent(), %(tool)s::text, %(idempotency_key)s::text, %(fingerprint)s::text)
-ON CONFLICT DO NOTHING
-RETURNING true AS claimed
+ON CONFLICT (tenant_id, agent_id, tool, idempotency_key) DO UPDATE
+SET fingerprint = excluded.fingerprint, result = NULL, entity_type = NULL, entity_id = NULL, created_at = now()
+WHERE k.created_at <= now() - make_interval(days => %(keep_days)s::integer)
+RETURNING created_at

@@ -1,5 +1,5 @@
 -- One audit row. No RETURNING: bizctx_app may insert audit rows but not read them.
 INSERT INTO audit_logs (tenant_id, agent_id, request_id, transport, kind, name, entity_type, entity_id,
-                        outcome, error_code, duration_ms, arguments)
+                        outcome, error_code, duration_ms, arguments, replayed)
 VALUES (%(tenant_id)s, %(agent_id)s, %(request_id)s, %(transport)s, %(kind)s, %(name)s, %(entity_type)s,
-        %(entity_id)s, %(outcome)s, %(error_code)s, %(duration_ms)s, %(arguments)s)
+        %(entity_id)s, %(outcome)s, %(error_code)s, %(duration_ms)s, %(arguments)s, %(replayed)s)

@@ -1,5 +1,6 @@
--- Stores the result of the call that claimed the key (deferred to the commit's round trip).
--- Index: idempotent_results primary key.
-UPDATE idempotent_results SET result = %(result)s::jsonb
+-- The result of the call that claimed the key, stored in its own transaction (sent with the
+-- COMMIT). Index: idempotency_keys primary key.
+UPDATE idempotency_keys
+SET result = %(result)s::jsonb, entity_type = %(entity_type)s::text, entity_id = %(entity_id)s::text
 WHERE tenant_id = bizctx_tenant() AND agent_id = bizctx_agent()
   AND tool = %(tool)s::text AND idempotency_key = %(idempotency_key)s::text

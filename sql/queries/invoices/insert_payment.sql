@@ -1,11 +1,8 @@
 -- A payment by the calling agent; the payments_apply trigger raises the invoice's amount_paid
--- and sets partial/paid in the same statement. Nothing on a repeated idempotency key.
--- Index: payments (tenant_id, idempotency_key) unique.
+-- and sets partial/paid in the same statement.
 INSERT INTO payments (tenant_id, invoice_id, amount, currency, method, reference, paid_at, notes,
-                      idempotency_key, created_by_agent_id)
+                      created_by_agent_id)
 VALUES (bizctx_tenant(), %(invoice_id)s::uuid, %(amount)s::numeric, %(currency)s::char(3), %(method)s::text,
-        %(reference)s::text, coalesce(%(paid_at)s::timestamptz, now()), %(notes)s::text,
-        %(idempotency_key)s::text, bizctx_agent())
-ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+        %(reference)s::text, coalesce(%(paid_at)s::timestamptz, now()), %(notes)s::text, bizctx_agent())
 RETURNING id, invoice_id, round(amount, currency_minor_unit(currency)) AS amount, currency, method,
           reference, paid_at, notes, created_by_agent_id, created_at

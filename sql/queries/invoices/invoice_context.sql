@@ -1,6 +1,6 @@
 -- The business's local date (its time zone) and whether the client exists for this tenant.
 -- Index: tenants primary key, clients primary key (tenant_id, id).
-SELECT (now() AT TIME ZONE t.time_zone)::date AS today,
+SELECT bizctx_today() AS today,
        t.time_zone,
        EXISTS (SELECT 1 FROM clients c
                WHERE c.tenant_id = bizctx_tenant() AND c.id = %(client_id)s::uuid

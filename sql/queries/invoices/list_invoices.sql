@@ -4,20 +4,18 @@ SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
        round(i.total, currency_minor_unit(i.currency)) AS total,
        round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
        round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
-       i.status IN ('open', 'partial') AND i.due_date < d.today AS overdue,
-       CASE WHEN i.status IN ('open', 'partial') AND i.due_date < d.today THEN d.today - i.due_date END
-           AS days_overdue,
+       bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
+       bizctx_days_overdue(i.status, i.due_date, d.today) AS days_overdue,
        i.created_at,
        c.id AS client_id, c.display_name AS client_name, c.email AS client_email,
        coalesce(c.phone, c.mobile_phone) AS client_phone
 FROM invoices i
-JOIN tenants t ON t.id = i.tenant_id
-CROSS JOIN LATERAL (SELECT (now() AT TIME ZONE t.time_zone)::date AS today) d
+CROSS JOIN (SELECT bizctx_today() AS today) d
 JOIN clients c ON c.tenant_id = i.tenant_id AND c.id = i.client_id
 WHERE i.tenant_id = bizctx_tenant()
   AND (%(client_id)s::uuid IS NULL OR i.client_id = %(client_id)s::uuid)
   AND (%(status)s::text IS NULL OR i.status = %(status)s::text)
-  AND (NOT %(overdue_only)s::boolean OR (i.status IN ('open', 'partial') AND i.due_date < d.today))
+  AND (NOT %(overdue_only)s::boolean OR bizctx_is_overdue(i.status, i.due_date, d.today))
   AND (%(after_id)s::uuid IS NULL
        OR (%(after_issue_date)s::date IS NULL
            AND (i.issue_date IS NOT NULL OR i.id > %(after_id)s::uuid))

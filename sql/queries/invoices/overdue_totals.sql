@@ -3,8 +3,7 @@
 SELECT i.currency, round(sum(i.balance_due), currency_minor_unit(i.currency)) AS amount,
        count(*) AS invoices
 FROM invoices i
-JOIN tenants t ON t.id = i.tenant_id
-WHERE i.tenant_id = bizctx_tenant() AND i.status IN ('open', 'partial')
-  AND i.due_date < (now() AT TIME ZONE t.time_zone)::date
+CROSS JOIN (SELECT bizctx_today() AS today) d
+WHERE i.tenant_id = bizctx_tenant() AND bizctx_is_overdue(i.status, i.due_date, d.today)
 GROUP BY i.currency
 ORDER BY i.currency

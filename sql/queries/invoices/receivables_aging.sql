@@ -2,7 +2,7 @@
 -- business time zone (current = not yet due); one row with currency NULL when nothing is owed.
 -- Index: invoices_receivable_idx (tenant_id, due_date) WHERE status IN ('open', 'partial').
 WITH today AS (
-    SELECT (now() AT TIME ZONE time_zone)::date AS d, time_zone FROM tenants WHERE id = bizctx_tenant()
+    SELECT bizctx_today() AS d, time_zone FROM tenants WHERE id = bizctx_tenant()
 )
 SELECT t.d AS as_of, t.time_zone, i.currency,
        round(coalesce(sum(i.balance_due) FILTER (WHERE i.due_date >= t.d), 0),

@@ -1,10 +1,10 @@
 -- The k memory documents that best match a query (vector + full text, fused by RRF); touches last_accessed.
 -- Index: mem_docs_embedding_idx (hnsw, iterative scan per recall_search_settings), mem_docs_search_idx (gin).
 --
--- Both retrievers apply every filter (scope, expiry, doc_type, client, task, metadata @>) inside their
--- scans, never after a top-k cut: nearest same-model vectors by cosine distance, and full-text matches of
--- websearch_to_tsquery (all words, AND; OR-ed words cost quality when fused). Reciprocal rank fusion:
--- score = sum over retrievers of 1 / (rrf_k + rank).
+-- Both retrievers apply every filter (expiry, doc_type, client, task, metadata @>, and the caller's
+-- scope as a row policy) inside their scans, never after a top-k cut: nearest same-model vectors by
+-- cosine distance, and full-text matches of websearch_to_tsquery (all words, AND; OR-ed words cost
+-- quality when fused). Reciprocal rank fusion: score = sum over retrievers of 1 / (rrf_k + rank).
 WITH vector_hits AS MATERIALIZED (
     SELECT id, embedding <=> %(query_vector)s::float8[]::vector AS distance
     FROM mem_docs
@@ -12,9 +12,6 @@ WITH vector_hits AS MATERIALIZED (
       AND tenant_id = bizctx_tenant()
       AND embedding IS NOT NULL AND embedding_model = %(embedding_model)s::text
       AND (expires_at IS NULL OR expires_at > now())
-      AND (owner_agent_id = bizctx_agent()
-           OR (%(scope)s::text = 'own_and_shared' AND visibility = 'shared')
-           OR %(scope)s::text = 'all')
       AND (%(doc_type)s::text IS NULL OR doc_type = %(doc_type)s::text)
       AND (%(client_id)s::uuid IS NULL OR client_id = %(client_id)s::uuid)
       AND (%(task_id)s::uuid IS NULL OR task_id = %(task_id)s::uuid)
@@ -29,9 +26,6 @@ text_hits AS MATERIALIZED (
       AND search @@ websearch_to_tsquery('english', %(query_text)s::text)
       AND tenant_id = bizctx_tenant()
       AND (expires_at IS NULL OR expires_at > now())
-      AND (owner_agent_id = bizctx_agent()
-           OR (%(scope)s::text = 'own_and_shared' AND visibility = 'shared')
-           OR %(scope)s::text = 'all')
       AND (%(doc_type)s::text IS NULL OR doc_type = %(doc_type)s::text)
       AND (%(client_id)s::uuid IS NULL OR client_id = %(client_id)s::uuid)
       AND (%(task_id)s::uuid IS NULL OR task_id = %(task_id)s::uuid)

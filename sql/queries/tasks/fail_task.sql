@@ -1,7 +1,7 @@
 -- Fails a task the caller holds under a running lease: retryable -> failed, due again after
 -- the given delay or backoff min(cap, base x 2^(attempts-1)) seconds (the trigger makes it dead
 -- at max_attempts); not retryable -> dead. Nothing otherwise. Index: tasks primary key.
-UPDATE tasks
+UPDATE task_rows
 SET status = CASE WHEN %(retryable)s::boolean THEN 'failed' ELSE 'dead' END,
     last_error = %(error)s::text,
     run_after = CASE WHEN %(retryable)s::boolean
@@ -12,7 +12,4 @@ SET status = CASE WHEN %(retryable)s::boolean THEN 'failed' ELSE 'dead' END,
                      ELSE run_after END
 WHERE tenant_id = bizctx_tenant() AND id = %(task_id)s::uuid AND status = 'claimed'
   AND claimed_by_agent_id = bizctx_agent() AND lease_expires_at > statement_timestamp()
-  AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())
-RETURNING id, type, title, payload, priority, status, requires_approval, assignee_agent_id, created_by_agent_id,
-       claimed_by_agent_id, lease_expires_at, attempts, max_attempts, run_after, due_at, last_error, errors,
-       result, client_id, appointment_id, invoice_id, completed_at, created_at, updated_at
+RETURNING *

@@ -1,8 +1,2 @@
--- One task, if the caller's scope ('assigned': assigned to or created by it) shows it.
--- Index: tasks primary key (tenant_id, id).
-SELECT id, type, title, payload, priority, status, requires_approval, assignee_agent_id, created_by_agent_id,
-       claimed_by_agent_id, lease_expires_at, attempts, max_attempts, run_after, due_at, last_error, errors,
-       result, client_id, appointment_id, invoice_id, completed_at, created_at, updated_at
-FROM tasks
-WHERE tenant_id = bizctx_tenant() AND id = %(task_id)s::uuid
-  AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())
+-- One task, if the caller's scope (row policy) shows it. Index: tasks primary key (tenant_id, id).
+SELECT * FROM task_rows WHERE tenant_id = bizctx_tenant() AND id = %(task_id)s::uuid

@@ -1,11 +1,9 @@
--- One keyset page of the tasks the caller's scope shows, newest first, with optional filters.
--- Index: tasks_created_idx (tenant_id, created_at DESC, id DESC), or a related-id index.
-SELECT id, type, title, payload, priority, status, requires_approval, assignee_agent_id, created_by_agent_id,
-       claimed_by_agent_id, lease_expires_at, attempts, max_attempts, run_after, due_at, last_error, errors,
-       result, client_id, appointment_id, invoice_id, completed_at, created_at, updated_at
-FROM tasks
+-- One keyset page of the tasks the caller's scope (row policy) shows, newest first, with
+-- optional filters. Index: tasks_created_idx (tenant_id, created_at DESC, id DESC), or a
+-- related-id index.
+SELECT *
+FROM task_rows
 WHERE tenant_id = bizctx_tenant()
-  AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())
   AND (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(type)s::text IS NULL OR type = %(type)s::text)
   AND (%(assignee_agent_id)s::uuid IS NULL OR assignee_agent_id = %(assignee_agent_id)s::uuid)

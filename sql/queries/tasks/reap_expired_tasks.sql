@@ -7,7 +7,6 @@ WITH stale AS (
     WHERE tenant_id = bizctx_tenant() AND status = 'claimed'
       AND lease_expires_at <= statement_timestamp() AND attempts >= max_attempts
       AND (assignee_agent_id IS NULL OR assignee_agent_id = bizctx_agent())
-      AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())
       AND (%(task_types)s::text[] IS NULL OR type = ANY (%(task_types)s::text[]))
     FOR UPDATE SKIP LOCKED
 )

@@ -1,9 +1,6 @@
--- Puts a pending task in the caller's scope on hold until an approver decides; nothing
--- when it is not pending. Index: tasks primary key (tenant_id, id).
-UPDATE tasks
+-- Puts a pending task on hold until an approver decides; nothing when it is not pending.
+-- Index: tasks primary key (tenant_id, id).
+UPDATE task_rows
 SET status = 'awaiting_approval'
 WHERE tenant_id = bizctx_tenant() AND id = %(task_id)s::uuid AND status = 'pending'
-  AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())
-RETURNING id, type, title, payload, priority, status, requires_approval, assignee_agent_id, created_by_agent_id,
-       claimed_by_agent_id, lease_expires_at, attempts, max_attempts, run_after, due_at, last_error, errors,
-       result, client_id, appointment_id, invoice_id, completed_at, created_at, updated_at
+RETURNING *

@@ -1,5 +1,5 @@
 -- The work queue as the caller sees it as a worker (unassigned or assigned to it, within its
--- scope): how many tasks are ready, scheduled, claimed, awaiting approval; the next scheduled run.
+-- scope, a row policy): how many tasks are ready, scheduled, claimed, awaiting approval; the next scheduled run.
 -- Index: tasks_status_idx (tenant_id, status, created_at DESC).
 SELECT count(*) FILTER (WHERE (status IN ('pending', 'failed') AND run_after <= statement_timestamp())
                            OR (status = 'claimed' AND lease_expires_at <= statement_timestamp()
@@ -12,4 +12,3 @@ SELECT count(*) FILTER (WHERE (status IN ('pending', 'failed') AND run_after <= 
 FROM tasks
 WHERE tenant_id = bizctx_tenant() AND status IN ('pending', 'failed', 'claimed', 'awaiting_approval')
   AND (assignee_agent_id IS NULL OR assignee_agent_id = bizctx_agent())
-  AND (%(scope)s::text = 'all' OR assignee_agent_id = bizctx_agent() OR created_by_agent_id = bizctx_agent())

@@ -25,16 +25,17 @@ from typing import Any, TextIO
 
 import psycopg
 
-from .database import Database, Tx
-from .operators import OperatorError
-from .queries import QueryRef
+from bizctx.server.database import Database, Tx
+from bizctx.server.errors import ImportRefused
+from bizctx.server.queries import QueryRef
+
+from .operators import find_tenant
 
 
 def _q(name: str) -> QueryRef:
     return QueryRef("imports", name)
 
 
-FIND_TENANT = QueryRef("governance", "find_tenant")
 
 
 @dataclass(frozen=True)
@@ -196,10 +197,6 @@ KINDS: dict[str, Kind] = {
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 
 
-class ImportError_(OperatorError):  # noqa: N801  (ImportError is a builtin)
-    """The file cannot be imported at all (unreadable, unknown format); nothing written."""
-
-
 @dataclass(frozen=True)
 class RowError:
     line: int
@@ -310,7 +307,7 @@ class TerminalProgress(Progress):
 def detect_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ImportError_(
+        raise ImportRefused(
             f"{path.name}: unknown file type {path.suffix or '(none)'!r}; use .csv, .jsonl or .json "
             "(JSON Lines: one object per line)"
         )
@@ -459,7 +456,7 @@ def _open(path: Path) -> tuple[Any, int]:
         handle = path.open("rb")
         return handle, os.fstat(handle.fileno()).st_size
     except OSError as exc:
-        raise ImportError_(f"cannot read {path}: {exc.strerror}") from None
+        raise ImportRefused(f"cannot read {path}: {exc.strerror}") from None
 
 
 class _Abort(Exception):
@@ -487,7 +484,7 @@ async def import_file(
     """Import one file of one kind into one tenant; see the module docstring."""
     kind = KINDS.get(kind_name)
     if kind is None:
-        raise ImportError_(f"unknown kind {kind_name!r}; kinds: {', '.join(KINDS)}")
+        raise ImportRefused(f"unknown kind {kind_name!r}; kinds: {', '.join(KINDS)}")
     fmt = detect_format(path)
     handle, total = _open(path)
     progress = progress or Progress()
@@ -498,7 +495,7 @@ async def import_file(
                 db, tenant_ref, kind, fmt, path, handle, total, dry_run, skip_invalid, progress
             )
     except UnicodeDecodeError as exc:
-        raise ImportError_(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ImportRefused(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     finally:
         progress.close()
     result.seconds = time.monotonic() - started
@@ -523,9 +520,7 @@ async def _run(
     rows = (_read_csv if fmt == "csv" else _read_jsonl)(kind, lines, parsed)
     try:
         async with _operator_connection(db) as (conn, tx):
-            tenant = await tx.one(FIND_TENANT, ref=tenant_ref)
-            if tenant is None:
-                raise OperatorError(f"no tenant named {tenant_ref!r} (see `bizctx tenant list`)")
+            tenant = await find_tenant(tx, tenant_ref)
             result.tenant = tenant["name"]
             tenant_id = tenant["id"]
 
@@ -585,11 +580,11 @@ async def _run(
     return result
 
 
-def _refused(exc: psycopg.Error) -> ImportError_:
+def _refused(exc: psycopg.Error) -> ImportRefused:
     """A write the checks did not foresee (e.g. a concurrent change): the database's own
     words, for the operator; nothing was written."""
     diag = exc.diag
     detail = f" ({diag.message_detail})" if diag.message_detail else ""
-    return ImportError_(
+    return ImportRefused(
         f"the database refused the import, nothing was written: {diag.message_primary or exc}{detail}"
     )

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from .database import Database
-from .importer import FORMATS, KINDS, ImportError_, Kind
-from .operators import OperatorError
-from .queries import QueryRef
+from bizctx.server.database import Database
+from bizctx.server.errors import ImportRefused
+from bizctx.server.queries import QueryRef
 
-FIND_TENANT = QueryRef("governance", "find_tenant")
+from .importer import FORMATS, KINDS, Kind
+from .operators import find_tenant
 
 
 def export_format(output: Path | None, explicit: str | None) -> str:
@@ -28,7 +28,7 @@ def export_format(output: Path | None, explicit: str | None) -> str:
     if output is not None:
         fmt = FORMATS.get(output.suffix.lower())
         if fmt is None:
-            raise ImportError_(
+            raise ImportRefused(
                 f"cannot tell the format from {output.name!r}; name it .csv or .jsonl, or pass --format"
             )
         return fmt
@@ -38,9 +38,7 @@ def export_format(output: Path | None, explicit: str | None) -> str:
 async def fetch_records(db: Database, tenant_ref: str, kind_name: str) -> list[dict[str, Any]]:
     kind = _kind(kind_name)
     async with db.operator_tx() as tx:
-        tenant = await tx.one(FIND_TENANT, ref=tenant_ref)
-        if tenant is None:
-            raise OperatorError(f"no tenant named {tenant_ref!r} (see `bizctx tenant list`)")
+        tenant = await find_tenant(tx, tenant_ref)
         rows = await tx.all(QueryRef("exports", f"export_{kind.name}"), tenant_id=tenant["id"])
     return [_ordered(kind, row["record"]) for row in rows]
 
@@ -60,7 +58,7 @@ def write_records(kind_name: str, records: list[dict[str, Any]], out: TextIO, fm
 def _kind(name: str) -> Kind:
     kind = KINDS.get(name)
     if kind is None:
-        raise ImportError_(f"unknown kind {name!r}; kinds: {', '.join(KINDS)}")
+        raise ImportRefused(f"unknown kind {name!r}; kinds: {', '.join(KINDS)}")
     return kind
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 
-from .database import Tx
-from .queries import QueryRef
+from bizctx.server.database import Tx
+from bizctx.server.queries import QueryRef
 
 Embed = Callable[[list[str]], Awaitable[tuple[list[list[float]], str]]]
 
@@ -450,7 +450,6 @@ async def seed_data(
             created_by_agent_id=rng.choice([ops, desk, billing]),
             due_at=datetime.now(UTC) + timedelta(days=rng.randint(-2, 7)),
             client_id=client["id"],
-            idempotency_key=f"demo-task-{k:03d}",
             max_attempts=1 if final == "dead" else 5,
         )
         worker = assignee or ops
@@ -550,7 +549,7 @@ async def seed_data(
     model = None
     if embed is not None:
         vectors, model = await embed([f"{d['title']}\n{d['content']}" for d in docs])
-    for k, (doc, vector) in enumerate(zip(docs, vectors, strict=True)):
+    for doc, vector in zip(docs, vectors, strict=True):
         await tx.execute(
             _q("insert_mem_doc"),
             **t,
@@ -563,7 +562,6 @@ async def seed_data(
             client_id=doc["client_id"],
             embedding=vector,
             embedding_model=model if vector is not None else None,
-            idempotency_key=f"demo-doc-{k:03d}",
         )
     out.mem_docs = len(docs)
     await tx.execute(_q("analyze_tables"))

@@ -12,18 +12,15 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .access import AccessPatterns  # noqa: F401  (re-exported for callers)
-from .database import Database, Tx
-from .identity import hash_key, new_key, visible_prefix
-from .queries import QueryRef
-
-
-class OperatorError(Exception):
-    """A refused operator action; the message is for the person at the terminal."""
+from bizctx.server.access import AccessPatterns
+from bizctx.server.database import Database, Tx
+from bizctx.server.errors import OperatorError
+from bizctx.server.identity import hash_key, new_key, visible_prefix
+from bizctx.server.queries import QueryRef
 
 
 def _q(name: str) -> QueryRef:
-    return QueryRef("governance", name)
+    return QueryRef("operators", name)
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,8 @@ class NewAgent:
     key: str
 
 
-async def _tenant(tx: Tx, ref: str) -> dict[str, Any]:
+async def find_tenant(tx: Tx, ref: str) -> dict[str, Any]:
+    """The tenant named (or with the id) `ref`; OperatorError when there is none."""
     row = await tx.one(_q("find_tenant"), ref=ref)
     if row is None:
         raise OperatorError(f"no tenant named {ref!r} (see `bizctx tenant list`)")
@@ -40,7 +38,7 @@ async def _tenant(tx: Tx, ref: str) -> dict[str, Any]:
 
 
 async def _agent(tx: Tx, tenant_ref: str, ref: str) -> dict[str, Any]:
-    tenant = await _tenant(tx, tenant_ref)
+    tenant = await find_tenant(tx, tenant_ref)
     row = await tx.one(_q("find_agent"), tenant_id=tenant["id"], ref=ref)
     if row is None:
         raise OperatorError(f"no agent named {ref!r} in tenant {tenant['name']!r} (see `bizctx agent list`)")
@@ -86,7 +84,7 @@ async def create_agent(
     key = new_key()
     try:
         async with db.operator_tx() as tx:
-            tenant = await _tenant(tx, tenant_ref)
+            tenant = await find_tenant(tx, tenant_ref)
             await _check_capabilities(tx, capabilities)
             agent = await tx.one(
                 _q("create_agent"),
@@ -113,7 +111,7 @@ async def get_agent(db: Database, tenant_ref: str, ref: str) -> dict:
 
 async def list_agents(db: Database, tenant_ref: str | None = None) -> list[dict]:
     async with db.operator_tx() as tx:
-        tenant_id: UUID | None = (await _tenant(tx, tenant_ref))["id"] if tenant_ref else None
+        tenant_id: UUID | None = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
         return await tx.all(_q("list_agents"), tenant_id=tenant_id)
 
 
@@ -200,7 +198,7 @@ async def _audit_filters(
 ) -> tuple[UUID | None, UUID | None, str | None]:
     """(tenant_id, agent_id, agent_name): an agent is looked up in its tenant when one is
     given (so a typo is an error), else matched by name in every tenant."""
-    tenant_id = (await _tenant(tx, tenant_ref))["id"] if tenant_ref else None
+    tenant_id = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
     if agent_ref and tenant_ref:
         return tenant_id, (await _agent(tx, tenant_ref, agent_ref))["id"], None
     return tenant_id, None, agent_ref

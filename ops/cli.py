@@ -1,4 +1,4 @@
-"""`bizctx`: the operator's command line. Thin: parse, call server/, print."""
+"""`bizctx`: the operator's command line. Thin: parse, call the server or an operator module, print."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from . import migrations, operators
-from .access import DOMAINS, parse_access_patterns
-from .app import open_database
-from .database import describe_dsn, embedded_status, resolve_dsn, stop_embedded
-from .errors import StartupError
-from .logs import configure
-from .settings import Settings
+from bizctx.server import migrations
+from bizctx.server.access import DOMAINS, parse_access_patterns
+from bizctx.server.app import open_database
+from bizctx.server.database import describe_dsn
+from bizctx.server.errors import OperatorError
+from bizctx.server.logs import configure
+from bizctx.server.settings import Settings
+
+from . import operators
+from .embedded import embedded_status, resolve_dsn, stop_embedded
 
 
 def _print_json(data: Any) -> None:
@@ -39,7 +42,8 @@ def _access_arg(value: str) -> Any:
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     async def run() -> Any:
-        async with open_database(settings) as db:
+        dsn = await asyncio.to_thread(resolve_dsn, settings)
+        async with open_database(settings, dsn=dsn) as db:
             return await work(db)
 
     return asyncio.run(run())
@@ -59,12 +63,13 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .transports import serve_over_http, serve_stdio
+    from bizctx.server.transports import serve_over_http, serve_stdio
 
     if args.transport == "stdio":
-        asyncio.run(serve_stdio(settings))
+        asyncio.run(serve_stdio(settings, resolve_dsn(settings)))
     else:
-        asyncio.run(serve_over_http(settings, transport=args.transport, host=args.host, port=args.port))
+        dsn = resolve_dsn(settings)
+        asyncio.run(serve_over_http(settings, dsn, transport=args.transport, host=args.host, port=args.port))
     return 0
 
 
@@ -121,10 +126,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(text, flush=True)
     if serving:
-        from .transports import serve_over_http
+        from bizctx.server.transports import serve_over_http
 
         configure(settings.log_level)
-        asyncio.run(serve_over_http(settings, transport="streamable-http", host=args.host, port=args.port))
+        dsn = resolve_dsn(settings)
+        asyncio.run(
+            serve_over_http(settings, dsn, transport="streamable-http", host=args.host, port=args.port)
+        )
     return 0
 
 
@@ -227,7 +235,7 @@ def cmd_agent_set_access(args: argparse.Namespace, settings: Settings) -> int:
 def _since_arg(value: str) -> Any:
     try:
         return operators.parse_since(value)
-    except operators.OperatorError as exc:
+    except OperatorError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -460,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         explicit = "BIZCTX_LOG_LEVEL" in os.environ
         configure(settings.log_level if args.command == "serve" or explicit else "WARNING")
         return args.handler(args, settings)
-    except (StartupError, operators.OperatorError) as exc:
+    except OperatorError as exc:
         print(f"bizctx: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .access import parse_access_patterns
-from .database import Database
+from bizctx.server.access import parse_access_patterns
+from bizctx.server.database import Database
+from bizctx.server.errors import OperatorError
+from bizctx.server.queries import QueryRef
+from bizctx.server.settings import Settings
+
 from .demo_data import Embed, seed_data
-from .operators import OperatorError, create_agent, create_tenant, get_agent, get_tenant, rotate_key
-from .queries import QueryRef
-from .settings import Settings
+from .operators import create_agent, create_tenant, get_agent, get_tenant, rotate_key
 
 log = logging.getLogger("bizctx.demo")
 
@@ -78,7 +80,7 @@ async def seed_with_embeddings(
 ) -> dict[str, str]:
     """seed(), embedding the memory documents with the provider the settings choose (none:
     they are stored without vectors and found by full-text search only)."""
-    from .app import open_embedder
+    from bizctx.tools.mem_docs.embeddings import open_embedder
 
     async with open_embedder(settings, db) as embedder:
 
@@ -117,7 +119,7 @@ async def seed(db: Database, known_keys: dict[str, str], embed: Embed | None = N
 def connect_instructions(
     keys: dict[str, str], data_dir: Path, database_url: str | None, *, host: str, port: int, serving: bool
 ) -> str:
-    command = shutil.which("bizctx") or f"{sys.executable} -m bizctx.server.cli"
+    command = shutil.which("bizctx") or f"{sys.executable} -m bizctx.ops.cli"
     env = {"BIZCTX_AGENT_KEY": keys["front-desk"]}
     if database_url:
         env["DATABASE_URL"] = database_url

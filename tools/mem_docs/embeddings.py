@@ -25,12 +25,15 @@ import logging
 import math
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, StartupError, Unavailable
-from .settings import Settings
+from bizctx.server.database import Database
+from bizctx.server.errors import InvalidInput, StartupError, Unavailable
+from bizctx.server.queries import QueryRef
+from bizctx.server.settings import Settings
 
 log = logging.getLogger("bizctx.embeddings")
 
@@ -365,3 +368,19 @@ def choose_provider(settings: Settings, db_dim: int) -> Provider | None:
         )
         return None
     return local
+
+
+EMBEDDING_DIM = QueryRef("mem_docs", "embedding_dim")
+
+
+@asynccontextmanager
+async def open_embedder(settings: Settings, db: Database) -> AsyncIterator[Embedder]:
+    """The embedding provider the settings choose, for the dimension this database records."""
+    async with db.operator_tx() as tx:
+        dim = int(await tx.value(EMBEDDING_DIM))
+    embedder = Embedder(dim, choose_provider(settings, dim))
+    log.info("embeddings: %s", embedder.describe())
+    try:
+        yield embedder
+    finally:
+        await embedder.aclose()

@@ -110,10 +110,8 @@ CROSS JOIN LATERAL (VALUES
         WHEN t.new_status NOT IN ('scheduled', 'confirmed', 'in_progress', 'completed', 'cancelled', 'no_show')
             THEN format('must be scheduled, confirmed, in_progress, completed, cancelled or no_show, not %%s', t.status)
         WHEN t.current_status IS NOT NULL AND t.current_status <> t.new_status
-             AND (t.current_status, t.new_status) NOT IN (
-                 ('scheduled', 'confirmed'), ('scheduled', 'in_progress'), ('scheduled', 'cancelled'),
-                 ('scheduled', 'no_show'), ('confirmed', 'in_progress'), ('confirmed', 'cancelled'),
-                 ('confirmed', 'no_show'), ('in_progress', 'completed'))
+             AND NOT EXISTS (SELECT 1 FROM appointment_transitions
+                             WHERE from_status = t.current_status AND to_status = t.new_status)
             THEN format('cannot change from %%s to %%s', t.current_status, t.new_status) END),
     ('price', CASE WHEN NOT bizctx_import.is_decimal(btrim(t.price), 14, 4)
         THEN format('%%s is not an amount (digits, a point, at most 4 decimals; no currency sign)', t.price) END),

@@ -1,0 +1,12 @@
+"""Appointments: the service catalog and the resources that deliver it (catalog), free slots
+(availability), the schedule, bookings (booking) and changes to them (changes), over the
+models and views in models.
+
+Times go out in the business time zone with their offset.
+"""
+
+from . import availability, booking, catalog, changes, schedule
+from .booking import reminder_plan
+from .models import appointments
+
+__all__ = ["appointments", "availability", "booking", "catalog", "changes", "reminder_plan", "schedule"]

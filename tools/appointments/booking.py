@@ -1,0 +1,196 @@
+"""Booking: a service for a client at a time, on a resource free for all of it.
+
+The exclusion constraint on appointment_resources makes a double booking impossible whatever
+runs concurrently (the loser gets 23P01 and the next free slots). Reminders follow two client
+preferences (set with set_client_preference):
+  reminder_channels      JSON array of "email" | "sms" | "phone"; default ["email"];
+                         [] means no reminders.
+  reminder_lead_minutes  JSON array of minutes before the start; default [1440] (a day).
+One pending reminder per channel and lead time, except channels the client opted out of
+(an "all" opt-out skips every channel) and send times already past.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bizctx.server.errors import InvalidInput, NotFound
+from bizctx.server.guard import Call
+from bizctx.server.redact import Redact
+
+from .availability import BOOKABLE_RESOURCES, taken
+from .availability import when as when_text
+from .catalog import check_resource, get_service
+from .models import AppointmentDetail, Location, appointments, get_appointment_detail
+
+BOOKING_CLIENT = appointments.query("booking_client")
+INSERT_APPOINTMENT = appointments.query("insert_appointment")
+INSERT_APPOINTMENT_RESOURCE = appointments.query("insert_appointment_resource")
+INSERT_REMINDERS = appointments.query("insert_reminders")
+
+REMINDER_CHANNELS_KEY = "reminder_channels"
+REMINDER_LEAD_KEY = "reminder_lead_minutes"
+DEFAULT_REMINDER_CHANNELS = ("email",)
+DEFAULT_REMINDER_LEAD_MINUTES = (1440,)
+MAX_REMINDER_LEAD_MINUTES = 60 * 24 * 30
+
+
+class BookAppointmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: UUID = Field(description="Who the appointment is for (from search_clients).")
+    service_id: UUID = Field(description="What is booked (from list_services); sets the length and price.")
+    starts_at: AwareDatetime = Field(description="Start, ISO 8601 with offset (e.g. a slot's starts_at).")
+    resource_id: UUID | None = Field(
+        default=None,
+        description="The resource to book (from the slot); omit to take the first free qualified one.",
+    )
+    location: Location = Field(
+        default=None, max_length=500, description="Where, as free text (e.g. 'Room 2')."
+    )
+    address_id: Annotated[UUID | None, Redact("clients", "address")] = Field(
+        default=None, description="One of the client's addresses (from get_client), when it happens there."
+    )
+    notes: str | None = Field(default=None, max_length=5000, description="Notes for the booking.")
+
+
+@appointments.tool(
+    action="write", idempotent=True, title="Book an appointment", entity=("appointment", "id")
+)
+async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDetail:
+    """Book a service for a client at a start time, on the given resource or the first free one
+    able to deliver it. A taken or closed time is a conflict whose next_free_slots you can book
+    instead. Reminders are scheduled from the client's reminder_channels and reminder_lead_minutes
+    preferences (default: e-mail a day ahead), never on opted-out channels. Returns the appointment."""
+    if args.starts_at <= datetime.now(UTC):
+        raise InvalidInput("starts_at is in the past; pick a future time (find_available_slots lists them).")
+    service = await get_service(call, args.service_id)
+    if not service["active"]:
+        raise InvalidInput(f"Service {service['name']!r} is retired; pick an active one from list_services.")
+    client = await call.tx.one(
+        BOOKING_CLIENT,
+        client_id=args.client_id,
+        address_id=args.address_id,
+        channels_key=REMINDER_CHANNELS_KEY,
+        lead_key=REMINDER_LEAD_KEY,
+    )
+    if client is None:
+        raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
+    if not client["address_ok"]:
+        raise NotFound(f"The client has no address {args.address_id}; get_client lists their addresses.")
+    tz = service["time_zone"]
+    starts_at = args.starts_at
+    ends_at = starts_at + timedelta(minutes=service["duration_minutes"])
+    when = when_text(starts_at.astimezone(ZoneInfo(tz)))
+    candidates = await call.tx.all(
+        BOOKABLE_RESOURCES,
+        service_id=args.service_id,
+        resource_ids=[args.resource_id] if args.resource_id else None,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        exclude_appointment_id=None,
+    )
+    if args.resource_id is not None:
+        check_resource(candidates[0] if candidates else None, args.resource_id, service)
+    usable = [c for c in candidates if c["working"] and not c["time_off"]]
+    if not usable:
+        if args.resource_id is not None:
+            why = "has time off" if candidates[0]["time_off"] else "is not working"
+            message = f"{candidates[0]['name']} {why} at {when} for {service['duration_minutes']} minutes."
+        else:
+            message = f"No resource able to deliver {service['name']!r} works at {when} for that long."
+        raise await taken(
+            call, message, args.service_id, time_zone=tz, after=starts_at, resource_id=args.resource_id
+        )
+    # Unbooked ones first; whether a resource is free is the constraint's to say, not ours.
+    usable.sort(key=lambda c: c["booked"])
+    for resource in usable:
+        appointment_id = await _insert_booking(call, args, service, ends_at, resource["id"])
+        if appointment_id is not None:
+            break
+    else:
+        who = usable[0]["name"] if args.resource_id else f"Every resource able to deliver {service['name']!r}"
+        raise await taken(
+            call,
+            f"{who} is already booked at {when}.",
+            args.service_id,
+            time_zone=tz,
+            after=starts_at,
+            resource_id=args.resource_id,
+        )
+    channels, send_ats = reminder_plan(
+        client["reminder_channels"], client["reminder_lead_minutes"], client["opted_out"], starts_at
+    )
+    await call.tx.execute(
+        INSERT_REMINDERS, appointment_id=appointment_id, channels=channels, send_ats=send_ats
+    )
+    return await get_appointment_detail(call, appointment_id)
+
+
+async def _insert_booking(
+    call: Call, args: BookAppointmentIn, service: dict[str, Any], ends_at: datetime, resource_id: UUID
+) -> UUID | None:
+    """Insert the appointment holding the resource, in a savepoint: its id, or None when the
+    exclusion constraint says the resource is taken."""
+    try:
+        async with call.tx.savepoint():
+            appointment_id: UUID = await call.tx.value(
+                INSERT_APPOINTMENT,
+                client_id=args.client_id,
+                service_id=args.service_id,
+                starts_at=args.starts_at,
+                ends_at=ends_at,
+                location=args.location,
+                address_id=args.address_id,
+                notes=args.notes,
+                price=service["price"],
+                currency=service["currency"],
+            )
+            await call.tx.execute(
+                INSERT_APPOINTMENT_RESOURCE, appointment_id=appointment_id, resource_id=resource_id
+            )
+            return appointment_id
+    except psycopg.errors.ExclusionViolation:
+        return None
+
+
+def _as_list(value: Any, scalar: type) -> list[Any] | None:
+    """A preference value as a list: a JSON array, or one bare value of the expected type;
+    None for anything else (the caller then uses the default)."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, scalar) and not isinstance(value, bool):
+        return [value]
+    return None
+
+
+def reminder_plan(
+    channels_pref: Any, leads_pref: Any, opted_out: list[str], starts_at: datetime
+) -> tuple[list[str], list[datetime]]:
+    """The (channel, send_at) pairs of an appointment's reminders, from the client's
+    preferences (see the module docstring): unknown entries are ignored, a value of the wrong
+    shape falls back to the default, opted-out channels are dropped."""
+    channels = _as_list(channels_pref, str)
+    if channels is None:
+        channels = list(DEFAULT_REMINDER_CHANNELS)
+    leads = _as_list(leads_pref, int)
+    if leads is None:
+        leads = list(DEFAULT_REMINDER_LEAD_MINUTES)
+    if "all" in opted_out:
+        return [], []
+    wanted = dict.fromkeys(
+        c for c in channels if isinstance(c, str) and c in ("email", "sms", "phone") and c not in opted_out
+    )
+    minutes = dict.fromkeys(
+        m
+        for m in leads
+        if isinstance(m, int) and not isinstance(m, bool) and 0 < m <= MAX_REMINDER_LEAD_MINUTES
+    )
+    pairs = [(c, starts_at - timedelta(minutes=m)) for c in wanted for m in minutes]
+    return [c for c, _ in pairs], [t for _, t in pairs]
