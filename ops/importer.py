@@ -558,7 +558,7 @@ async def _run(
                     await tx.execute(_q(f"drop_lines_{table}"), lines=sorted(bad))
 
             progress.phase(f"writing {parsed.rows - len(bad):,} rows")
-            counts = await tx.one(_q(kind.writes[0]), tenant_id=tenant_id)
+            counts = await tx.row(_q(kind.writes[0]), tenant_id=tenant_id)
             for step in kind.writes[1:]:
                 await tx.execute(_q(step), tenant_id=tenant_id)
             for table in kind.staging_tables:

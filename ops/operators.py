@@ -57,7 +57,7 @@ async def create_tenant(
 ) -> dict:
     try:
         async with db.operator_tx() as tx:
-            return await tx.one(
+            return await tx.row(
                 _q("create_tenant"), name=name, time_zone=time_zone, invoice_prefix=invoice_prefix
             )
     except psycopg.errors.UniqueViolation:
@@ -86,7 +86,7 @@ async def create_agent(
         async with db.operator_tx() as tx:
             tenant = await find_tenant(tx, tenant_ref)
             await _check_capabilities(tx, capabilities)
-            agent = await tx.one(
+            agent = await tx.row(
                 _q("create_agent"),
                 tenant_id=tenant["id"],
                 name=name,
@@ -123,7 +123,7 @@ async def grant(db: Database, tenant_ref: str, ref: str, capabilities: list[str]
             await tx.execute(
                 _q("grant_capability"), tenant_id=agent["tenant_id"], agent_id=agent["id"], capability=cap
             )
-        return await tx.one(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
+        return await tx.row(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
 
 
 async def revoke(db: Database, tenant_ref: str, ref: str, capabilities: list[str]) -> dict:
@@ -134,7 +134,7 @@ async def revoke(db: Database, tenant_ref: str, ref: str, capabilities: list[str
             await tx.execute(
                 _q("revoke_capability"), tenant_id=agent["tenant_id"], agent_id=agent["id"], capability=cap
             )
-        return await tx.one(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
+        return await tx.row(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
 
 
 async def rotate_key(db: Database, tenant_ref: str, ref: str) -> NewAgent:

@@ -33,7 +33,7 @@ async def agent_me(call: Call) -> AgentMeOut:
     """Who you are: your agent id and name, your business (tenant) and its time zone, your
     capabilities, your access_patterns (which domains you may read or write, which fields
     are redacted for you) and the tools you may call. Read it first when unsure."""
-    row = await call.tx.one(GET_TENANT)
+    row = await call.tx.row(GET_TENANT)
     return AgentMeOut(
         agent_id=call.agent.id,
         name=call.agent.name,

@@ -40,7 +40,7 @@ class OverdueInvoicesOut(BaseModel):
 async def overdue(call: Call) -> OverdueInvoicesOut:
     """Invoices that are open or partly paid and past their due date in the business time zone,
     longest overdue first, with the overdue balance per currency. Use it to plan collections."""
-    ctx = await call.tx.one(INVOICE_CONTEXT, client_id=None)
+    ctx = await call.tx.row(INVOICE_CONTEXT, client_id=None)
     rows = await call.tx.all(OVERDUE_INVOICES, limit=OVERDUE_LIMIT + 1)
     totals = await call.tx.all(OVERDUE_TOTALS)
     return OverdueInvoicesOut(

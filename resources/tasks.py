@@ -52,7 +52,7 @@ async def queue(call: Call) -> TaskQueueOut:
     """The work queue as you see it as a worker (tasks unassigned or assigned to you, within your
     scope): how many are ready, scheduled, held and awaiting approval, and the next tasks
     claim_next_task would give you, in order. Reading it claims nothing."""
-    summary = await call.tx.one(TASK_QUEUE_SUMMARY)
+    summary = await call.tx.row(TASK_QUEUE_SUMMARY)
     rows = await call.tx.all(TASK_QUEUE_NEXT, limit=QUEUE_NEXT_LIMIT)
     return TaskQueueOut(**summary, next=[QueuedTask(**r) for r in rows])
 

@@ -8,6 +8,7 @@ import json
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs")
 
@@ -117,7 +118,7 @@ def parse_access_patterns(raw: str | dict) -> AccessPatterns:
         raise ValueError("invalid access_patterns: " + "; ".join(_describe(e) for e in exc.errors())) from exc
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "(root)"
     if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
         return f"{where}: unknown domain (domains are {', '.join(DOMAINS)})"

@@ -55,7 +55,7 @@ DOMAIN_MODULES = (
 
 
 def load_domains() -> list[Domain]:
-    domains = []
+    domains: list[Domain] = []
     for name in DOMAIN_MODULES:
         module = importlib.import_module(name)
         # A module that imports another's Domain object must not register it twice.

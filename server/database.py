@@ -36,14 +36,14 @@ def with_session_settings(dsn: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     given = info.get("options") or os.environ.get("PGOPTIONS", "")
     info["options"] = f"{given} -c TimeZone=UTC".strip()
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
 
 
 def describe_dsn(dsn: str) -> str:
     """The DSN without its password, for logs and `bizctx db status`."""
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     info.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
 
 
 # -- transactions ------------------------------------------------------------------------
@@ -67,19 +67,27 @@ class Tx:
         return query.text
 
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
-        return await cur.fetchall()  # type: ignore[return-value]
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
+        return await cur.fetchall()
 
     async def one(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any] | None:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
-        return await cur.fetchone()  # type: ignore[return-value]
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
+        return await cur.fetchone()
+
+    async def row(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any]:
+        """The one row a statement always returns (an INSERT ... RETURNING, an aggregate);
+        none is a bug, not an answer."""
+        row = await self.one(ref, **params)
+        if row is None:
+            raise LookupError(f"query {ref} returned no row")
+        return row
 
     async def value(self, ref: QueryRef | str, /, **params: Any) -> Any:
         row = await self.one(ref, **params)
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, ref: QueryRef | str, /, **params: Any) -> int:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)  # type: ignore[arg-type]
+        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
         return cur.rowcount
 
     def defer(self, ref: QueryRef | str, /, **params: Any) -> None:
@@ -97,7 +105,7 @@ class Tx:
         call: BEGIN + set_config, and audit insert + COMMIT. Domain queries stay prepared.
         """
         cur = psycopg.AsyncClientCursor(self._conn)
-        text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)  # type: ignore[arg-type]
+        text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)
         await cur.execute(text.encode("utf-8"))
 
     def savepoint(self) -> Any:

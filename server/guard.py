@@ -85,7 +85,8 @@ class Call:
     def service(self, kind: type[S]) -> S:
         """The service of this type a domain declared (see Domain.service)."""
         try:
-            return self._services[kind]  # type: ignore[no-any-return]
+            service: S = self._services[kind]
+            return service
         except KeyError:
             raise Internal(f"{kind.__name__} is not set up on this server; tell an operator.") from None
 

@@ -86,7 +86,7 @@ def migrate(dsn: str, *, embedding_dim: int = 384, root: Path | None = None) -> 
                 with conn.transaction():
                     # Read by migrations that fix a per-database setting on first apply.
                     conn.execute("SELECT set_config('bizctx.embedding_dim', %s, true)", (str(embedding_dim),))
-                    conn.execute(m.sql.encode("utf-8"))  # type: ignore[arg-type]
+                    conn.execute(m.sql.encode("utf-8"))
                     conn.execute(
                         "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)", (m.name, m.checksum)
                     )

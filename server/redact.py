@@ -114,9 +114,9 @@ def mask_arguments(raw: Any, model: type[BaseModel] | None, hidden: Hidden) -> A
     field_marks = marks(model)
     inner = nested_models(model)
     by_alias = {(info.alias or name): name for name, info in model.model_fields.items()}
-    out = {}
+    out: dict[Any, Any] = {}
     for key, value in raw.items():
-        name = by_alias.get(key, key)
+        name = by_alias.get(key, key) if isinstance(key, str) else key
         mark = field_marks.get(name)
         if mark is not None and hidden(mark):
             out[key] = MASK

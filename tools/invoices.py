@@ -218,7 +218,7 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
     consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead.
     Returns the invoice with its lines and totals; retrying with the same idempotency_key
     returns the first invoice."""
-    ctx = await call.tx.one(INVOICE_CONTEXT, client_id=args.client_id)
+    ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
     if ctx is None or not ctx["client_exists"]:
         raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
     issue_date = args.issue_date or (None if args.draft else ctx["today"])
@@ -368,7 +368,7 @@ async def record_payment(call: Call, args: RecordPaymentIn) -> RecordPaymentOut:
     if inv is None:
         raise NotFound(f"No invoice {args.invoice_id}; find invoices with list_invoices.")
     payment = await _new_payment(call, args, inv)
-    row = await call.tx.one(GET_INVOICE, invoice_id=args.invoice_id)
+    row = await call.tx.row(GET_INVOICE, invoice_id=args.invoice_id)
     return RecordPaymentOut(payment=payment, invoice=summary_of(row))
 
 
@@ -411,7 +411,7 @@ async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -
         )
     if args.paid_at and args.paid_at > datetime.now(UTC) + timedelta(minutes=5):
         raise InvalidInput("paid_at is in the future; pass when the money was actually received.")
-    row = await call.tx.one(
+    row = await call.tx.row(
         INSERT_PAYMENT,
         invoice_id=args.invoice_id,
         amount=args.amount,

@@ -186,7 +186,7 @@ async def create_task(call: Call, args: CreateTaskIn) -> Task:
     the same idempotency_key returns the first task."""
     try:
         async with call.tx.savepoint():
-            row = await call.tx.one(
+            row = await call.tx.row(
                 INSERT_TASK,
                 type=args.type,
                 title=args.title,
@@ -207,7 +207,7 @@ async def create_task(call: Call, args: CreateTaskIn) -> Task:
             raise
         raise NotFound(f"No such {what}.") from None
     if args.requires_approval:
-        await call.tx.one(
+        await call.tx.execute(
             INSERT_APPROVAL_EVENT,
             task_id=row["id"],
             decision="requested",
@@ -441,7 +441,7 @@ async def request_approval(call: Call, args: RequestApprovalIn) -> ApprovalOut:
             "held for approval. Create a new task with requires_approval=true instead.",
             status=current["status"],
         )
-    event = await call.tx.one(
+    event = await call.tx.row(
         INSERT_APPROVAL_EVENT,
         task_id=args.task_id,
         decision="requested",
@@ -503,7 +503,7 @@ async def decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
         raise Conflict(
             f"Task {args.task_id} was just decided by another approver; read it with bizctx://tasks/{args.task_id}."
         )
-    event = await call.tx.one(
+    event = await call.tx.row(
         INSERT_APPROVAL_EVENT,
         task_id=args.task_id,
         decision=wanted,

@@ -192,7 +192,7 @@ async def remember(call: Call, args: RememberIn) -> MemDoc:
         model = embedder.model
     try:
         async with call.tx.savepoint():
-            row = await call.tx.one(
+            row = await call.tx.row(
                 INSERT_MEM_DOC,
                 visibility=args.visibility,
                 doc_type=args.doc_type,
@@ -299,9 +299,13 @@ async def recall(call: Call, args: RecallIn) -> RecallOut:
         (vector,) = await embedder.embed([query])
         model = embedder.model
         provider = "local" if embedder.kind == "local" else "openai"
-    retrievers: list[Retriever] = [r for r, on in (("vector", vector), ("text", query)) if on is not None]
+    retrievers: list[Retriever] = []
     if vector is not None:
-        await call.tx.one(RECALL_SEARCH_SETTINGS, ef_search=RECALL_EF_SEARCH)
+        retrievers.append("vector")
+    if query is not None:
+        retrievers.append("text")
+    if vector is not None:
+        await call.tx.execute(RECALL_SEARCH_SETTINGS, ef_search=RECALL_EF_SEARCH)
     rows = await call.tx.all(
         RECALL,
         query_vector=vector,
