@@ -66,7 +66,7 @@ class Env:
 
     def log(self, name: str) -> Any:
         (self.work / "logs").mkdir(exist_ok=True)
-        f = open(self.work / "logs" / f"{name}.log", "a")  # noqa: SIM115 (closed at the end of the run)
+        f = open(self.work / "logs" / f"{name}.log", "a")
         self.logs.append(f)
         return f
 

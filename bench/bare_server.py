@@ -50,10 +50,10 @@ def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server
         for t in tools
     ]
 
-    async def on_list_tools(ctx, params):  # noqa: ANN001
+    async def on_list_tools(ctx, params):
         return types.ListToolsResult(tools=listed)
 
-    async def on_call_tool(ctx, params):  # noqa: ANN001
+    async def on_call_tool(ctx, params):
         try:
             text = texts[params.name]
             async with pool.connection() as conn:

@@ -54,8 +54,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pg import ThrowawayPostgres  # noqa: E402
-from _systems import (  # noqa: E402
+from _pg import ThrowawayPostgres
+from _systems import (
     BENCH_DIR,
     Bare,
     Bizctx,
@@ -67,7 +67,7 @@ from _systems import (  # noqa: E402
     Toolbox,
     bizctx_command,
 )
-from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads  # noqa: E402
+from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads
 
 TOOLS = ("get_client", "search_clients", "book_appointment", "claim_next_task", "recall")
 SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx")

@@ -44,7 +44,7 @@ from bizctx.server.settings import Settings
 from bizctx.tools.mem_docs import LAST_ACCESSED_RESOLUTION, RECALL_CANDIDATES, RECALL_EF_SEARCH, RRF_K
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pg import throwaway_database  # noqa: E402
+from _pg import throwaway_database
 
 DIM = 384
 WORDS = (

@@ -34,7 +34,7 @@ from bizctx.server import migrations
 from bizctx.server.queries import QueryBook, QueryRef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pg import throwaway_database  # noqa: E402
+from _pg import throwaway_database
 
 SYLLABLES = (
     "ba be bo ka ke ko la le li lo ma me mi mo na ne ni no ra re ri ro sa se si so ta te ti to "

@@ -152,19 +152,29 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
     def cursor(params: types.PaginatedRequestParams | None) -> str | None:
         return params.cursor if params is not None else None
 
-    async def on_list_tools(ctx, params):  # noqa: ANN001
+    Context = ServerRequestContext[Any, Any]
+
+    async def on_list_tools(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return await safely(guard.list_tools(principal_of(ctx), cursor(params)))
 
-    async def on_call_tool(ctx, params):  # noqa: ANN001
+    async def on_call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         return await safely(guard.call_tool(principal_of(ctx), params.name, params.arguments))
 
-    async def on_list_resources(ctx, params):  # noqa: ANN001
+    async def on_list_resources(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
         return await safely(guard.list_resources(principal_of(ctx), cursor(params)))
 
-    async def on_list_resource_templates(ctx, params):  # noqa: ANN001
+    async def on_list_resource_templates(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
         return await safely(guard.list_resource_templates(principal_of(ctx), cursor(params)))
 
-    async def on_read_resource(ctx, params):  # noqa: ANN001
+    async def on_read_resource(
+        ctx: Context, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
         return await safely(guard.read_resource(principal_of(ctx), str(params.uri)))
 
     server = Server(

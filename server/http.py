@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -70,7 +70,7 @@ def security_settings(host: str, state: AppState) -> TransportSecuritySettings:
     )
 
 
-def principal_for(transport: str):  # noqa: ANN201
+def principal_for(transport: str) -> Callable[[ServerRequestContext[Any, Any]], Principal]:
     def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
         request = ctx.request
         user = request.scope.get("user") if isinstance(request, Request) else None

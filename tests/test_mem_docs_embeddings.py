@@ -62,7 +62,7 @@ def endpoint() -> Iterator[FakeEndpoint]:
     state = FakeEndpoint(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
             if self.path != "/v1/embeddings" or self.headers.get("Authorization") != "Bearer sk-test":
