@@ -73,6 +73,14 @@ class PageIn(BaseModel):
     )
 
 
+class PageOut(BaseModel):
+    """What every list tool's result carries besides its items (inherit from it)."""
+
+    next_cursor: str | None = Field(
+        default=None, description="Pass as cursor for the next page; null at the end."
+    )
+
+
 # What a keyset position may hold: a value of one of these types, or None where declared.
 Position = type | tuple[type, ...]
 

@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.paging import PageIn, keyset_page, read_cursor
+from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
@@ -201,11 +201,8 @@ class ClientHit(BaseModel):
     score: float = Field(description="Match quality, 0-1 (1 = exact).")
 
 
-class SearchClientsOut(BaseModel):
+class SearchClientsOut(PageOut):
     clients: list[ClientHit]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 # A fuzzy match below this is noise ("ann" vs "dan").

@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.paging import PageIn, keyset_page, read_cursor
+from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
 from bizctx.tools.clients import ClientRef
@@ -293,11 +293,8 @@ class ListInvoicesIn(PageIn):
     )
 
 
-class ListInvoicesOut(BaseModel):
+class ListInvoicesOut(PageOut):
     invoices: list[InvoiceSummary]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 @invoices.tool(action="read", title="List invoices")

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from bizctx.server.errors import Conflict, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.paging import PageIn, keyset_page, read_cursor
+from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
 
@@ -230,11 +230,8 @@ class ListTasksIn(PageIn):
     invoice_id: UUID | None = Field(default=None, description="Only tasks about this invoice.")
 
 
-class ListTasksOut(BaseModel):
+class ListTasksOut(PageOut):
     tasks: list[Task]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 @tasks.tool(action="read", title="List tasks")

@@ -1,8 +1,9 @@
 -- Rules written once, in SQL, for every query that needs them.
 --
 -- Why: "today in the tenant's zone" was written in seven queries, "overdue" in six, the
--- 24-column task row in ten, and the appointment status transitions in three places (the
--- trigger, the import check, and a Python copy for error messages) that could drift apart.
+-- 24-column task row in ten, the appointment as agents see it in two, and the appointment
+-- status transitions in three places (the trigger, the import check, and a Python copy for
+-- error messages) that could drift apart.
 
 -- Today's date in the tenant's business time zone (the caller's tenant by default). Runs as
 -- the caller, so an agent gets only its own tenant's. Use it once per query, e.g.
@@ -36,6 +37,32 @@ SELECT tenant_id, id, type, title, payload, priority, status, requires_approval,
        created_at, updated_at
 FROM tasks;
 GRANT SELECT, INSERT, UPDATE ON task_rows TO bizctx_app;
+
+-- An appointment as agents see it: its client (name and contacts, which the guard redacts),
+-- service, held resources, the client address it is at, and the business time zone its times
+-- are shown in. security_invoker: the caller's row policies apply.
+CREATE VIEW appointment_rows WITH (security_invoker = true) AS
+SELECT a.tenant_id, a.id, a.status, a.starts_at, a.ends_at, a.location, a.notes, a.price, a.currency,
+       a.cancelled_at, a.cancellation_reason, a.created_at, a.updated_at,
+       c.id AS client_id, c.display_name AS client_name, c.email AS client_email,
+       coalesce(c.phone, c.mobile_phone) AS client_phone,
+       s.id AS service_id, s.code AS service_code, s.name AS service_name,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('id', r.id, 'name', r.name, 'kind', r.kind)
+                                  ORDER BY r.name, r.id)
+                 FROM appointment_resources ar
+                 JOIN resources r ON r.tenant_id = ar.tenant_id AND r.id = ar.resource_id
+                 WHERE ar.tenant_id = a.tenant_id AND ar.appointment_id = a.id), '[]') AS resources,
+       (SELECT jsonb_build_object('id', ad.id, 'label', ad.label, 'line1', ad.line1, 'line2', ad.line2,
+                                  'city', ad.city, 'region', ad.region, 'postal_code', ad.postal_code,
+                                  'country', ad.country, 'access_notes', ad.access_notes)
+        FROM client_addresses ad
+        WHERE ad.tenant_id = a.tenant_id AND ad.id = a.address_id) AS address,
+       t.time_zone
+FROM appointments a
+JOIN clients c ON c.tenant_id = a.tenant_id AND c.id = a.client_id
+JOIN services s ON s.tenant_id = a.tenant_id AND s.id = a.service_id
+JOIN tenants t ON t.id = a.tenant_id;
+GRANT SELECT ON appointment_rows TO bizctx_app;
 
 -- The appointment status transitions, as data: the trigger, the import check and the
 -- messages that say what an appointment can become all read this table. A status with no

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bizctx.server.errors import InvalidInput, NotFound
 from bizctx.server.guard import Call
-from bizctx.server.paging import PageIn, keyset_page, read_cursor
+from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 
 from .models import LIST_SERVICES, Resource, ResourceKind, Service, appointments
 
@@ -43,11 +43,8 @@ class ListServicesIn(PageIn):
     include_inactive: bool = Field(default=False, description="Also list retired services.")
 
 
-class ListServicesOut(BaseModel):
+class ListServicesOut(PageOut):
     services: list[Service]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 @appointments.tool(action="read", title="List services")
@@ -83,11 +80,8 @@ class ListResourcesIn(PageIn):
     include_inactive: bool = Field(default=False, description="Also list retired resources.")
 
 
-class ListResourcesOut(BaseModel):
+class ListResourcesOut(PageOut):
     resources: list[Resource]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 @appointments.tool(action="read", title="List resources")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from bizctx.server.errors import InvalidInput
 from bizctx.server.guard import Call
-from bizctx.server.paging import PageIn, keyset_page, read_cursor
+from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 
 from .models import LIST_APPOINTMENTS, Appointment, AppointmentStatus, appointment_from_row, appointments
 
@@ -31,11 +31,8 @@ class ListAppointmentsIn(PageIn):
     )
 
 
-class ListAppointmentsOut(BaseModel):
+class ListAppointmentsOut(PageOut):
     appointments: list[Appointment] = Field(description="By start time, earliest first.")
-    next_cursor: str | None = Field(
-        default=None, description="Pass as cursor for the next page; null at the end."
-    )
 
 
 @appointments.tool(action="read", title="List appointments")
