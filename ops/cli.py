@@ -14,7 +14,7 @@ from typing import Any
 
 from bizctx.server import migrations
 from bizctx.server.access import DOMAINS, parse_access_patterns
-from bizctx.server.app import open_database
+from bizctx.server.app import open_app, open_database
 from bizctx.server.database import describe_dsn
 from bizctx.server.errors import OperatorError
 from bizctx.server.logs import configure
@@ -45,6 +45,17 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
         dsn = await asyncio.to_thread(resolve_dsn, settings)
         async with open_database(settings, dsn=dsn) as db:
             return await work(db)
+
+    return asyncio.run(run())
+
+
+def _with_app(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Like _with_db, with everything a server has (for work done through the tools)."""
+
+    async def run() -> Any:
+        dsn = await asyncio.to_thread(resolve_dsn, settings)
+        async with open_app(settings, dsn=dsn) as app:
+            return await work(app)
 
     return asyncio.run(run())
 
@@ -113,7 +124,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from . import demo
 
     known = demo.read_keys(settings.data_dir)
-    keys = _with_db(settings, lambda db: demo.seed_with_embeddings(db, settings, known))
+    keys = _with_app(settings, lambda app: demo.seed(app, known))
     demo.write_keys(settings.data_dir, keys)
     serving = not args.no_serve
     if args.json:

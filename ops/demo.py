@@ -1,6 +1,10 @@
 """`bizctx demo`: a demo business with three agents of different rights, their keys in a
 file only the user can read, and how to connect. Re-running it changes nothing but
-keys that went missing."""
+keys that went missing.
+
+The business goes in through the front door: its records through the importer, and what
+its agents did (calls logged, tasks queued, worked and approved, things remembered)
+through the tools, as those agents, so every rule, check and audit row applies."""
 
 from __future__ import annotations
 
@@ -9,36 +13,53 @@ import logging
 import os
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import mcp_types as types
 
 from bizctx.server.access import parse_access_patterns
+from bizctx.server.app import AppState
 from bizctx.server.database import Database
 from bizctx.server.errors import OperatorError
+from bizctx.server.guard import Guard, Principal
 from bizctx.server.queries import QueryRef
-from bizctx.server.settings import Settings
 
-from .demo_data import Embed, seed_data
-from .operators import create_agent, create_tenant, get_agent, get_tenant, rotate_key
+from . import demo_data
+from .importer import ImportResult, import_rows
+from .operators import create_agent, create_tenant, find_tenant, get_agent, get_tenant, rotate_key
 
 log = logging.getLogger("bizctx.demo")
 
 DEMO_SEEDED = QueryRef("demo", "demo_seeded")
 TENANT = "Demo Home Services"
 TIME_ZONE = "America/New_York"
+UNFINISHED = (
+    " (if an earlier `bizctx demo` stopped half-way on another day, run it again with a fresh data directory)"
+)
 
 AGENTS: dict[str, dict[str, Any]] = {
+    # Takes the calls (and logs them) and books the visits; never sees e-mail or phone.
     "front-desk": {
-        "capabilities": ["clients.read", "appointments.read", "appointments.write"],
+        "capabilities": ["clients.read", "clients.write", "appointments.read", "appointments.write"],
         "access": {
-            "clients": {"read": True, "redact": ["email", "phone"]},
+            "clients": {"read": True, "write": True, "redact": ["email", "phone"]},
             "appointments": {"read": True, "write": True},
         },
     },
+    # Invoices and payments; asks operations to approve what needs approval (refunds).
     "billing": {
-        "capabilities": ["invoices.read", "invoices.write", "clients.read"],
-        "access": {"invoices": {"read": True, "write": True}, "clients": {"read": True}},
+        "capabilities": ["invoices.read", "invoices.write", "clients.read", "tasks.read", "tasks.write"],
+        "access": {
+            "invoices": {"read": True, "write": True},
+            "clients": {"read": True},
+            "tasks": {"read": True, "write": True, "scope": "assigned"},
+        },
     },
+    # Runs the queue, decides approvals, keeps the business's memory.
     "operations": {
         "capabilities": [
             "tasks.read",
@@ -75,24 +96,23 @@ def write_keys(data_dir: Path, keys: dict[str, str]) -> None:
     os.chmod(path, 0o600)
 
 
-async def seed_with_embeddings(
-    db: Database, settings: Settings, known_keys: dict[str, str]
-) -> dict[str, str]:
-    """seed(), embedding the memory documents with the provider the settings choose (none:
-    they are stored without vectors and found by full-text search only)."""
-    from bizctx.tools.mem_docs.embeddings import open_embedder
-
-    async with open_embedder(settings, db) as embedder:
-
-        async def embed(texts: list[str]) -> tuple[list[list[float]], str]:
-            return await embedder.embed(texts), embedder.model or ""
-
-        return await seed(db, known_keys, embed if embedder.provider is not None else None)
-
-
-async def seed(db: Database, known_keys: dict[str, str], embed: Embed | None = None) -> dict[str, str]:
+async def seed(app: AppState, known_keys: dict[str, str]) -> dict[str, str]:
     """The demo tenant, its agents and its data; returns each agent's key (new ones only
-    when missing). Re-running it adds nothing: the data is seeded once, in one transaction."""
+    when missing). Re-running it adds nothing: once the demo is complete it is left alone."""
+    keys = await _tenant_and_agents(app.db, known_keys)
+    async with app.db.operator_tx() as tx:
+        tenant = await find_tenant(tx, TENANT)
+        seeded = await tx.value(DEMO_SEEDED, tenant_id=tenant["id"], external_ref=demo_data.COMPLETE_REF)
+    if not seeded:
+        agents = {name: (await get_agent(app.db, TENANT, name))["id"] for name in AGENTS}
+        today = datetime.now(ZoneInfo(tenant["time_zone"])).date()
+        business = demo_data.build(today, tenant["time_zone"])
+        counts = await _seed_data(app, tenant["id"], agents, business)
+        log.info("seeded the demo business: %s", counts)
+    return keys
+
+
+async def _tenant_and_agents(db: Database, known_keys: dict[str, str]) -> dict[str, str]:
     if await get_tenant(db, TENANT) is None:
         await create_tenant(db, TENANT, time_zone=TIME_ZONE)
     keys = dict(known_keys)
@@ -107,13 +127,55 @@ async def seed(db: Database, known_keys: dict[str, str], embed: Embed | None = N
             keys[name] = (await create_agent(db, TENANT, name, spec["capabilities"], access)).key
         elif name not in keys:
             keys[name] = (await rotate_key(db, TENANT, name)).key
-    tenant = await get_tenant(db, TENANT)
-    agent_ids = {name: (await get_agent(db, TENANT, name))["id"] for name in AGENTS}
-    async with db.operator_tx() as tx:
-        if not await tx.value(DEMO_SEEDED, tenant_id=tenant["id"]):
-            counts = await seed_data(tx, tenant["id"], tenant["time_zone"], agent_ids, embed)
-            log.info("seeded the demo business: %s", counts)
     return keys
+
+
+async def _seed_data(
+    app: AppState, tenant_id: UUID, agents: dict[str, UUID], business: demo_data.Business
+) -> dict[str, int]:
+    """The business's records through the importer, then its agents' work through the tools,
+    as any business and its agents would do it. Not one transaction: a run that stopped
+    half-way is finished by the next on the same day (its imports find their rows unchanged,
+    its calls replay from their idempotency keys); on a later day the rows and calls differ
+    and are refused (see UNFINISHED). The invoices come last: see demo_data.COMPLETE_REF."""
+    loaded = {
+        kind: await _load(app.db, tenant_id, kind, business.rows[kind])
+        for kind in ("services", "resources", "availability", "clients", "appointments")
+    }
+    ids = loaded["clients"].ids
+    clients = {row["external_ref"]: ids[n] for n, row in enumerate(business.rows["clients"], 1)}
+    call = _caller(app.guard, tenant_id, agents)
+    calls = demo_data.interaction_calls(business, clients)
+    for agent, tool, args in calls:
+        await call(agent, tool, args)
+    tasks = await demo_data.work_the_queue(business, clients, agents, call)
+    for agent, tool, args in demo_data.memory_calls(business, clients):
+        await call(agent, tool, args)
+    await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
+    rows = {kind: len(business.rows[kind]) for kind in ("clients", "appointments", "invoices")}
+    return rows | {"interactions": len(calls), "tasks": tasks, "mem_docs": len(business.memories)}
+
+
+async def _load(db: Database, tenant_id: UUID, kind: str, rows: list[dict[str, Any]]) -> ImportResult:
+    result = await import_rows(db, str(tenant_id), kind, rows, with_ids=kind == "clients")
+    if not result.imported:
+        problems = "; ".join(str(e) for e in result.errors[:5])
+        raise OperatorError(f"seeding the demo: its {kind} did not import: {problems}{UNFINISHED}")
+    return result
+
+
+def _caller(guard: Guard, tenant_id: UUID, agents: dict[str, UUID]) -> demo_data.Call:
+    """Tool calls as the demo agents, through the guard like any MCP client's (permission,
+    validation, audit row); a refusal stops the seeding."""
+
+    async def call(agent: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        result = await guard.call_tool(Principal(tenant_id, agents[agent], "memory"), tool, args)
+        if result.is_error:
+            text = " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+            raise OperatorError(f"seeding the demo: {agent} could not {tool}: {text}{UNFINISHED}")
+        return result.structured_content or {}
+
+    return call
 
 
 def connect_instructions(
@@ -141,8 +203,8 @@ def connect_instructions(
     lines = [
         f"Demo business {TENANT!r} is ready. Agent keys (also in {keys_path(data_dir)}, mode 0600):",
         *(f"  {name:12} {key}" for name, key in keys.items()),
-        "  front-desk: clients (e-mail and phone redacted) and scheduling; billing: invoices and clients;",
-        "  operations: tasks and memory.",
+        "  front-desk: clients (e-mail and phone redacted), their calls and scheduling;",
+        "  billing: invoices, clients and its approval requests; operations: tasks, approvals and memory.",
         "",
         "MCP Inspector (CLI mode), as the front desk, over stdio:",
         f"  npx @modelcontextprotocol/inspector --cli {env_flags} {command} serve --method tools/list",

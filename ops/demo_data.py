@@ -1,30 +1,28 @@
 """The demo business's data: a home-services company with 200 clients, a catalog, six
 staff with hours and time off, a month of appointments around today, invoices in every
-status, tasks in every status and 120 memory documents. Deterministic (a fixed seed),
-relative to the day it is seeded, and written in one transaction."""
+status, tasks in every status the tools reach and 120 memory documents.
+
+No SQL here: this module builds the rows the importer loads and the tool calls the demo
+agents make (ops/demo.py runs both). Deterministic: a fixed seed, and every time is
+derived from the day it is seeded, never from the clock, so a re-run on the same day
+builds the very same rows and calls (their idempotency keys then replay, writing nothing).
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from psycopg.types.json import Jsonb
+from bizctx.server.errors import OperatorError
 
-from bizctx.server.database import Tx
-from bizctx.server.queries import QueryRef
-
-Embed = Callable[[list[str]], Awaitable[tuple[list[list[float]], str]]]
-
-
-def _q(name: str) -> QueryRef:
-    return QueryRef("demo", name)
-
+# A tool call as one demo agent: (agent name, tool, arguments) -> the structured result.
+Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 FIRST = (
     "Ann James Maria Robert Linda Michael Barbara William Elizabeth David Jennifer Richard Susan Joseph Jessica "
@@ -40,12 +38,12 @@ LAST = (
 ).split()
 STREETS = "Maple Oak Pine Cedar Elm Birch Walnut Chestnut Spruce Willow Hickory Poplar Laurel Magnolia Aspen".split()
 TOWNS = (
-    ("Brooklyn", "11215"),
-    ("Queens", "11375"),
-    ("Hoboken", "07030"),
-    ("Jersey City", "07302"),
-    ("Yonkers", "10701"),
-    ("New Rochelle", "10801"),
+    ("Brooklyn", "NY", "11215"),
+    ("Queens", "NY", "11375"),
+    ("Hoboken", "NJ", "07030"),
+    ("Jersey City", "NJ", "07302"),
+    ("Yonkers", "NY", "10701"),
+    ("New Rochelle", "NY", "10801"),
 )
 COMPANIES = (
     "Harbor Dental Group",
@@ -69,6 +67,22 @@ COMPANIES = (
     "Ironworks Gym",
     "Parkview Optometry",
 )
+NOTES = (
+    None,
+    None,
+    "Has a friendly dog.",
+    "Allergic to bleach: use green products.",
+    "Prefers morning visits.",
+    "Park in the back lot.",
+    "Key under the mat.",
+)
+INBOUND = (
+    ("Asked about pricing for a deep clean", "Wants a quote before the holidays."),
+    ("Complained about a missed spot", "Kitchen floor behind the fridge was skipped."),
+    ("Rescheduled by phone", "Moved to the following week, same time."),
+    ("Thanked the team", "Very happy with Maria's work."),
+    ("Disputed an invoice line", "Says the oven clean was not done."),
+)
 
 SERVICES = (
     # code, name, minutes, price, required capabilities
@@ -90,385 +104,431 @@ STAFF = (
     ("Lena Novak", ["cleaning"], False),
     ("Sam Ortiz", ["carpet", "ladder", "cleaning"], False),
 )
+# (staff index, first day from today, days, reason)
+TIME_OFF = ((1, 3, 2, "Vacation"), (4, -6, 1, "Sick day"))
 SALES_TAX = Decimal("8.875")
+CENT = Decimal("0.01")
+SUPPLIES = {"description": "Eco cleaning supplies", "quantity": 2, "unit_price": Decimal("7.49")}
+
+KNOWLEDGE = (
+    ("How to handle pets", "If a pet is loose, pause the clean and call the client. Never let cats outside."),
+    ("Cancellation policy", "Cancellations within 24 hours are charged 50% of the service price."),
+    ("Refund approval", "Refunds over $25 need approval from the operations lead before they are issued."),
+    ("Supplies reorder", "Reorder eco supplies when a van has fewer than five bottles left."),
+    ("Key custody", "Client keys stay in the office safe and are signed out per visit."),
+    ("Overdue invoices", "After 30 days overdue, call the client before sending a second reminder."),
+    ("Holiday hours", "The office closes on public holidays; no visits are booked then."),
+    ("Damage reports", "Photograph any damage before touching it and log it as an interaction."),
+    ("Window safety", "Ladders above the second floor need two staff on site."),
+    ("Carpet drying", "Tell clients carpets need 6 hours to dry; move furniture back only when dry."),
+)
+TEMPLATES = (
+    (
+        "Reminder SMS",
+        "Hi {first_name}, this is Demo Home Services: see you {date} at {time}. Reply C to cancel.",
+    ),
+    ("Overdue e-mail", "Dear {name}, invoice {invoice_number} for {amount} is {days} days overdue."),
+    ("Thank-you note", "Thank you for choosing Demo Home Services, {first_name}! How did we do?"),
+    ("Quote follow-up", "Hi {first_name}, following up on your quote for a {service}. Shall we book it?"),
+)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task on the queue, and what the agents do with it. `outcome`: wait (stays
+    pending), hold (operations asks for approval; nobody may decide it but another
+    approver), ask (created needing approval), approve / reject (operations decides what
+    billing asked: pending / cancelled), claim (operations holds it), complete, fail
+    (retried later), die (not retryable: dead)."""
+
+    type: str
+    title: str
+    by: str
+    assignee: str | None
+    outcome: str
+
+
+TASKS = (
+    TaskPlan("send_reminder", "Send tomorrow's appointment reminders", "operations", None, "wait"),
+    TaskPlan("follow_up_call", "Call back about a deep clean quote", "operations", "front-desk", "wait"),
+    TaskPlan("collect_payment", "Chase the overdue invoice", "billing", "billing", "wait"),
+    TaskPlan("quality_check", "Check in after the move-out clean", "operations", None, "wait"),
+    TaskPlan("reschedule_request", "Client asked to move next Friday", "operations", "front-desk", "wait"),
+    TaskPlan("refund", "Refund $45 for the skipped oven clean", "billing", "billing", "ask"),
+    TaskPlan("discount", "Give a 15% loyalty discount", "operations", None, "hold"),
+    TaskPlan("credit", "Credit $20 for a late arrival", "billing", "billing", "approve"),
+    TaskPlan("send_reminder", "Send this week's window reminders", "operations", None, "claim"),
+    TaskPlan("quality_check", "Review photos of the office clean", "operations", "operations", "claim"),
+    TaskPlan("follow_up_call", "Thank-you call to a new client", "operations", None, "complete"),
+    TaskPlan("send_reminder", "Send Monday reminders", "operations", None, "complete"),
+    TaskPlan("collect_payment", "Card declined: retry the charge", "operations", None, "fail"),
+    TaskPlan("sync_calendar", "Push bookings to the staff calendar", "operations", None, "fail"),
+    TaskPlan("send_sms", "Text a client who opted out (refused by the gateway)", "operations", None, "die"),
+    TaskPlan("refund", "Refund a visit the client says was missed", "billing", "billing", "reject"),
+)
+WORKED = ("claim", "complete", "fail", "die")
+# The invoices are imported last, in one transaction: once the first one exists, the whole
+# demo does (agents can void an invoice, never delete it).
+COMPLETE_REF = "demo-inv-0001"
+# What operations says when it decides what billing asked.
+DECISIONS = {
+    "approve": "Within policy: a late arrival earns a credit.",
+    "reject": "The visit is in the photo log; no refund.",
+}
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """One of the demo's tasks: its plan, about which client, and its place in the queue."""
+
+    plan: TaskPlan
+    key: str
+    client_ref: str
+    priority: int
+    due_at: datetime
 
 
 @dataclass
-class Seeded:
-    clients: int = 0
-    appointments: int = 0
-    invoices: int = 0
-    tasks: int = 0
-    mem_docs: int = 0
+class Business:
+    """The demo business before any of it is written: importer rows per kind, and what
+    the agents log, put on the queue and remember (clients named by external_ref)."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    interactions: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[DemoTask] = field(default_factory=list)
+    memories: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def seed_data(
-    tx: Tx, tenant_id: UUID, time_zone: str, agents: dict[str, UUID], embed: Embed | None = None
-) -> Seeded:
-    """Everything but the tenant and agents; skipped (returns None counts) when already there."""
+def build(today: date, time_zone: str) -> Business:
+    """Everything but the tenant and its agents, for a business whose today is `today`."""
     rng = random.Random(20261123)
     tz = ZoneInfo(time_zone)
-    today = datetime.now(tz).date()
-    out = Seeded()
-    t = {"tenant_id": tenant_id}
+    out = Business()
+    clients = out.rows["clients"] = [_client(rng, i) for i in range(1, 201)]
+    out.rows["services"] = [_service(*s) for s in SERVICES]
+    out.rows["resources"] = _resources()
+    out.rows["availability"] = _availability(today, tz)
+    visits = out.rows["appointments"] = _appointments(rng, today, tz, clients)
+    out.rows["invoices"] = _invoices(rng, today, tz, visits, clients)
+    active = [c for c in clients if c["status"] == "active"]
+    out.interactions = _interactions(rng, today, tz, clients)
+    out.tasks = _tasks(rng, today, tz, active)
+    out.memories = _memories(rng, active)
+    return out
 
-    # -- clients -------------------------------------------------------------------------
-    segments = {}
-    for name, desc in (
-        ("Weekly clean", "Cleaned every week"),
-        ("Biweekly clean", "Cleaned every other week"),
-        ("Commercial", "Offices and shops"),
-        ("VIP", "Long-standing, high-value clients"),
-    ):
-        segments[name] = await tx.value(_q("insert_segment"), **t, name=name, description=desc)
-    clients: list[dict[str, Any]] = []
-    for i in range(1, 201):
-        business = i > 180
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        company = COMPANIES[i - 181] if business else None
-        town, postal = rng.choice(TOWNS)
-        email_local = (company or f"{first}.{last}").lower().replace(" ", "").replace(".", "", 0)
-        row = {
-            "client_type": "business" if business else "individual",
-            "first_name": first,
-            "last_name": last,
-            "company_name": company,
-            "email": f"{email_local}{i}@example.com",
-            "phone": f"+1 555 {rng.randint(100, 999)} {i:04d}",
-            "mobile_phone": f"+1 555 {rng.randint(100, 999)} {9000 - i:04d}" if rng.random() < 0.5 else None,
-            "date_of_birth": None
-            if business
-            else date(rng.randint(1945, 2002), rng.randint(1, 12), rng.randint(1, 28)),
-            "notes": rng.choice(
-                [
-                    None,
-                    None,
-                    "Has a friendly dog.",
-                    "Allergic to bleach: use green products.",
-                    "Prefers morning visits.",
-                    "Park in the back lot.",
-                    "Key under the mat.",
-                ]
-            ),
-            "status": "archived" if i % 37 == 0 else ("inactive" if i % 23 == 0 else "active"),
-            "lifecycle_stage": "lead" if i % 19 == 0 else ("churned" if i % 29 == 0 else "customer"),
-            "tags": sorted(
-                rng.sample(["pets", "eco", "weekly", "key-holder", "referral", "spanish"], rng.randint(0, 2))
-            ),
-            "external_ref": f"demo-client-{i:04d}",
+
+# -- importer rows -------------------------------------------------------------------------
+
+
+def _client(rng: random.Random, i: int) -> dict[str, Any]:
+    business = i > 180
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    company = COMPANIES[i - 181] if business else None
+    born = None if business else date(rng.randint(1945, 2002), rng.randint(1, 12), rng.randint(1, 28))
+    tags = ["pets", "eco", "weekly", "key-holder", "referral", "spanish"]
+    return {
+        "external_ref": f"demo-client-{i:04d}",
+        "client_type": "business" if business else "individual",
+        "first_name": first,
+        "last_name": last,
+        "company_name": company,
+        "email": f"{(company or f'{first}.{last}').lower().replace(' ', '')}{i}@example.com",
+        "phone": f"+1 555 {rng.randint(100, 999)} {i:04d}",
+        "mobile_phone": f"+1 555 {rng.randint(100, 999)} {9000 - i:04d}" if rng.random() < 0.5 else None,
+        "date_of_birth": born,
+        "notes": rng.choice(NOTES),
+        "status": "archived" if i % 37 == 0 else ("inactive" if i % 23 == 0 else "active"),
+        "lifecycle_stage": "lead" if i % 19 == 0 else ("churned" if i % 29 == 0 else "customer"),
+        "tags": sorted(rng.sample(tags, rng.randint(0, 2))),
+        "segments": _segments(i, business),
+        "addresses": [_address(rng)],
+        "preferences": _preferences(rng),
+        "opt_outs": _opt_outs(i),
+    }
+
+
+def _address(rng: random.Random) -> dict[str, Any]:
+    town, region, postal = rng.choice(TOWNS)
+    return {
+        "kind": "service",
+        "line1": f"{rng.randint(1, 999)} {rng.choice(STREETS)} St",
+        "city": town,
+        "region": region,
+        "postal_code": postal,
+        "country": "US",
+        "access_notes": rng.choice([None, f"Gate code {rng.randint(1000, 9999)}", "Ring twice", "Side door"]),
+        "is_primary": True,
+    }
+
+
+def _preferences(rng: random.Random) -> dict[str, Any]:
+    out: dict[str, Any] = {"reminder_channels": rng.choice([["sms"], ["email"], ["sms", "email"], ["phone"]])}
+    if rng.random() < 0.3:
+        out["preferred_technician"] = rng.choice(STAFF)[0]
+    return out
+
+
+def _segments(i: int, business: bool) -> list[str]:
+    kind = ["Commercial"] if business else {0: ["Weekly clean"], 1: ["Biweekly clean"]}.get(i % 3, [])
+    return kind + (["VIP"] if i % 10 == 0 else [])
+
+
+def _opt_outs(i: int) -> list[dict[str, str]]:
+    out = []
+    if i % 11 == 0:
+        out.append({"channel": "sms", "reason": "Asked us to stop texting"})
+    if i % 47 == 0:
+        out.append({"channel": "all", "reason": "Do not contact"})
+    return out
+
+
+def _service(code: str, name: str, minutes: int, price: str, caps: list[str]) -> dict[str, Any]:
+    return {
+        "external_ref": f"demo-service-{code.lower()}",
+        "code": code,
+        "name": name,
+        "description": f"{name} ({minutes} minutes)",
+        "duration_minutes": minutes,
+        "price": Decimal(price),
+        "currency": "USD",
+        "required_capabilities": caps,
+    }
+
+
+def _staff_ref(n: int) -> str:
+    return f"demo-staff-{n + 1}"
+
+
+def _resources() -> list[dict[str, Any]]:
+    staff = [
+        {
+            "external_ref": _staff_ref(n),
+            "kind": "staff",
+            "name": name,
+            "email": f"{name.split()[0].lower()}@demo-home.example",
+            "capabilities": caps,
         }
-        cid = await tx.value(_q("insert_client"), **t, **row)
-        street = f"{rng.randint(1, 999)} {rng.choice(STREETS)} St"
-        await tx.execute(
-            _q("insert_address"),
-            **t,
-            client_id=cid,
-            kind="service",
-            line1=street,
-            city=town,
-            region="NY",
-            postal_code=postal,
-            is_primary=True,
-            access_notes=rng.choice(
-                [None, f"Gate code {rng.randint(1000, 9999)}", "Ring twice", "Side door"]
-            ),
-        )
-        if business:
-            await tx.execute(_q("insert_membership"), **t, segment_id=segments["Commercial"], client_id=cid)
-        elif i % 3 == 0:
-            await tx.execute(_q("insert_membership"), **t, segment_id=segments["Weekly clean"], client_id=cid)
-        elif i % 3 == 1:
-            await tx.execute(
-                _q("insert_membership"), **t, segment_id=segments["Biweekly clean"], client_id=cid
-            )
-        if i % 10 == 0:
-            await tx.execute(_q("insert_membership"), **t, segment_id=segments["VIP"], client_id=cid)
-        channels = rng.choice([["sms"], ["email"], ["sms", "email"], ["phone"]])
-        await tx.execute(
-            _q("insert_preference"), **t, client_id=cid, key="reminder_channels", value=Jsonb(channels)
-        )
-        if rng.random() < 0.3:
-            await tx.execute(
-                _q("insert_preference"),
-                **t,
-                client_id=cid,
-                key="preferred_technician",
-                value=Jsonb(rng.choice(STAFF)[0]),
-            )
-        if i % 11 == 0:
-            await tx.execute(
-                _q("insert_opt_out"), **t, client_id=cid, channel="sms", reason="Asked us to stop texting"
-            )
-        if i % 47 == 0:
-            await tx.execute(_q("insert_opt_out"), **t, client_id=cid, channel="all", reason="Do not contact")
-        for k in range(rng.randint(0, 3)):
-            when = datetime.now(UTC) - timedelta(days=rng.randint(1, 90), hours=k)
-            summary, content = rng.choice(
-                [
-                    ("Asked about pricing for a deep clean", "Wants a quote before the holidays."),
-                    ("Complained about a missed spot", "Kitchen floor behind the fridge was skipped."),
-                    ("Rescheduled by phone", "Moved to the following week, same time."),
-                    ("Thanked the team", "Very happy with Maria's work."),
-                    ("Disputed an invoice line", "Says the oven clean was not done."),
-                ]
-            )
-            await tx.execute(
-                _q("insert_interaction"),
-                **t,
-                client_id=cid,
-                channel=rng.choice(["phone", "email", "sms"]),
-                direction="inbound",
-                summary=summary,
-                content=content,
-                occurred_at=when,
-            )
-        clients.append({"id": cid, **row, "address": street, "town": town})
-    out.clients = len(clients)
+        for n, (name, caps, _) in enumerate(STAFF)
+    ]
+    return [
+        *staff,
+        {"external_ref": "demo-van-1", "kind": "vehicle", "name": "Van 1", "capabilities": ["transport"]},
+    ]
 
-    # -- catalog and staff ---------------------------------------------------------------
-    services = []
-    for code, name, minutes, price, caps in SERVICES:
-        sid = await tx.value(
-            _q("insert_service"),
-            **t,
-            code=code,
-            name=name,
-            description=f"{name} ({minutes} minutes)",
-            duration_minutes=minutes,
-            price=Decimal(price),
-            required_capabilities=caps,
-            external_ref=f"demo-service-{code.lower()}",
-        )
-        services.append(
-            {
-                "id": sid,
-                "code": code,
-                "name": name,
-                "minutes": minutes,
-                "price": Decimal(price),
-                "caps": set(caps),
-            }
-        )
-    staff = []
-    for n, (name, caps, saturday) in enumerate(STAFF, 1):
-        rid = await tx.value(
-            _q("insert_resource"),
-            **t,
-            kind="staff",
-            name=name,
-            capabilities=caps,
-            email=f"{name.split()[0].lower()}@demo-home.example",
-            external_ref=f"demo-staff-{n}",
-        )
-        days = [1, 2, 3, 4, 5] + ([6] if saturday else [])
-        for weekday in days:
-            end = time(13, 0) if weekday == 6 else time(17, 0)
-            await tx.execute(
-                _q("insert_availability"),
-                **t,
-                resource_id=rid,
-                weekday=weekday,
-                start_time=time(8, 0),
-                end_time=end,
-            )
-        staff.append({"id": rid, "name": name, "caps": set(caps), "days": set(days), "off": set()})
-    await tx.value(
-        _q("insert_resource"),
-        **t,
-        kind="vehicle",
-        name="Van 1",
-        capabilities=["transport"],
-        email=None,
-        external_ref="demo-van-1",
-    )
-    for member, offset, length, reason in ((staff[1], 3, 2, "Vacation"), (staff[4], -6, 1, "Sick day")):
-        first_day = today + timedelta(days=offset)
-        member["off"] |= {first_day + timedelta(days=d) for d in range(length)}
-        await tx.execute(
-            _q("insert_unavailability"),
-            **t,
-            resource_id=member["id"],
-            starts_at=datetime.combine(first_day, time(0), tz),
-            ends_at=datetime.combine(first_day + timedelta(days=length), time(0), tz),
-            reason=reason,
-        )
 
-    # -- appointments: a month around today ---------------------------------------------
-    active_clients = [c for c in clients if c["status"] == "active"]
-    completed: list[dict[str, Any]] = []
-    n = 0
+def _workdays(n: int) -> list[int]:
+    return [1, 2, 3, 4, 5] + ([6] if STAFF[n][2] else [])
+
+
+def _day_hours(weekday: int) -> tuple[time, time]:
+    return time(8, 0), time(13, 0) if weekday == 6 else time(17, 0)
+
+
+def _days_off(today: date, n: int) -> set[date]:
+    return {
+        today + timedelta(days=first + d)
+        for who, first, length, _ in TIME_OFF
+        if who == n
+        for d in range(length)
+    }
+
+
+def _availability(today: date, tz: ZoneInfo) -> list[dict[str, Any]]:
+    hours = [
+        {
+            "external_ref": f"{_staff_ref(n)}-hours-{weekday}",
+            "resource_ref": _staff_ref(n),
+            "weekday": weekday,
+            "start_time": _day_hours(weekday)[0],
+            "end_time": _day_hours(weekday)[1],
+        }
+        for n in range(len(STAFF))
+        for weekday in _workdays(n)
+    ]
+    off = [
+        {
+            "external_ref": f"{_staff_ref(n)}-off-{k}",
+            "resource_ref": _staff_ref(n),
+            "starts_at": datetime.combine(today + timedelta(days=first), time(0), tz),
+            "ends_at": datetime.combine(today + timedelta(days=first + length), time(0), tz),
+            "reason": reason,
+        }
+        for k, (n, first, length, reason) in enumerate(TIME_OFF, 1)
+    ]
+    return hours + off
+
+
+def _visit_status(rng: random.Random, past: bool) -> tuple[str, str | None]:
+    """A booking's status: visits before today happened (mostly), later ones are booked.
+    By day, not by the clock, so the same day always gives the same statuses."""
+    roll = rng.random()
+    if past:
+        status = "cancelled" if roll < 0.08 else ("no_show" if roll < 0.13 else "completed")
+    else:
+        status = "cancelled" if roll < 0.07 else ("confirmed" if roll < 0.6 else "scheduled")
+    return status, "Client asked to cancel" if status == "cancelled" else None
+
+
+def _appointments(
+    rng: random.Random, today: date, tz: ZoneInfo, clients: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A month of bookings around today, one to three a day per member of staff, back to back
+    with half an hour between them, within their hours and never on their days off."""
+    active = [c for c in clients if c["status"] == "active"]
+    rows: list[dict[str, Any]] = []
     for offset in range(-15, 16):
         day = today + timedelta(days=offset)
-        for member in staff:
-            if day.isoweekday() not in member["days"] or day in member["off"]:
+        for n, (_, caps, _) in enumerate(STAFF):
+            if day.isoweekday() not in _workdays(n) or day in _days_off(today, n):
                 continue
-            end_of_day = datetime.combine(day, time(13, 0) if day.isoweekday() == 6 else time(17, 0), tz)
-            start = datetime.combine(day, time(8, 0), tz)
+            opens, closes = _day_hours(day.isoweekday())
+            start, end_of_day = datetime.combine(day, opens, tz), datetime.combine(day, closes, tz)
             for _ in range(rng.randint(1, 3)):
-                service = rng.choice([s for s in services if s["caps"] <= member["caps"]])
-                end = start + timedelta(minutes=service["minutes"])
+                code, name, minutes, price, _ = rng.choice([s for s in SERVICES if set(s[4]) <= set(caps)])
+                end = start + timedelta(minutes=minutes)
                 if end > end_of_day:
                     break
-                client = rng.choice(active_clients)
-                n += 1
-                aid = await tx.value(
-                    _q("insert_appointment"),
-                    **t,
-                    client_id=client["id"],
-                    service_id=service["id"],
-                    starts_at=start,
-                    ends_at=end,
-                    location=f"{client['address']}, {client['town']}",
-                    price=service["price"],
-                    external_ref=f"demo-appt-{n:04d}",
+                client = rng.choice(active)
+                address = client["addresses"][0]
+                status, reason = _visit_status(rng, day < today)
+                rows.append(
+                    {
+                        "external_ref": f"demo-appt-{len(rows) + 1:04d}",
+                        "client_ref": client["external_ref"],
+                        "service_code": code,
+                        "resource_refs": [_staff_ref(n)],
+                        "starts_at": start,
+                        "ends_at": end,
+                        "status": status,
+                        "location": f"{address['line1']}, {address['city']}",
+                        "price": Decimal(price),
+                        "currency": "USD",
+                        "cancellation_reason": reason,
+                    }
                 )
-                await tx.execute(
-                    _q("insert_appointment_resource"), **t, appointment_id=aid, resource_id=member["id"]
-                )
-                roll = rng.random()
-                if end < datetime.now(tz):
-                    path = (
-                        ["cancelled"]
-                        if roll < 0.08
-                        else (["no_show"] if roll < 0.13 else ["confirmed", "in_progress", "completed"])
-                    )
-                else:
-                    path = ["cancelled"] if roll < 0.07 else (["confirmed"] if roll < 0.6 else [])
-                for status in path:
-                    reason = "Client asked to cancel" if status == "cancelled" else None
-                    await tx.execute(
-                        _q("set_appointment_status"), **t, appointment_id=aid, status=status, reason=reason
-                    )
-                if path and path[-1] == "completed":
-                    completed.append({"client": client, "service": service, "day": day})
                 start = end + timedelta(minutes=30)
-    out.appointments = n
+    return rows
 
-    # -- invoices: one per completed visit, in every status ------------------------------
-    statuses = ["paid", "paid", "paid", "open", "open", "partial", "void", "draft"]
-    for k, visit in enumerate(completed, 1):
+
+def _money(value: Decimal) -> Decimal:
+    # The database's rule: each line's net and tax rounded half away from zero.
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _total(items: list[dict[str, Any]]) -> Decimal:
+    total = Decimal(0)
+    for item in items:
+        net = _money(item["quantity"] * item["unit_price"] * (1 - item["discount_pct"] / 100))
+        total += net + _money(net * item["tax_pct"] / 100)
+    return total
+
+
+def _invoices(
+    rng: random.Random,
+    today: date,
+    tz: ZoneInfo,
+    visits: list[dict[str, Any]],
+    clients: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One invoice per completed visit, in every status; half of them due in a week, so
+    some open and partly paid ones are overdue."""
+    vip = {c["external_ref"] for c in clients if "VIP" in c["segments"]}
+    services = {s[0]: s for s in SERVICES}
+    statuses = ("paid", "paid", "paid", "open", "open", "partial", "void", "draft")
+    rows: list[dict[str, Any]] = []
+    for k, visit in enumerate((v for v in visits if v["status"] == "completed"), 1):
         status = statuses[k % len(statuses)] if k > len(statuses) else statuses[k - 1]
-        issue = visit["day"]
-        iid = await tx.value(
-            _q("insert_invoice"),
-            **t,
-            client_id=visit["client"]["id"],
-            issue_date=issue,
-            due_date=issue + timedelta(days=7 if k % 2 else 30),
-            notes=None,
-            external_ref=f"demo-inv-{k:04d}",
-        )
-        await tx.execute(
-            _q("insert_invoice_item"),
-            **t,
-            invoice_id=iid,
-            position=1,
-            description=visit["service"]["name"],
-            quantity=Decimal(1),
-            unit_price=visit["service"]["price"],
-            discount_pct=Decimal(10) if "VIP" in visit["client"]["tags"] else Decimal(0),
-            tax_pct=SALES_TAX,
-            service_id=visit["service"]["id"],
-        )
+        issued = visit["starts_at"].date()
+        items = [
+            {
+                "description": services[visit["service_code"]][1],
+                "quantity": 1,
+                "unit_price": visit["price"],
+                "discount_pct": Decimal(10) if visit["client_ref"] in vip else Decimal(0),
+                "tax_pct": SALES_TAX,
+                "service_code": visit["service_code"],
+                "appointment_ref": visit["external_ref"],
+            }
+        ]
         if k % 4 == 0:
-            await tx.execute(
-                _q("insert_invoice_item"),
-                **t,
-                invoice_id=iid,
-                position=2,
-                description="Eco cleaning supplies",
-                quantity=Decimal(2),
-                unit_price=Decimal("7.49"),
-                discount_pct=Decimal(0),
-                tax_pct=SALES_TAX,
-                service_id=None,
-            )
-        if status == "draft":
-            out.invoices += 1
-            continue
-        await tx.execute(_q("set_invoice_status"), **t, invoice_id=iid, status="open", void_reason=None)
-        total = await tx.value(_q("invoice_total"), **t, invoice_id=iid)
-        paid_at = datetime.combine(issue + timedelta(days=3), time(12), tz)
-        if status == "void":
-            await tx.execute(
-                _q("set_invoice_status"), **t, invoice_id=iid, status="void", void_reason="Duplicate"
-            )
-        elif status == "paid":
-            await tx.execute(
-                _q("insert_payment"),
-                **t,
-                invoice_id=iid,
-                amount=total,
-                method=rng.choice(["card", "bank_transfer"]),
-                reference=f"PAY-{k:05d}",
-                paid_at=paid_at,
-            )
-        elif status == "partial":
-            await tx.execute(
-                _q("insert_payment"),
-                **t,
-                invoice_id=iid,
-                amount=(total / 2).quantize(Decimal("0.01")),
-                method="cash",
-                reference=None,
-                paid_at=paid_at,
-            )
-        out.invoices += 1
-
-    # -- tasks, in every status ----------------------------------------------------------
-    ops, desk, billing = agents["operations"], agents["front-desk"], agents["billing"]
-    plans = (
-        # type, title, final status, requires approval, assignee
-        ("send_reminder", "Send tomorrow's appointment reminders", "pending", False, None),
-        ("follow_up_call", "Call back about a deep clean quote", "pending", False, desk),
-        ("collect_payment", "Chase the overdue invoice", "pending", False, billing),
-        ("quality_check", "Check in after the move-out clean", "pending", False, None),
-        ("reschedule_request", "Client asked to move next Friday", "pending", False, desk),
-        ("refund", "Refund $45 for the skipped oven clean", "awaiting_approval", True, billing),
-        ("discount", "Give a 15% loyalty discount", "awaiting_approval", True, None),
-        ("send_reminder", "Send this week's window reminders", "claimed", False, None),
-        ("quality_check", "Review photos of the office clean", "claimed", False, ops),
-        ("follow_up_call", "Thank-you call to a new client", "completed", False, None),
-        ("send_reminder", "Send Monday reminders", "completed", False, None),
-        ("collect_payment", "Card declined: retry the charge", "failed", False, billing),
-        ("sync_calendar", "Push bookings to the staff calendar", "failed", False, None),
-        ("send_sms", "Text a client who opted out (refused by the gateway)", "dead", False, None),
-        ("follow_up_call", "Call about a cancelled booking", "cancelled", False, None),
-    )
-    for k in range(40):
-        ttype, title, final, approval, assignee = plans[k % len(plans)]
-        client = rng.choice(active_clients)
-        task_id = await tx.value(
-            _q("insert_task"),
-            **t,
-            type=ttype,
-            title=title,
-            payload=Jsonb({"client_ref": client["external_ref"]}),
-            priority=rng.choice([0, 0, 5, 10]),
-            requires_approval=approval,
-            assignee_agent_id=assignee,
-            created_by_agent_id=rng.choice([ops, desk, billing]),
-            due_at=datetime.now(UTC) + timedelta(days=rng.randint(-2, 7)),
-            client_id=client["id"],
-            max_attempts=1 if final == "dead" else 5,
+            items.append({**SUPPLIES, "discount_pct": Decimal(0), "tax_pct": SALES_TAX})
+        total = _total(items)
+        # Paid within three days, and never after yesterday.
+        paid_at = datetime.combine(min(issued + timedelta(days=3), today - timedelta(days=1)), time(12), tz)
+        payment = {"external_ref": f"demo-pay-{k:04d}", "paid_at": paid_at}
+        payments = {
+            "paid": [
+                {
+                    **payment,
+                    "amount": total,
+                    "method": rng.choice(["card", "bank_transfer"]),
+                    "reference": f"PAY-{k:05d}",
+                }
+            ],
+            "partial": [{**payment, "amount": _money(total / 2), "method": "cash"}],
+        }.get(status, [])
+        rows.append(
+            {
+                "external_ref": f"demo-inv-{k:04d}",
+                "client_ref": visit["client_ref"],
+                "status": status,
+                "issue_date": None if status == "draft" else issued,
+                "due_date": None if status == "draft" else issued + timedelta(days=7 if k % 2 else 30),
+                "currency": "USD",
+                "void_reason": "Duplicate" if status == "void" else None,
+                "total": total,
+                "items": items,
+                "payments": payments,
+            }
         )
-        worker = assignee or ops
-        if final in ("claimed", "completed", "failed", "dead"):
-            await tx.execute(_q("claim_task"), **t, task_id=task_id, agent_id=worker)
-        if final in ("completed", "failed", "dead", "cancelled"):
-            await tx.execute(
-                _q("finish_task"),
-                **t,
-                task_id=task_id,
-                status="failed" if final == "dead" else final,
-                result=Jsonb({"ok": True}) if final == "completed" else None,
-                last_error={"failed": "Gateway timeout", "dead": "Recipient opted out of SMS"}.get(final),
-            )
-        out.tasks += 1
+    return rows
 
-    # -- memory documents ----------------------------------------------------------------
-    docs: list[dict[str, Any]] = []
-    for k, client in enumerate(rng.sample(active_clients, 80)):
+
+# -- what the agents do ----------------------------------------------------------------------
+
+
+def _interactions(
+    rng: random.Random, today: date, tz: ZoneInfo, clients: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Calls and messages the front desk took over the last three months."""
+    out = []
+    for client in clients:
+        for _ in range(rng.randint(0, 3)):
+            day = today - timedelta(days=rng.randint(1, 90))
+            summary, content = rng.choice(INBOUND)
+            out.append(
+                {
+                    "client_ref": client["external_ref"],
+                    "channel": rng.choice(["phone", "email", "sms"]),
+                    "direction": "inbound",
+                    "summary": summary,
+                    "content": content,
+                    "occurred_at": datetime.combine(
+                        day, time(rng.randint(8, 17), rng.choice([0, 15, 30, 45])), tz
+                    ),
+                }
+            )
+    return out
+
+
+def _tasks(rng: random.Random, today: date, tz: ZoneInfo, active: list[dict[str, Any]]) -> list[DemoTask]:
+    return [
+        DemoTask(
+            plan=TASKS[k % len(TASKS)],
+            key=f"demo-task-{k + 1:02d}",
+            client_ref=rng.choice(active)["external_ref"],
+            priority=rng.choice([0, 0, 5, 10]),
+            due_at=datetime.combine(today + timedelta(days=rng.randint(-2, 7)), time(17), tz),
+        )
+        for k in range(40)
+    ]
+
+
+def _memories(rng: random.Random, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What operations keeps in memory: notes on 80 clients (some private), the
+    business's know-how, and message templates."""
+    out: list[dict[str, Any]] = []
+    for k, client in enumerate(rng.sample(active, 80)):
         name = client["company_name"] or f"{client['first_name']} {client['last_name']}"
         content = rng.choice(
             [
@@ -481,88 +541,123 @@ async def seed_data(
                 f"Parking at {name}'s building is only on the street after 9am; budget 10 extra minutes.",
             ]
         )
-        docs.append(
-            {
-                "title": f"Notes on {name}",
-                "content": content,
-                "client_id": client["id"],
-                "doc_type": "context",
-                "visibility": "shared" if k % 5 else "private",
-                "owner": ops if k % 3 else desk,
-            }
-        )
-    knowledge = (
-        (
-            "How to handle pets",
-            "If a pet is loose, pause the clean and call the client. Never let cats outside.",
-        ),
-        ("Cancellation policy", "Cancellations within 24 hours are charged 50% of the service price."),
-        (
-            "Refund approval",
-            "Refunds over $25 need approval from the operations lead before they are issued.",
-        ),
-        ("Supplies reorder", "Reorder eco supplies when a van has fewer than five bottles left."),
-        ("Key custody", "Client keys stay in the office safe and are signed out per visit."),
-        ("Overdue invoices", "After 30 days overdue, call the client before sending a second reminder."),
-        ("Holiday hours", "The office closes on public holidays; no visits are booked then."),
-        ("Damage reports", "Photograph any damage before touching it and log it as an interaction."),
-        ("Window safety", "Ladders above the second floor need two staff on site."),
-        ("Carpet drying", "Tell clients carpets need 6 hours to dry; move furniture back only when dry."),
-    )
-    for k, (title, content) in enumerate(knowledge * 3):
-        docs.append(
-            {
-                "title": title if k < len(knowledge) else f"{title} ({k // len(knowledge) + 1})",
-                "content": content,
-                "client_id": None,
-                "doc_type": "knowledge",
-                "visibility": "shared",
-                "owner": ops,
-            }
-        )
-    for k, (title, content) in enumerate(
-        (
-            (
-                "Reminder SMS",
-                "Hi {first_name}, this is Demo Home Services: see you {date} at {time}. Reply C to cancel.",
-            ),
-            ("Overdue e-mail", "Dear {name}, invoice {invoice_number} for {amount} is {days} days overdue."),
-            ("Thank-you note", "Thank you for choosing Demo Home Services, {first_name}! How did we do?"),
-            (
-                "Quote follow-up",
-                "Hi {first_name}, following up on your quote for a {service}. Shall we book it?",
-            ),
-        )
-        * 3
-    ):
-        docs.append(
-            {
-                "title": f"{title} v{k // 4 + 1}",
-                "content": content,
-                "client_id": None,
-                "doc_type": "template",
-                "visibility": "shared",
-                "owner": ops,
-            }
-        )
-    vectors: list[Any] = [None] * len(docs)
-    model = None
-    if embed is not None:
-        vectors, model = await embed([f"{d['title']}\n{d['content']}" for d in docs])
-    for doc, vector in zip(docs, vectors, strict=True):
-        await tx.execute(
-            _q("insert_mem_doc"),
-            **t,
-            owner_agent_id=doc["owner"],
-            visibility=doc["visibility"],
-            doc_type=doc["doc_type"],
-            title=doc["title"],
-            content=doc["content"],
-            metadata=Jsonb({"source": "demo"}),
-            client_id=doc["client_id"],
-            embedding=vector,
-            embedding_model=model if vector is not None else None,
-        )
-    out.mem_docs = len(docs)
-    await tx.execute(_q("analyze_tables"))
+        visibility = "shared" if k % 5 else "private"
+        out.append(_memory(f"Notes on {name}", content, "context", visibility, client["external_ref"]))
+    for k, (title, content) in enumerate(KNOWLEDGE * 3):
+        numbered = title if k < len(KNOWLEDGE) else f"{title} ({k // len(KNOWLEDGE) + 1})"
+        out.append(_memory(numbered, content, "knowledge"))
+    for k, (title, content) in enumerate(TEMPLATES * 3):
+        out.append(_memory(f"{title} v{k // len(TEMPLATES) + 1}", content, "template"))
     return out
+
+
+def _memory(
+    title: str, content: str, doc_type: str, visibility: str = "shared", client_ref: str | None = None
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "content": content,
+        "doc_type": doc_type,
+        "visibility": visibility,
+        "client_ref": client_ref,
+    }
+
+
+# -- tool calls ----------------------------------------------------------------------------------
+
+
+def interaction_calls(
+    business: Business, clients: Mapping[str, UUID]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The front desk logs each call it took."""
+    return [
+        (
+            "front-desk",
+            "log_interaction",
+            {
+                "client_id": str(clients[i["client_ref"]]),
+                "channel": i["channel"],
+                "direction": i["direction"],
+                "summary": i["summary"],
+                "content": i["content"],
+                "occurred_at": i["occurred_at"].isoformat(),
+                "idempotency_key": f"demo-interaction-{n:04d}",
+            },
+        )
+        for n, i in enumerate(business.interactions, 1)
+    ]
+
+
+def memory_calls(business: Business, clients: Mapping[str, UUID]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Operations remembers each document (the server embeds it)."""
+    calls = []
+    for n, m in enumerate(business.memories, 1):
+        args = {k: v for k, v in m.items() if k != "client_ref"}
+        if m["client_ref"] is not None:
+            args["client_id"] = str(clients[m["client_ref"]])
+        args |= {"metadata": {"source": "demo"}, "idempotency_key": f"demo-memory-{n:03d}"}
+        calls.append(("operations", "remember", args))
+    return calls
+
+
+async def work_the_queue(
+    business: Business, clients: Mapping[str, UUID], agents: Mapping[str, UUID], call: Call
+) -> int:
+    """Puts the demo's tasks on the queue and works them as the agents would. The tasks
+    operations works come first, each claimed as soon as it is created: the queue hands out
+    the best ready task, and then there is no other. Returns how many tasks there are."""
+    first = [t for t in business.tasks if t.plan.outcome in WORKED]
+    for task in first + [t for t in business.tasks if t.plan.outcome not in WORKED]:
+        await _one_task(task, clients, agents, call)
+    return len(business.tasks)
+
+
+async def _one_task(
+    task: DemoTask, clients: Mapping[str, UUID], agents: Mapping[str, UUID], call: Call
+) -> None:
+    plan, key = task.plan, task.key
+    created = await call(
+        plan.by,
+        "create_task",
+        {
+            "type": plan.type,
+            "title": plan.title,
+            "payload": {"client_ref": task.client_ref},
+            "priority": task.priority,
+            "assignee_agent_id": str(agents[plan.assignee]) if plan.assignee else None,
+            "due_at": task.due_at.isoformat(),
+            "client_id": str(clients[task.client_ref]),
+            "requires_approval": plan.outcome in ("ask", "approve", "reject"),
+            "idempotency_key": f"{key}-create",
+        },
+    )
+    task_id = created["id"]
+    if plan.outcome == "hold":
+        hold = {
+            "task_id": task_id,
+            "reason": "A discount this size needs the owner's yes.",
+            "idempotency_key": key,
+        }
+        await call("operations", "request_approval", hold)
+    elif plan.outcome in DECISIONS:
+        decision = {"task_id": task_id, "decision": plan.outcome, "reason": DECISIONS[plan.outcome]}
+        await call("operations", "decide_approval", {**decision, "idempotency_key": key})
+    elif plan.outcome in WORKED:
+        await _work(plan, task_id, key, call)
+
+
+async def _work(plan: TaskPlan, task_id: str, key: str, call: Call) -> None:
+    claim = {"task_types": [plan.type], "lease_seconds": 7200, "idempotency_key": f"{key}-claim"}
+    claimed = (await call("operations", "claim_next_task", claim))["task"]
+    if claimed is None or claimed["id"] != task_id:
+        raise OperatorError(f"seeding the demo: its task {plan.title!r} was not the next one to claim")
+    finish = {"task_id": task_id, "idempotency_key": f"{key}-finish"}
+    if plan.outcome == "complete":
+        await call("operations", "complete_task", {**finish, "result": {"ok": True}})
+    elif plan.outcome == "fail":
+        failure = {"error": "Gateway timeout", "retryable": True, "retry_after_seconds": 900}
+        await call("operations", "fail_task", {**finish, **failure})
+    elif plan.outcome == "die":
+        await call(
+            "operations", "fail_task", {**finish, "error": "Recipient opted out of SMS", "retryable": False}
+        )

@@ -1,27 +1,29 @@
 """`bizctx import KIND FILE`: load a business's own data from CSV or JSON Lines.
 
-The file is read once, row by row, and COPY'd as raw text into the kind's staging table
-(`bizctx_import.<kind>`, migration 0020). Everything after that is set-based SQL from
-`sql/queries/imports/`: resolve each row to the record it updates (by external_ref, else
-the kind's natural key) and to the ids its references name; fill the columns the file
-does not have from the existing records; list every problem as (line, column, message);
-then write with INSERT ... ON CONFLICT ... DO UPDATE, touching only rows that change. One
-transaction: a bad row means nothing is written (unless skip_invalid), and a dry run
-rehearses the writes and rolls them back.
+The file (or, from code, rows already in memory: `import_rows`) is read once, row by row,
+and COPY'd as raw text into the kind's staging table (`bizctx_import.<kind>`, migration
+0020). Everything after that is set-based SQL from `sql/ops/imports/`: resolve each row to
+the record it updates (by external_ref, else the kind's natural key) and to the ids its
+references name; fill the columns the file does not have from the existing records; list
+every problem as (line, column, message); then write with INSERT ... ON CONFLICT ... DO
+UPDATE, touching only rows that change. One transaction: a bad row means nothing is
+written (unless skip_invalid), and a dry run rehearses the writes and rolls them back.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
+from uuid import UUID
 
 import psycopg
 
@@ -34,8 +36,6 @@ from .operators import find_tenant
 
 def _q(name: str) -> QueryRef:
     return QueryRef("imports", name)
-
-
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,13 @@ KINDS: dict[str, Kind] = {
                 "status",
                 "lifecycle_stage",
                 "tags",
+                "segments",
                 "notes",
                 "addresses",
                 "preferences",
                 "opt_outs",
             ),
-            lists=frozenset({"tags"}),
+            lists=frozenset({"tags", "segments"}),
             json=frozenset({"addresses", "preferences", "opt_outs"}),
             writes=(
                 "write_clients",
@@ -100,6 +101,9 @@ KINDS: dict[str, Kind] = {
                 "upsert_client_preferences",
                 "delete_opt_outs",
                 "upsert_opt_outs",
+                "insert_client_segments",
+                "delete_client_segment_memberships",
+                "insert_client_segment_memberships",
             ),
         ),
         Kind(
@@ -224,6 +228,8 @@ class ImportResult:
     unchanged: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    # import_rows(with_ids=True): each written row's position -> the id of its record.
+    ids: dict[int, UUID] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -350,6 +356,8 @@ def _blank(value: str) -> str | None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
@@ -369,6 +377,9 @@ def _cell(kind: Kind, column: str, value: Any) -> str | None:
         )
     if isinstance(value, str):
         return _blank(value)
+    if isinstance(value, (dt.date, dt.time)):
+        # Rows given in memory: ISO 8601, so a naive datetime is refused like naive text.
+        return value.isoformat()
     return str(value)  # int, Decimal
 
 
@@ -413,7 +424,6 @@ def _read_csv(kind: Kind, lines: Iterable[str], out: _Parsed) -> Iterator[tuple[
 
 
 def _read_jsonl(kind: Kind, lines: Iterable[str], out: _Parsed) -> Iterator[tuple[Any, ...]]:
-    known = set(kind.columns)
     for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -425,27 +435,47 @@ def _read_jsonl(kind: Kind, lines: Iterable[str], out: _Parsed) -> Iterator[tupl
             out.errors.append(RowError(line, None, f"is not valid JSON: {exc.msg}{hint}"))
             out.bad_lines.add(line)
             continue
-        if not isinstance(obj, dict):
-            out.errors.append(RowError(line, None, "is not a JSON object"))
-            out.bad_lines.add(line)
-            continue
-        bad = False
-        for key in obj:
-            if key not in known:
-                out.errors.append(RowError(line, key, f"unknown key; known: {', '.join(kind.columns)}"))
-                bad = True
-        values: list[str | None] = []
-        for column in kind.columns:
-            try:
-                values.append(_cell(kind, column, obj.get(column)))
-            except ValueError as exc:
-                out.errors.append(RowError(line, column, str(exc)))
-                values.append(None)
-                bad = True
-        out.present.update(k for k in obj if k in known)
-        if bad:
-            out.bad_lines.add(line)
-        yield (line, *values)
+        row = _record(kind, line, obj, out)
+        if row is not None:
+            yield row
+
+
+def _read_records(
+    kind: Kind, records: Iterable[Mapping[str, Any]], out: _Parsed
+) -> Iterator[tuple[Any, ...]]:
+    """Rows given in memory, numbered from 1 as lines are."""
+    for line, obj in enumerate(records, start=1):
+        out.rows += 1
+        row = _record(kind, line, obj, out)
+        if row is not None:
+            yield row
+
+
+def _record(kind: Kind, line: int, obj: Any, out: _Parsed) -> tuple[Any, ...] | None:
+    """One object (a JSON Lines row, or a row given in memory) as staging text, in COPY
+    order; None when it is not an object. Problems go to `out`."""
+    if not isinstance(obj, Mapping):
+        out.errors.append(RowError(line, None, "is not a JSON object"))
+        out.bad_lines.add(line)
+        return None
+    known = set(kind.columns)
+    bad = False
+    for key in obj:
+        if key not in known:
+            out.errors.append(RowError(line, key, f"unknown key; known: {', '.join(kind.columns)}"))
+            bad = True
+    values: list[str | None] = []
+    for column in kind.columns:
+        try:
+            values.append(_cell(kind, column, obj.get(column)))
+        except ValueError as exc:
+            out.errors.append(RowError(line, column, str(exc)))
+            values.append(None)
+            bad = True
+    out.present.update(k for k in obj if k in known)
+    if bad:
+        out.bad_lines.add(line)
+    return (line, *values)
 
 
 # -- the import ---------------------------------------------------------------------------
@@ -471,6 +501,27 @@ async def _operator_connection(db: Database) -> AsyncIterator[tuple[psycopg.Asyn
         yield conn, Tx(conn, db.book)
 
 
+@dataclass
+class _Source:
+    """What an import reads: rows in COPY order as they are parsed, what parsing found, and
+    (for a file) how many of its bytes are read, for the progress bar."""
+
+    rows: Iterator[tuple[Any, ...]]
+    parsed: _Parsed
+    counted: _Counted | None = None
+    total_bytes: int = 0
+
+    def report(self, progress: Progress) -> None:
+        progress.read(self.counted.bytes if self.counted else 0, self.total_bytes, self.parsed.rows)
+
+
+def _kind(name: str) -> Kind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise ImportRefused(f"unknown kind {name!r}; kinds: {', '.join(KINDS)}")
+    return kind
+
+
 async def import_file(
     db: Database,
     tenant_ref: str,
@@ -482,23 +533,45 @@ async def import_file(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Import one file of one kind into one tenant; see the module docstring."""
-    kind = KINDS.get(kind_name)
-    if kind is None:
-        raise ImportRefused(f"unknown kind {kind_name!r}; kinds: {', '.join(KINDS)}")
+    kind = _kind(kind_name)
     fmt = detect_format(path)
     handle, total = _open(path)
     progress = progress or Progress()
-    started = time.monotonic()
+    result = ImportResult(kind=kind.name, file=str(path), format=fmt, tenant=tenant_ref, dry_run=dry_run)
+    parsed = _Parsed()
+    lines = _Counted(handle)
+    rows = (_read_csv if fmt == "csv" else _read_jsonl)(kind, lines, parsed)
     try:
         with handle:
-            result = await _run(
-                db, tenant_ref, kind, fmt, path, handle, total, dry_run, skip_invalid, progress
-            )
+            source = _Source(rows, parsed, lines, total)
+            await _run(db, tenant_ref, kind, source, result, dry_run, skip_invalid, progress=progress)
     except UnicodeDecodeError as exc:
         raise ImportRefused(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     finally:
         progress.close()
-    result.seconds = time.monotonic() - started
+    return result
+
+
+async def import_rows(
+    db: Database,
+    tenant_ref: str,
+    kind_name: str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    with_ids: bool = False,
+) -> ImportResult:
+    """Import rows that code already holds (the demo business), with the same checks and
+    writes as a file: each row is an object with the kind's columns as keys, as in JSON
+    Lines (dates, times and Decimals may also be Python values). Problems name rows by
+    their position from 1, as "line N". With `with_ids`, result.ids maps each written row's
+    position to the id of the record it became."""
+    kind = _kind(kind_name)
+    result = ImportResult(kind=kind.name, file="(rows)", format="rows", tenant=tenant_ref, dry_run=dry_run)
+    parsed = _Parsed()
+    source = _Source(_read_records(kind, records, parsed), parsed)
+    await _run(db, tenant_ref, kind, source, result, dry_run, skip_invalid, with_ids=with_ids)
     return result
 
 
@@ -506,18 +579,17 @@ async def _run(
     db: Database,
     tenant_ref: str,
     kind: Kind,
-    fmt: str,
-    path: Path,
-    handle: Any,
-    total: int,
+    source: _Source,
+    result: ImportResult,
     dry_run: bool,
     skip_invalid: bool,
-    progress: Progress,
-) -> ImportResult:
-    result = ImportResult(kind=kind.name, file=str(path), format=fmt, tenant=tenant_ref, dry_run=dry_run)
-    parsed = _Parsed()
-    lines = _Counted(handle)
-    rows = (_read_csv if fmt == "csv" else _read_jsonl)(kind, lines, parsed)
+    *,
+    with_ids: bool = False,
+    progress: Progress | None = None,
+) -> None:
+    progress = progress or Progress()
+    parsed = source.parsed
+    started = time.monotonic()
     try:
         async with _operator_connection(db) as (conn, tx):
             tenant = await find_tenant(tx, tenant_ref)
@@ -525,11 +597,11 @@ async def _run(
             tenant_id = tenant["id"]
 
             async with conn.cursor().copy(db.book[kind.query("copy")].text) as copy:
-                for row in rows:
+                for row in source.rows:
                     await copy.write_row(row)
                     if parsed.rows % 1000 == 0:
-                        progress.read(lines.bytes, total, parsed.rows)
-            progress.read(total, total, parsed.rows)
+                        source.report(progress)
+            progress.read(source.total_bytes, source.total_bytes, parsed.rows)
             result.rows = parsed.rows
             if parsed.fatal:
                 result.errors = parsed.fatal
@@ -561,6 +633,8 @@ async def _run(
             counts = await tx.row(_q(kind.writes[0]), tenant_id=tenant_id)
             for step in kind.writes[1:]:
                 await tx.execute(_q(step), tenant_id=tenant_id)
+            if with_ids:
+                result.ids = {r["line"]: r["id"] for r in await tx.all(kind.query("ids"))}
             for table in kind.staging_tables:
                 await tx.execute(_q(f"clear_{table}"))
             await tx.execute(kind.query("analyze_written"))
@@ -577,7 +651,8 @@ async def _run(
     except psycopg.DatabaseError as exc:
         # Constraint, data and trigger (BZ001/BZ002) errors the checks did not foresee.
         raise _refused(exc) from None
-    return result
+    finally:
+        result.seconds = time.monotonic() - started
 
 
 def _refused(exc: psycopg.Error) -> ImportRefused:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -13,6 +15,7 @@ from mcp import Client
 from bizctx.ops import demo
 from bizctx.server import migrations
 from bizctx.server.app import build_server, open_app
+from bizctx.server.errors import OperatorError
 from bizctx.server.guard import Principal
 from bizctx.server.settings import Settings
 from conftest import error_of
@@ -42,7 +45,7 @@ def counts(dsn: str) -> dict:
 
 async def seed(settings: Settings) -> dict[str, str]:
     async with open_app(settings, migrate=False) as app:
-        keys = await demo.seed_with_embeddings(app.db, settings, demo.read_keys(settings.data_dir))
+        keys = await demo.seed(app, demo.read_keys(settings.data_dir))
     demo.write_keys(settings.data_dir, keys)
     return keys
 
@@ -81,12 +84,57 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
             "FROM appointments"
         ).fetchone()
         assert past > 50 and future > 50
+        # Through the front door: what the agents did, each did through the tools, audited.
+        done = {
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT a.name, l.name FROM audit_logs l JOIN agents a ON a.tenant_id = l.tenant_id "
+                "AND a.id = l.agent_id WHERE l.outcome = 'ok'"
+            )
+        }
+        assert {
+            ("front-desk", "log_interaction"),
+            ("billing", "create_task"),
+            ("operations", "claim_next_task"),
+            ("operations", "decide_approval"),
+            ("operations", "remember"),
+        } <= done
+        by_hand = conn.execute(
+            "SELECT (SELECT count(*) FROM client_interactions WHERE agent_id IS NULL) "
+            "+ (SELECT count(*) FROM tasks WHERE created_by_agent_id IS NULL)"
+        ).fetchone()[0]
+        assert by_hand == 0 and conn.execute("SELECT count(*) FROM client_interactions").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM client_segment_memberships").fetchone()[0] >= 150
+
+
+async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
+    demo_settings, monkeypatch
+):
+    memory_calls = demo.demo_data.memory_calls
+
+    def stop_after_ten(business, clients):
+        return [*memory_calls(business, clients)[:10], ("operations", "remember", {"content": ""})]
+
+    monkeypatch.setattr(demo.demo_data, "memory_calls", stop_after_ten)
+    with pytest.raises(OperatorError, match="operations could not remember"):
+        await seed(demo_settings)
+    monkeypatch.setattr(demo.demo_data, "memory_calls", memory_calls)
+    await seed(demo_settings)
+
+    business = demo.demo_data.build(datetime.now(ZoneInfo(demo.TIME_ZONE)).date(), demo.TIME_ZONE)
+    found = counts(demo_settings.database_url)
+    assert found["tasks"] == len(business.tasks) and found["mem_docs"] == len(business.memories)
+    assert found["appointments"] == len(business.rows["appointments"])
+    assert found["invoices"] == len(business.rows["invoices"])
+    with psycopg.connect(demo_settings.database_url) as conn:
+        logged = conn.execute("SELECT count(*) FROM client_interactions").fetchone()[0]
+    assert logged == len(business.interactions)
 
 
 # agent -> (a tool it may call with its arguments, a tool it lacks)
 JOBS = {
-    "front-desk": (("search_clients", {"query": "smith"}), "upsert_client"),
-    "billing": (("list_invoices", {"overdue_only": True}), "create_task"),
+    "front-desk": (("search_clients", {"query": "smith"}), "create_invoice"),
+    "billing": (("list_invoices", {"overdue_only": True}), "decide_approval"),
     "operations": (("list_tasks", {}), "search_clients"),
 }
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ TABLES = {
     "client_addresses": "id",
     "client_preferences": "id",
     "opt_outs": "id",
+    "client_segments": "id",
+    "client_segment_memberships": "segment_id, client_id",
     "services": "id",
     "resources": "id",
     "resource_availability": "id",
@@ -136,6 +139,51 @@ async def test_an_export_imported_into_another_tenant_exports_the_same_text(
         "SELECT next_number FROM invoice_counters WHERE tenant_id = %s", (tenant_id(sql, other),)
     ).fetchone()
     assert counter["next_number"] == 104
+
+
+async def test_rows_given_in_memory_import_like_the_file_and_say_which_record_each_became(app, tenant, sql):
+    for kind in ORDER:
+        lines = (EXAMPLES / f"{kind}.jsonl").read_text().splitlines()
+        rows = [json.loads(line, parse_float=Decimal) for line in lines]
+        result = await importer.import_rows(app.db, tenant, kind, rows, with_ids=kind == "clients")
+        assert (result.inserted, result.errors) == (len(rows), []), kind
+        assert await export_text(app, tenant, kind, "jsonl") == (EXAMPLES / f"{kind}.jsonl").read_text(), kind
+        if kind == "clients":
+            ids = {r["external_ref"]: r["id"] for r in sql.execute("SELECT external_ref, id FROM clients")}
+            assert result.ids == {n: ids[row["external_ref"]] for n, row in enumerate(rows, start=1)}
+    bad = [{"first_name": "Ann"}, {"first_name": "Bo", "email": "not an address"}, {"nickname": "C"}]
+    result = await importer.import_rows(app.db, tenant, "clients", bad)
+    assert not result.imported
+    assert [(e.line, e.column) for e in result.errors] == [(2, "email"), (3, "first_name"), (3, "nickname")]
+
+
+async def test_segments_are_created_when_named_and_a_row_with_segments_sets_the_clients(app, tenant, sql):
+    await load(app, tenant, "clients", EXAMPLES / "clients.csv")
+    rows = [
+        {"external_ref": "C-1001", "segments": ["weekly CLEAN", "VIP", "vip"]},
+        {"external_ref": "C-1002"},
+        {"external_ref": "C-1003", "segments": []},
+    ]
+    result = await importer.import_rows(app.db, tenant, "clients", rows)
+    assert result.errors == []
+    members = sql.execute(
+        "SELECT c.external_ref, array_agg(g.name ORDER BY g.name) AS names FROM client_segment_memberships m "
+        "JOIN clients c ON c.tenant_id = m.tenant_id AND c.id = m.client_id "
+        "JOIN client_segments g ON g.tenant_id = m.tenant_id AND g.id = m.segment_id "
+        "WHERE m.tenant_id = %s GROUP BY 1 ORDER BY 1",
+        (tenant_id(sql, tenant),),
+    ).fetchall()
+    # Names match the business's segments whatever their case; a row without the column
+    # leaves its client's segments as they are, [] clears them.
+    assert [(m["external_ref"], m["names"]) for m in members] == [("C-1001", ["VIP", "Weekly clean"])]
+    assert count(sql, "client_segments", tenant) == 4  # Weekly clean, Commercial, Monthly clean, VIP
+
+    long_name = "x" * 201
+    result = await importer.import_rows(
+        app.db, tenant, "clients", [{"external_ref": "C-1001", "segments": ["VIP", long_name]}]
+    )
+    (error,) = result.errors
+    assert str(error) == "line 1, segments: a segment name takes at most 200 characters"
 
 
 # -- bad rows ---------------------------------------------------------------------------------

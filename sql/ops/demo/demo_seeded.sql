@@ -1,3 +1,4 @@
--- Whether the demo business already has its data (the seed is all-or-nothing, in one transaction).
--- Index: clients (tenant_id, external_ref).
-SELECT EXISTS (SELECT 1 FROM clients WHERE tenant_id = %(tenant_id)s AND external_ref = 'demo-client-0001') AS seeded
+-- Whether the demo business is complete: its invoices are imported last, in one
+-- transaction, so one of them means everything before them is there too.
+-- Index: invoices (tenant_id, external_ref).
+SELECT EXISTS (SELECT 1 FROM invoices WHERE tenant_id = %(tenant_id)s AND external_ref = %(external_ref)s) AS seeded

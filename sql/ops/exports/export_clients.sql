@@ -1,5 +1,6 @@
--- The tenant's live clients in import form: one JSON object per client (addresses,
--- preferences and opt-outs inline), in a stable order. Index: clients (tenant_id, external_ref).
+-- The tenant's live clients in import form: one JSON object per client (segments,
+-- addresses, preferences and opt-outs inline), in a stable order.
+-- Index: clients (tenant_id, external_ref).
 SELECT json_build_object(
     'external_ref', c.external_ref,
     'client_type', c.client_type,
@@ -14,6 +15,11 @@ SELECT json_build_object(
     'status', c.status,
     'lifecycle_stage', c.lifecycle_stage,
     'tags', to_json(c.tags),
+    'segments', coalesce((
+        SELECT json_agg(g.name ORDER BY g.name)
+        FROM client_segment_memberships m
+        JOIN client_segments g ON g.tenant_id = m.tenant_id AND g.id = m.segment_id
+        WHERE m.tenant_id = c.tenant_id AND m.client_id = c.id), '[]'::json),
     'notes', c.notes,
     'addresses', coalesce((
         SELECT json_agg(json_strip_nulls(json_build_object(

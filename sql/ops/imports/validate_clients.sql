@@ -121,6 +121,11 @@ CROSS JOIN LATERAL (VALUES
         THEN format('must be lead, prospect, customer or churned, not %%s', s.lifecycle_stage) END),
     ('tags', CASE WHEN bizctx_import.text_list(s.tags) IS NULL
         THEN 'is not a list: give a JSON array of strings, or values separated by ;' END),
+    ('segments', CASE
+        WHEN bizctx_import.text_list(s.segments) IS NULL
+            THEN 'is not a list: give a JSON array of segment names, or names separated by ;'
+        WHEN EXISTS (SELECT 1 FROM unnest(bizctx_import.text_list(s.segments)) n WHERE length(n) > 200)
+            THEN 'a segment name takes at most 200 characters' END),
     ('addresses', CASE
         WHEN s.addresses IS NULL THEN NULL
         WHEN s.addresses_json IS NULL OR jsonb_typeof(s.addresses_json) <> 'array'
