@@ -250,45 +250,32 @@ def _since_arg(value: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _audit_filter(args: argparse.Namespace) -> operators.AuditFilter:
+    return operators.AuditFilter(
+        tenant_ref=args.tenant, agent_ref=args.agent, tool=args.tool, outcome=args.outcome, since=args.since
+    )
+
+
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.view == "stats":
         return cmd_audit_stats(args, settings)
-    rows = _with_db(
-        settings,
-        lambda db: operators.audit_log(
-            db,
-            tenant_ref=args.tenant,
-            agent_ref=args.agent,
-            tool=args.tool,
-            outcome=args.outcome,
-            since=args.since,
-            limit=args.limit,
-        ),
-    )
+    rows = _with_db(settings, lambda db: operators.audit_log(db, _audit_filter(args), limit=args.limit))
     if args.json:
         _print_json(rows)
     else:
         for r in rows:
             code = f" {r['error_code']}" if r["error_code"] else ""
+            replayed = " (replayed)" if r["replayed"] else ""
             print(
                 f"{r['occurred_at']:%Y-%m-%d %H:%M:%S%z} [{r['tenant_name']}] {r['agent_name']:16} "
-                f"{r['kind']:8} {r['name']:32} {r['outcome']}{code} {r['duration_ms']}ms {r['request_id']}"
+                f"{r['kind']:8} {r['name']:32} {r['outcome']}{code}{replayed} {r['duration_ms']}ms "
+                f"{r['request_id']}"
             )
     return 0
 
 
 def cmd_audit_stats(args: argparse.Namespace, settings: Settings) -> int:
-    rows = _with_db(
-        settings,
-        lambda db: operators.audit_stats(
-            db,
-            tenant_ref=args.tenant,
-            agent_ref=args.agent,
-            tool=args.tool,
-            outcome=args.outcome,
-            since=args.since,
-        ),
-    )
+    rows = _with_db(settings, lambda db: operators.audit_stats(db, _audit_filter(args)))
     if args.json:
         _print_json(rows)
         return 0

@@ -193,60 +193,40 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-async def _audit_filters(
-    tx: Tx, tenant_ref: str | None, agent_ref: str | None
-) -> tuple[UUID | None, UUID | None, str | None]:
-    """(tenant_id, agent_id, agent_name): an agent is looked up in its tenant when one is
-    given (so a typo is an error), else matched by name in every tenant."""
-    tenant_id = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
-    if agent_ref and tenant_ref:
-        return tenant_id, (await _agent(tx, tenant_ref, agent_ref))["id"], None
-    return tenant_id, None, agent_ref
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit rows: a tenant, an agent (looked up in the tenant when one is given, so a
+    typo is an error; else matched by name in every tenant), a tool name or resource URI
+    template, an outcome, a start time."""
+
+    tenant_ref: str | None = None
+    agent_ref: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+
+    async def params(self, tx: Tx) -> dict[str, Any]:
+        tenant_id = (await find_tenant(tx, self.tenant_ref))["id"] if self.tenant_ref else None
+        agent_id = None
+        if self.agent_ref and self.tenant_ref:
+            agent_id = (await _agent(tx, self.tenant_ref, self.agent_ref))["id"]
+        return {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "agent_name": None if agent_id else self.agent_ref,
+            "name": self.tool,
+            "outcome": self.outcome,
+            "since": self.since,
+        }
 
 
-async def audit_log(
-    db: Database,
-    *,
-    tenant_ref: str | None = None,
-    agent_ref: str | None = None,
-    tool: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
-    limit: int = 50,
-) -> list[dict]:
-    """What agents did, newest first. `tool` is a tool name or a resource URI template."""
+async def audit_log(db: Database, which: AuditFilter, *, limit: int = 50) -> list[dict[str, Any]]:
+    """What agents did, newest first."""
     async with db.operator_tx() as tx:
-        tenant_id, agent_id, agent_name = await _audit_filters(tx, tenant_ref, agent_ref)
-        return await tx.all(
-            _q("list_audit_logs"),
-            tenant_id=tenant_id,
-            agent_id=agent_id,
-            agent_name=agent_name,
-            name=tool,
-            outcome=outcome,
-            since=since,
-            limit=limit,
-        )
+        return await tx.all(_q("list_audit_logs"), **await which.params(tx), limit=limit)
 
 
-async def audit_stats(
-    db: Database,
-    *,
-    tenant_ref: str | None = None,
-    agent_ref: str | None = None,
-    tool: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
-) -> list[dict]:
-    """Calls, denials and errors per tenant, agent and tool since a time, busiest first."""
+async def audit_stats(db: Database, which: AuditFilter) -> list[dict[str, Any]]:
+    """Calls, denials and errors per tenant, agent and tool, busiest first."""
     async with db.operator_tx() as tx:
-        tenant_id, agent_id, agent_name = await _audit_filters(tx, tenant_ref, agent_ref)
-        return await tx.all(
-            _q("audit_stats"),
-            tenant_id=tenant_id,
-            agent_id=agent_id,
-            agent_name=agent_name,
-            name=tool,
-            outcome=outcome,
-            since=since,
-        )
+        return await tx.all(_q("audit_stats"), **await which.params(tx))

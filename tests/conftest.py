@@ -32,6 +32,43 @@ from bizctx.server.guard import Principal
 from bizctx.server.registry import Domain
 from bizctx.server.settings import Settings
 
+# Every right there is: each capability, each domain open for read and write, widest scopes.
+ALL_RIGHTS: dict[str, Any] = {
+    "caps": [
+        "clients.read",
+        "clients.write",
+        "appointments.read",
+        "appointments.write",
+        "invoices.read",
+        "invoices.write",
+        "tasks.read",
+        "tasks.write",
+        "tasks.work",
+        "tasks.approve",
+        "mem_docs.read",
+        "mem_docs.write",
+    ],
+    "access": {
+        "clients": {"read": True, "write": True},
+        "appointments": {"read": True, "write": True},
+        "invoices": {"read": True, "write": True},
+        "tasks": {"read": True, "write": True, "scope": "all"},
+        "mem_docs": {"read": True, "write": True, "scope": "all"},
+    },
+}
+
+# A JSON-RPC initialize request as a client puts it on the wire, for tests below the SDK.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:

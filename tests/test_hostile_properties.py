@@ -23,30 +23,10 @@ from psycopg import sql as pgsql
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
+from conftest import ALL_RIGHTS
 
 pytestmark = pytest.mark.anyio
 
-ALL_CAPS = [
-    "clients.read",
-    "clients.write",
-    "appointments.read",
-    "appointments.write",
-    "invoices.read",
-    "invoices.write",
-    "tasks.read",
-    "tasks.write",
-    "tasks.work",
-    "tasks.approve",
-    "mem_docs.read",
-    "mem_docs.write",
-]
-ALL_OPEN = {
-    "clients": {"read": True, "write": True},
-    "appointments": {"read": True, "write": True},
-    "invoices": {"read": True, "write": True},
-    "tasks": {"read": True, "write": True, "scope": "all"},
-    "mem_docs": {"read": True, "write": True, "scope": "all"},
-}
 LEAKS = ("Traceback", "psycopg", 'File "', "SELECT ", "INSERT ", "sqlstate", "Exception")
 
 # Kept modest: the whole module runs in well under a minute on 2 cores.
@@ -202,7 +182,7 @@ def registry() -> Registry:
 async def test_no_input_to_any_tool_gives_an_internal_error_or_a_partial_write(
     app, make_agent, connect, sql, registry
 ):
-    agent = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    agent = await make_agent(**ALL_RIGHTS)
     tables = tenant_tables(sql)
     assert "audit_logs" in tables and "clients" in tables
     seen: dict[str, set[str]] = {}
@@ -244,7 +224,7 @@ async def test_no_input_to_any_tool_gives_an_internal_error_or_a_partial_write(
 
 
 async def test_calls_with_no_arguments_at_all_are_answered(app, make_agent, connect, registry):
-    agent = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    agent = await make_agent(**ALL_RIGHTS)
     async with connect(agent) as client:
         for name in registry.tools:
             for args in (None, {}):

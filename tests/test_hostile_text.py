@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_hostile_properties import ALL_CAPS, ALL_OPEN, LEAKS
+from test_hostile_properties import LEAKS
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import audit_rows, error_of
+from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -153,7 +153,7 @@ async def _listings(connect, agent) -> tuple[str, str, str]:
 
 async def test_hostile_text_in_every_free_text_field_is_data_or_refused(app, make_agent, connect, sql):
     registry = Registry(load_domains())
-    hostile = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    hostile = await make_agent(**ALL_RIGHTS)
     # Other agents: one in the same business, one in another; their listings must not move.
     colleague = await make_agent(
         caps=["clients.read", "mem_docs.read", "tasks.read"],
@@ -161,7 +161,7 @@ async def test_hostile_text_in_every_free_text_field_is_data_or_refused(app, mak
                 "tasks": {"read": True}},
         tenant=hostile.tenant_name,
     )  # fmt: skip
-    stranger = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    stranger = await make_agent(**ALL_RIGHTS)
     before = [await _listings(connect, a) for a in (colleague, stranger)]
     other_rows = sql.execute(
         "SELECT count(*) AS n FROM audit_logs WHERE tenant_id <> %s", (hostile.tenant_id,)
@@ -217,7 +217,7 @@ ROUND_TRIPS = [
 async def test_hostile_text_is_stored_as_data_and_read_back_exactly(
     app, make_agent, connect, sql, tool, field, base, echo
 ):
-    agent = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    agent = await make_agent(**ALL_RIGHTS)
     async with connect(agent) as client:
         ids = {
             "client_id": (await client.call_tool("upsert_client", {"first_name": "Host"})).structured_content[
@@ -248,7 +248,7 @@ async def test_hostile_text_is_stored_as_data_and_read_back_exactly(
     ],
 )
 async def test_text_postgres_cannot_store_is_refused_as_invalid_input(app, make_agent, connect, sql, value):
-    agent = await make_agent(caps=ALL_CAPS, access=ALL_OPEN)
+    agent = await make_agent(**ALL_RIGHTS)
     async with connect(agent) as client:
         client_id = (await client.call_tool("upsert_client", {"first_name": "Host"})).structured_content["id"]
         calls = [
@@ -290,16 +290,6 @@ async def test_a_lone_surrogate_over_stdio_is_answered_not_dropped(make_agent, d
         "BIZCTX_EMBEDDING_PROVIDER": "none",
         "PATH": os.environ.get("PATH", ""),
     }
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
     call = b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"upsert_client",' + (
         b'"arguments":{"first_name":"a\\ud800b"}}}'
     )
@@ -310,7 +300,7 @@ async def test_a_lone_surrogate_over_stdio_is_answered_not_dropped(make_agent, d
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            process.stdin.write(json.dumps(init).encode() + b"\n")
+            process.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
             process.stdin.flush()
             process.stdout.readline()
             process.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n' + call + b"\n")

@@ -17,7 +17,7 @@ from test_mem_docs import note
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import audit_rows, count, err, error_of, ok
+from conftest import ALL_RIGHTS, audit_rows, count, err, error_of, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -40,29 +40,6 @@ EVERYTHING = {
 }
 
 
-ALL_RIGHTS = {
-    "caps": [
-        "clients.read",
-        "clients.write",
-        "appointments.read",
-        "appointments.write",
-        "invoices.read",
-        "invoices.write",
-        "tasks.read",
-        "tasks.write",
-        "tasks.work",
-        "tasks.approve",
-        "mem_docs.read",
-        "mem_docs.write",
-    ],
-    "access": {
-        "clients": {"read": True, "write": True},
-        "appointments": {"read": True, "write": True},
-        "invoices": {"read": True, "write": True},
-        "tasks": {"read": True, "write": True, "scope": "all"},
-        "mem_docs": {"read": True, "write": True, "scope": "all"},
-    },
-}
 WRITE_TOOLS = sorted(t.name for t in Registry(load_domains()).tools.values() if t.action == "write")
 
 

@@ -27,7 +27,7 @@ from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
 from bizctx.server.settings import Settings
-from conftest import audit_rows, error_of
+from conftest import INITIALIZE, audit_rows, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -288,17 +288,7 @@ async def test_a_stdio_client_that_disappears_mid_write_leaves_no_write_and_no_c
         text=True,
     )
     try:
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        }
-        process.stdin.write(json.dumps(init) + "\n")
+        process.stdin.write(json.dumps(INITIALIZE) + "\n")
         process.stdin.flush()
         with anyio.fail_after(60):
             await anyio.to_thread.run_sync(process.stdout.readline)

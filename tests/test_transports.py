@@ -22,21 +22,11 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from bizctx.server.http import build_http_app
-from conftest import audit_rows
+from conftest import INITIALIZE, audit_rows
 
 pytestmark = pytest.mark.anyio
 
 READER = {"caps": ["clients.read"], "access": {"clients": {"read": True}}}
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
@@ -156,7 +146,7 @@ async def test_missing_and_wrong_keys_get_401(app, transport):
                 if transport == "sse":
                     response = await http.get(f"{base}{path}")
                 else:
-                    response = await http.post(f"{base}{path}", json=INIT)
+                    response = await http.post(f"{base}{path}", json=INITIALIZE)
             assert response.status_code == 401, key
             assert response.headers["www-authenticate"].startswith("Bearer")
 
@@ -165,9 +155,9 @@ async def test_a_bad_origin_is_refused_even_with_a_good_key(app, make_agent):
     agent = await make_agent(**READER)
     async with running(app, "streamable-http") as base:
         async with http_client(agent.key, **MCP_HEADERS, Origin="http://evil.example") as http:
-            bad = await http.post(f"{base}/mcp", json=INIT)
+            bad = await http.post(f"{base}/mcp", json=INITIALIZE)
         async with http_client(agent.key, **MCP_HEADERS, Origin="http://localhost:3000") as http:
-            good = await http.post(f"{base}/mcp", json=INIT)
+            good = await http.post(f"{base}/mcp", json=INITIALIZE)
     assert bad.status_code == 403
     assert good.status_code == 200
 
@@ -194,7 +184,7 @@ async def test_stdout_carries_nothing_but_protocol_on_stdio(make_agent, dsn, tmp
         "PATH": os.environ.get("PATH", ""),
     }
     requests = [
-        INIT,
+        INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {

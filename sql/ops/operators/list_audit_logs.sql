@@ -1,7 +1,8 @@
 -- Audit rows, newest first, optionally for one tenant, agent (id, or name in any tenant), tool
 -- or resource name, outcome, and since a time. Index: audit_logs_recent_idx, audit_logs_agent_idx.
 SELECT l.occurred_at, t.name AS tenant_name, a.name AS agent_name, l.request_id, l.transport, l.kind,
-       l.name, l.entity_type, l.entity_id, l.outcome, l.error_code, l.duration_ms, l.arguments
+       l.name, l.entity_type, l.entity_id, l.outcome, l.error_code, l.replayed,
+       l.duration_ms, l.arguments
 FROM audit_logs l
 JOIN tenants t ON t.id = l.tenant_id
 JOIN agents a ON a.tenant_id = l.tenant_id AND a.id = l.agent_id
