@@ -112,6 +112,12 @@ def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if info["up"] else 1
 
 
+def cmd_keys_prune(args: argparse.Namespace, settings: Settings) -> int:
+    deleted = _with_db(settings, operators.prune_idempotency_keys)
+    _print_json({"deleted": deleted}) if args.json else print(f"deleted {deleted} expired idempotency keys")
+    return 0
+
+
 def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database_url:
         print("DATABASE_URL is set: bizctx does not manage that server")
@@ -377,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)
     add(db, "status", cmd_db_status, "where the database is and whether it is up")
     add(db, "stop", cmd_db_stop, "stop the embedded PostgreSQL")
+
+    keys = sub.add_parser("keys", help="idempotency keys").add_subparsers(dest="keys_command", required=True)
+    add(keys, "prune", cmd_keys_prune, "delete idempotency keys older than 30 days, and their results")
 
     tenant = sub.add_parser("tenant", help="businesses").add_subparsers(dest="tenant_command", required=True)
     p = add(tenant, "create", cmd_tenant_create, "create a tenant (a business)")

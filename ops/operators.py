@@ -230,3 +230,11 @@ async def audit_stats(db: Database, which: AuditFilter) -> list[dict[str, Any]]:
     """Calls, denials and errors per tenant, agent and tool, busiest first."""
     async with db.operator_tx() as tx:
         return await tx.all(_q("audit_stats"), **await which.params(tx))
+
+
+async def prune_idempotency_keys(db: Database) -> int:
+    """Delete every expired idempotency key and the result it keeps; how many."""
+    from bizctx.server.idempotency import KEEP_DAYS
+
+    async with db.operator_tx() as tx:
+        return int((await tx.row(_q("prune_idempotency_keys"), keep_days=KEEP_DAYS))["deleted"])

@@ -1,7 +1,8 @@
 """The canonical form of validated arguments: what makes two calls "the same". Defaults are
 applied (the model did that), an amount is one amount however written (`5` = `"5.00"`), an
-instant is one instant in any offset. Used by idempotency fingerprints and by the filters a
-list cursor is bound to."""
+instant is one instant in any offset. An explicit null is not an omitted field: tools that
+update only the fields given read `null` as "clear it". Used by idempotency fingerprints and
+by the filters a list cursor is bound to."""
 
 from __future__ import annotations
 
@@ -22,15 +23,18 @@ def digest(args: BaseModel | None, *, exclude: Collection[str] = ()) -> str:
     value = (
         None
         if args is None
-        else {name: normal(getattr(args, name)) for name in type(args).model_fields if name not in exclude}
+        else {name: _field(args, name) for name in type(args).model_fields if name not in exclude}
     )
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_NULL_GIVEN = {"null": "given"}
+
+
 def normal(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return {name: normal(getattr(value, name)) for name in type(value).model_fields}
+        return {name: _field(value, name) for name in type(value).model_fields}
     if isinstance(value, dict):
         return {str(k): normal(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -46,3 +50,10 @@ def normal(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return normal(value.value)
     return value
+
+
+def _field(model: BaseModel, name: str) -> Any:
+    value = getattr(model, name)
+    if value is None and name in model.model_fields_set:
+        return _NULL_GIVEN
+    return normal(value)

@@ -328,13 +328,16 @@ class Guard:
             digest = idempotency.fingerprint(args) if key is not None else ""
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 try:
-                    async with self.db.agent_tx(agent.tenant_id, agent.id, agent.access.scopes()) as tx:
+                    scopes = agent.access.scopes()
+                    async with self.db.agent_tx(agent.tenant_id, agent.id, scopes) as tx:
                         first = None
                         if key is not None:
-                            first = await idempotency.claim(tx, target.name, key, digest)
+                            first = await idempotency.claim(tx, target.name, key, digest, scopes)
                         if first is not None:
                             if first.fingerprint != digest or first.result is None:
                                 raise idempotency.refusal(first, target.name, key or "")
+                            if idempotency.narrowed(first, scopes):
+                                raise idempotency.narrowed_refusal(first, target.name, key or "")
                             # The first result, re-shaped under the caller's access as it is now.
                             assert target.output_model is not None
                             shaped = shape(target.output_model.model_validate(first.result), hidden)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .canonical import digest
 from .database import Tx
-from .errors import Conflict, InvalidInput
+from .errors import Conflict, InvalidInput, PermissionDenied
 from .queries import QueryRef
 
 KEEP_DAYS = 30
@@ -79,17 +79,19 @@ class FirstCall:
 
     fingerprint: str | None
     result: Any
+    scopes: dict[str, str] | None
     entity_type: str | None
     entity_id: str | None
     created_at: datetime
 
 
-async def claim(tx: Tx, tool: str, key: str, digest: str) -> FirstCall | None:
-    """Claim `key` for this call: None when it is this call's (the call runs), else the
-    first call made with it (the caller replays or refuses)."""
+async def claim(tx: Tx, tool: str, key: str, digest: str, scopes: dict[str, str]) -> FirstCall | None:
+    """Claim `key` for this call (made under `scopes`): None when it is this call's (the call
+    runs), else the first call made with it (the caller replays or refuses)."""
     ids = {"tool": tool, "idempotency_key": key}
+    claim_params = {**ids, "fingerprint": digest, "scopes": Jsonb(scopes), "keep_days": KEEP_DAYS}
     for _ in range(2):
-        if await tx.one(CLAIM, **ids, fingerprint=digest, keep_days=KEEP_DAYS) is not None:
+        if await tx.one(CLAIM, **claim_params) is not None:
             return None
         row = await tx.one(GET, **ids)
         if row is not None:
@@ -98,19 +100,40 @@ async def claim(tx: Tx, tool: str, key: str, digest: str) -> FirstCall | None:
     raise Conflict("This idempotency_key is being used by another call right now; retry in a moment.")
 
 
+# Scopes from narrowest to widest: a replay to a narrower scope than the first call's is refused.
+_SCOPE_ORDER = {"tasks": ("assigned", "all"), "mem_docs": ("own", "own_and_shared", "all")}
+
+
+def narrowed(first: FirstCall, scopes: dict[str, str]) -> bool:
+    """Whether the agent's scopes are narrower now than when the key's first call ran: its
+    result may then hold tasks or documents the agent can no longer see."""
+    then = first.scopes or {}
+    return any(
+        order.index(scopes.get(domain, order[0])) < order.index(then.get(domain, order[0]))
+        for domain, order in _SCOPE_ORDER.items()
+    )
+
+
+def narrowed_refusal(first: FirstCall, tool: str, key: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"Your access has narrowed since this idempotency_key's {tool} call ran at "
+        f"{first.created_at.isoformat()}, so its result is not shown again. Check what happened "
+        "with the read tools, and use a new key for a new call.",
+        idempotency_key=key,
+        first_call_at=first.created_at.isoformat(),
+    )
+
+
 def refusal(first: FirstCall, tool: str, key: str) -> Conflict:
     """The conflict for a key whose first call had other arguments (or unknown ones)."""
     when = first.created_at.isoformat()
     if first.fingerprint is None:
-        what = f" on {first.entity_type} {first.entity_id}" if first.entity_id else ""
         return Conflict(
-            f"This idempotency_key was used at {when} (before bizctx's upgrade) for a {tool} call{what}; "
-            "that call took effect and nothing was written now. Read the record to see its result, "
-            "and use a new key for a new call.",
+            f"This idempotency_key was used at {when} (before bizctx's upgrade) for a {tool} call; "
+            "that call took effect and nothing was written now. Check its outcome with the read "
+            "tools, and use a new key for a new call.",
             idempotency_key=key,
             first_call_at=when,
-            entity_type=first.entity_type,
-            entity_id=first.entity_id,
         )
     return Conflict(
         f"This idempotency_key was already used at {when} for a {tool} call with other arguments; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .canonical import digest
 from .errors import InvalidInput
 
+# Ours are well under this; a longer one is forged (and json would recurse on its nesting).
+MAX_CURSOR = 2000
 _BAD_CURSOR = "The cursor is not valid; pass next_cursor unchanged, or omit it to start from the first page."
 
 
@@ -32,9 +35,11 @@ def decode_cursor(cursor: str | None, *, kind: str) -> dict[str, Any] | None:
     if cursor is None or cursor == "":
         return None
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError("too long")
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         position = None
     if not isinstance(position, dict) or position.get("k") != kind:
         raise InvalidInput(
@@ -124,6 +129,8 @@ def _typed(value: Any, wanted: Position) -> Any:
     if kind is UUID:
         return UUID(value)
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
         return float(value)
     if isinstance(value, kind) and not isinstance(value, bool):
         return value

@@ -15,6 +15,8 @@ import pytest
 from test_appointments import future_day, iso, seed
 from test_mem_docs import note
 
+from bizctx.ops import operators
+from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
 from conftest import ALL_RIGHTS, audit_rows, count, err, error_of, ok
@@ -365,3 +367,58 @@ async def test_concurrent_calls_with_one_key_run_once(app, pair, connect, sql):
     outs = [r.structured_content for r in results if not r.is_error]
     assert [error_of(r) for r in results if r.is_error] == []
     assert len(outs) == 6 and all(o == outs[0] for o in outs) and outs[0]["forgotten"] is True
+
+
+async def test_a_replay_to_an_agent_whose_scope_narrowed_is_refused(make_agent, connect, sql, app):
+    boss = await make_agent(**ALL_RIGHTS)
+    worker = await make_agent(**ALL_RIGHTS, tenant=boss.tenant_name)
+    async with connect(boss) as c:
+        await ok(
+            c, "create_task", {"type": "call", "title": "Pay the IBAN", "payload": {"iban": "DE00 1234"}}
+        )
+    async with connect(worker) as c:
+        claimed = await ok(c, "claim_next_task", {"idempotency_key": "c-1"})
+        assert claimed["task"]["payload"] == {"iban": "DE00 1234"}
+    narrower = {**ALL_RIGHTS["access"], "tasks": {"read": True, "write": True, "scope": "assigned"}}
+    await operators.set_access_patterns(
+        app.db, worker.tenant_name, worker.name, parse_access_patterns(narrower)
+    )
+    async with connect(worker) as c:
+        refused = await err(c, "claim_next_task", {"idempotency_key": "c-1"})
+    assert refused["code"] == "permission_denied" and refused["first_call_at"]
+    assert "DE00" not in json.dumps(refused)
+
+
+async def test_an_explicit_null_is_not_the_same_call_as_an_omitted_field(make_agent, connect, sql):
+    agent = await make_agent(**ALL_RIGHTS)
+    async with connect(agent) as c:
+        client = await ok(c, "upsert_client", {"first_name": "Ann", "notes": "Allergic to lilies."})
+        update = {"client_id": client["id"], "first_name": "Anna", "idempotency_key": "u-1"}
+        await ok(c, "upsert_client", update)
+        # notes: null clears the notes; it is another call, never the first one's replay.
+        clearing = await err(c, "upsert_client", {**update, "notes": None})
+    assert clearing["code"] == "conflict"
+    notes = sql.execute("SELECT notes FROM clients WHERE id = %s", (client["id"],)).fetchone()["notes"]
+    assert notes == "Allergic to lilies."
+
+
+async def test_expired_keys_and_their_results_are_deleted(make_agent, connect, sql, app):
+    agent = await make_agent(**ALL_RIGHTS)
+    async with connect(agent) as c:
+        await ok(c, "create_task", {"type": "call", "title": "Old", "idempotency_key": "old-1"})
+        await ok(c, "create_task", {"type": "call", "title": "Older", "idempotency_key": "old-2"})
+        sql.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '31 days' WHERE agent_id = %s",
+            (agent.id,),
+        )
+        # The agent's next keyed call deletes its expired keys on the way.
+        await ok(c, "create_task", {"type": "call", "title": "New", "idempotency_key": "new-1"})
+    kept = sql.execute(
+        "SELECT idempotency_key FROM idempotency_keys WHERE agent_id = %s", (agent.id,)
+    ).fetchall()
+    assert kept == [{"idempotency_key": "new-1"}]
+    sql.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '31 days' WHERE agent_id = %s", (agent.id,)
+    )
+    assert await operators.prune_idempotency_keys(app.db) >= 1
+    assert count(sql, "idempotency_keys", agent.tenant_id) == 0

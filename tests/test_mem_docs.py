@@ -301,9 +301,11 @@ async def test_filters_apply_inside_the_search_not_after_a_top_k_cut(writer, con
     client_id = sql.execute(
         "INSERT INTO clients (tenant_id, first_name) VALUES (%s, 'Zoe') RETURNING id", (writer.tenant_id,)
     ).fetchone()["id"]
+    # The writer's own task: a document may only name a task its task scope shows.
     task_id = sql.execute(
-        "INSERT INTO tasks (tenant_id, type, title) VALUES (%s, 'call', 'Call Zoe') RETURNING id",
-        (writer.tenant_id,),
+        "INSERT INTO tasks (tenant_id, type, title, created_by_agent_id) VALUES (%s, 'call', 'Call Zoe', %s)"
+        " RETURNING id",
+        (writer.tenant_id, writer.id),
     ).fetchone()["id"]
     near = [
         {**note(f"Routine note {i}.", 50, embedding=vec(50, 0.01 * i)), "idempotency_key": f"n{i}"}
@@ -572,3 +574,24 @@ async def test_a_slow_embedding_does_not_block_other_calls(settings, domains, ma
             model.release.set()
             result = await pending
     assert not result.is_error and result.structured_content["embedding_model"] == model.model
+
+
+async def test_a_task_outside_the_scope_cannot_be_linked_or_detected(make_agent, connect, sql):
+    boss = await make_agent(
+        caps=["tasks.write"], access={"tasks": {"read": True, "write": True, "scope": "assigned"}}
+    )
+    async with connect(boss) as c:
+        theirs = await ok(c, "create_task", {"type": "call", "title": "Private"})
+    agent = await make_agent(
+        caps=["mem_docs.write", "mem_docs.read"],
+        access={"mem_docs": {"read": True, "write": True}, "tasks": {"read": True, "scope": "assigned"}},
+        tenant=boss.tenant_name,
+    )
+    async with connect(agent) as c:
+        hidden = await err(c, "remember", note("About that task.", 11, task_id=theirs["id"]))
+        nowhere = str(uuid.uuid4())
+        missing = await err(c, "remember", note("About no task.", 12, task_id=nowhere))
+    # The same answer for a task outside the scope as for no task at all: nothing to tell apart.
+    assert hidden["code"] == missing["code"] == "not_found"
+    assert hidden["message"].replace(theirs["id"], "?") == missing["message"].replace(nowhere, "?")
+    assert count(sql, agent.tenant_id) == 0

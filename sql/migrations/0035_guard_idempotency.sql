@@ -23,12 +23,17 @@ CREATE TABLE idempotency_keys (
     result          jsonb,
     entity_type     text,
     entity_id       text,
+    -- The agent's task and mem_docs scopes when the call ran: a replay to an agent whose
+    -- scope has narrowed since is refused, since the result may hold rows it can no longer see.
+    scopes          jsonb,
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, agent_id, tool, idempotency_key),
     FOREIGN KEY (tenant_id, agent_id) REFERENCES agents (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (tenant_id, created_at);
-SELECT bizctx_secure_tenant_table('idempotency_keys', 'SELECT, INSERT, UPDATE');
+-- Expired keys (and the results they keep) are deleted by the agent's next keyed call, and
+-- by `bizctx keys prune`.
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (tenant_id, agent_id, created_at);
+SELECT bizctx_secure_tenant_table('idempotency_keys', 'SELECT, INSERT, UPDATE, DELETE');
 -- Keys are one agent's own: another agent's key is not even visible.
 CREATE POLICY own_keys ON idempotency_keys AS RESTRICTIVE TO bizctx_app
     USING (agent_id = bizctx_agent()) WITH CHECK (agent_id = bizctx_agent());
@@ -37,43 +42,45 @@ CREATE POLICY own_keys ON idempotency_keys AS RESTRICTIVE TO bizctx_app
 ALTER TABLE audit_logs ADD COLUMN replayed boolean NOT NULL DEFAULT false;
 
 -- Keys in flight before the upgrade (used in the last 30 days) carry over, so a retry
--- across it never writes twice. v1's row keys were shared by the whole tenant, so each
--- is carried over for every agent of the tenant.
+-- across it never writes twice: for the agent that made the call where the row says so,
+-- else (clients record no creator; v1's keys were the whole tenant's) for every agent.
 INSERT INTO idempotency_keys (tenant_id, agent_id, tool, idempotency_key, entity_type, entity_id, created_at)
 SELECT k.tenant_id, a.id, k.tool, k.idempotency_key, k.entity_type, k.entity_id, k.created_at
 FROM (
-    SELECT tenant_id, 'upsert_client' AS tool, idempotency_key, 'client' AS entity_type, id::text AS entity_id,
-           created_at
+    SELECT tenant_id, NULL::uuid AS agent_id, 'upsert_client' AS tool, idempotency_key,
+           'client' AS entity_type, id::text AS entity_id, created_at
     FROM clients WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'log_interaction', idempotency_key, 'client_interaction', id::text, created_at
+    SELECT tenant_id, agent_id, 'log_interaction', idempotency_key, 'client_interaction', id::text, created_at
     FROM client_interactions WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'book_appointment', idempotency_key, 'appointment', id::text, created_at
+    SELECT tenant_id, created_by_agent_id, 'book_appointment', idempotency_key, 'appointment', id::text,
+           created_at
     FROM appointments WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, CASE action WHEN 'reschedule' THEN 'reschedule_appointment'
-                                  WHEN 'cancel' THEN 'cancel_appointment'
-                                  ELSE 'set_appointment_status' END,
+    SELECT tenant_id, agent_id, CASE action WHEN 'reschedule' THEN 'reschedule_appointment'
+                                            WHEN 'cancel' THEN 'cancel_appointment'
+                                            ELSE 'set_appointment_status' END,
            idempotency_key, 'appointment', appointment_id::text, created_at
     FROM appointment_changes
     UNION ALL
-    SELECT tenant_id, 'create_invoice', idempotency_key, 'invoice', id::text, created_at
+    SELECT tenant_id, created_by_agent_id, 'create_invoice', idempotency_key, 'invoice', id::text, created_at
     FROM invoices WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'record_payment', idempotency_key, 'invoice', invoice_id::text, created_at
+    SELECT tenant_id, created_by_agent_id, 'record_payment', idempotency_key, 'invoice', invoice_id::text,
+           created_at
     FROM payments WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'create_task', idempotency_key, 'task', id::text, created_at
+    SELECT tenant_id, created_by_agent_id, 'create_task', idempotency_key, 'task', id::text, created_at
     FROM tasks WHERE idempotency_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'claim_next_task', claim_key, 'task', id::text, updated_at
+    SELECT tenant_id, claimed_by_agent_id, 'claim_next_task', claim_key, 'task', id::text, updated_at
     FROM tasks WHERE claim_key IS NOT NULL
     UNION ALL
-    SELECT tenant_id, 'remember', idempotency_key, 'mem_doc', id::text, created_at
+    SELECT tenant_id, owner_agent_id, 'remember', idempotency_key, 'mem_doc', id::text, created_at
     FROM mem_docs WHERE idempotency_key IS NOT NULL
 ) k
-JOIN agents a ON a.tenant_id = k.tenant_id
+JOIN agents a ON a.tenant_id = k.tenant_id AND (k.agent_id IS NULL OR a.id = k.agent_id)
 WHERE k.created_at > now() - interval '30 days'
 ON CONFLICT DO NOTHING;
 

@@ -39,6 +39,7 @@ INSERT_MEM_DOC = mem_docs.query("insert_mem_doc")
 DELETE_MEM_DOC = mem_docs.query("delete_mem_doc")
 RECALL_SEARCH_SETTINGS = mem_docs.query("recall_search_settings")
 RECALL = mem_docs.query("recall")
+TASK_VISIBLE = mem_docs.query("task_visible")
 
 CLIENT_MISSING = mem_docs.constraint("mem_docs_client_fk")
 TASK_MISSING = mem_docs.constraint("mem_docs_task_fk")
@@ -181,6 +182,8 @@ async def remember(call: Call, args: RememberIn) -> MemDoc:
     embedder = call.service(Embedder)
     if args.expires_at is not None and args.expires_at <= datetime.now(UTC):
         raise InvalidInput("expires_at is in the past; give a future time, or omit it to keep the document.")
+    if args.task_id is not None and not await call.tx.value(TASK_VISIBLE, task_id=args.task_id):
+        raise NotFound(f"No task {args.task_id}; find tasks with list_tasks.")
     vector: list[float] | None = None
     model: str | None = None
     if args.embedding is not None:

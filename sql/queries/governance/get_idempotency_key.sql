@@ -1,6 +1,6 @@
 -- The first call made under the calling agent's key for this tool: its fingerprint, result,
 -- entity and time. Index: idempotency_keys primary key.
-SELECT fingerprint, result, entity_type, entity_id, created_at
+SELECT fingerprint, result, scopes, entity_type, entity_id, created_at
 FROM idempotency_keys
 WHERE tenant_id = bizctx_tenant() AND agent_id = bizctx_agent()
   AND tool = %(tool)s::text AND idempotency_key = %(idempotency_key)s::text
