@@ -16,7 +16,7 @@ from bizctx.server import migrations
 from bizctx.server.access import DOMAINS, parse_access_patterns
 from bizctx.server.app import open_app, open_database
 from bizctx.server.database import describe_dsn
-from bizctx.server.errors import OperatorError
+from bizctx.server.errors import BizctxError, OperatorError
 from bizctx.server.logs import configure
 from bizctx.server.settings import Settings
 
@@ -249,6 +249,115 @@ def cmd_agent_set_access(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _operator_name() -> str:
+    return os.environ.get("USER") or "operator"
+
+
+def _json_object(value: str) -> Any:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError("give a JSON object")
+    return parsed
+
+
+def _policy_line(p: dict[str, Any]) -> str:
+    what = p["effect"]
+    if p["effect"] == "limit":
+        amount = f"{p['max_calls']} calls" if p["max_calls"] is not None else f"{p['max_amount']}"
+        what += f" {amount} per {p['window_seconds']} s per {p['scope']}"
+    when = f" when {json.dumps(p['condition'])}" if p["condition"] else ""
+    who = f" (agent {p['agent_name']})" if p["agent_name"] else ""
+    return f"{p['id']} [{p['tenant_name']}] {p['tool']}: {what}{when}{who} - {p['reason'] or ''}"
+
+
+def cmd_policy_add(args: argparse.Namespace, settings: Settings) -> int:
+    from . import policies
+
+    new = policies.NewPolicy(
+        tool=args.tool,
+        effect=args.effect,
+        when=args.when,
+        max_calls=args.max_calls,
+        max_amount=args.max_amount,
+        window=args.window,
+        per=args.per,
+        agent=args.agent,
+        reason=args.reason,
+    )
+    row = _with_db(settings, lambda db: policies.add_policy(db, args.tenant, new, args.operator))
+    _print_json(row) if args.json else print(f"added {_policy_line(row)}")
+    return 0
+
+
+def cmd_policy_list(args: argparse.Namespace, settings: Settings) -> int:
+    from . import policies
+
+    rows = _with_db(settings, lambda db: policies.list_policies(db, args.tenant))
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(_policy_line(r))
+    return 0
+
+
+def cmd_policy_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from . import policies
+
+    row = _with_db(
+        settings, lambda db: policies.remove_policy(db, args.tenant, args.policy_id, args.operator)
+    )
+    if args.json:
+        _print_json(row)
+    else:
+        withdrawn = f"{row['withdrawn']} held calls withdrawn"
+        print(f"removed {row['id']} ({row['tool']}: {row['effect']}); {withdrawn}")
+    return 0
+
+
+def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:
+    from . import policies
+
+    rows = _with_db(settings, lambda db: policies.list_approvals(db, args.tenant, pending_only=not args.all))
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(
+            f"{r['task_id']} [{r['tenant_name']}] {r['requested_by']} asks for {r['tool']} "
+            f"{json.dumps(r['arguments'], default=str)} - {r['status']}, "
+            f"expires {r['expires_at']:%Y-%m-%d %H:%M%z}"
+        )
+    return 0
+
+
+def cmd_approvals_decide(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    try:
+        task_id = uuid.UUID(args.task_id)
+    except ValueError:
+        raise OperatorError(f"{args.task_id!r} is not a task id (see `bizctx approvals list`)") from None
+    approve = args.approvals_command == "approve"
+
+    async def decide(app: Any) -> Any:
+        return await app.guard.approvals.decide_as_operator(task_id, approve, args.reason, args.operator)
+
+    try:
+        decided = _with_app(settings, decide)
+    except BizctxError as exc:
+        raise OperatorError(exc.message) from None
+    task = decided.task
+    if args.json:
+        _print_json({"task": task, "decision": decided.event})
+    else:
+        print(f"{decided.event['decision']} task {task['id']}: {task['status']} {json.dumps(task['result'])}")
+    return 0
+
+
 def _since_arg(value: str) -> Any:
     try:
         return operators.parse_since(value)
@@ -441,9 +550,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant")
     p.add_argument("--agent", help="agent name (in --tenant, or in any tenant) or id")
     p.add_argument("--tool", help="tool name or resource URI template, e.g. upsert_client")
-    p.add_argument("--outcome", choices=["ok", "denied", "error"])
+    p.add_argument("--outcome", choices=["ok", "denied", "error", "pending", "blocked"])
     p.add_argument("--since", type=_since_arg, help="30m, 1h, 2d, 1w, or an ISO timestamp")
     p.add_argument("--limit", type=int, default=50, help="rows to show (not for stats)")
+
+    policy = sub.add_parser("policy", help="what agents may not do, or only so often, or only with approval")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    p = add(policy_commands, "add", cmd_policy_add, "add a policy to a tenant (checked against its tool now)")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--tool", required=True, help="the tool it governs, e.g. void_invoice")
+    p.add_argument("--effect", required=True, choices=["require_approval", "deny", "limit"])
+    p.add_argument("--when", type=_json_object, help='a condition, e.g. \'{"amount": {"gt": "500.00"}}\'')
+    p.add_argument("--max-calls", type=int, help="limit: calls per window")
+    p.add_argument("--max-amount", help="limit: amount per window (the tool's effective amount)")
+    p.add_argument("--window", help="limit: a rolling window, e.g. 1h, 1d")
+    p.add_argument("--per", choices=["agent", "tenant"], help="limit: each agent's calls, or all together")
+    p.add_argument("--agent", help="only this agent's calls (default every agent's)")
+    p.add_argument("--reason", help="why; agents see it")
+    p.add_argument("--as", dest="operator", default=_operator_name(), help="who adds it (recorded)")
+    p = add(policy_commands, "list", cmd_policy_list, "list policies")
+    p.add_argument("--tenant")
+    p = add(policy_commands, "remove", cmd_policy_remove, "remove a policy; calls it holds are withdrawn")
+    p.add_argument("policy_id")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--as", dest="operator", default=_operator_name(), help="who removes it (recorded)")
+
+    approvals = sub.add_parser("approvals", help="calls held for approval by a policy")
+    approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)
+    p = add(approval_commands, "list", cmd_approvals_list, "calls held for approval (undecided unless --all)")
+    p.add_argument("--tenant")
+    p.add_argument("--all", action="store_true", help="decided ones too")
+    for name, text in (("approve", "approve: the held call runs now, as its agent"), ("reject", "reject it")):
+        p = add(approval_commands, name, cmd_approvals_decide, text)
+        p.add_argument("task_id")
+        p.add_argument("--as", dest="operator", required=True, help="your name, recorded with the decision")
+        p.add_argument("--reason", required=name == "reject")
 
     from .importer import KINDS
 

@@ -59,7 +59,8 @@ AGENTS: dict[str, dict[str, Any]] = {
             "tasks": {"read": True, "write": True, "scope": "assigned"},
         },
     },
-    # Runs the queue, decides approvals, keeps the business's memory.
+    # Runs the queue, decides approvals (reading the invoices a held void is about), keeps the
+    # business's memory.
     "operations": {
         "capabilities": [
             "tasks.read",
@@ -68,10 +69,12 @@ AGENTS: dict[str, dict[str, Any]] = {
             "tasks.approve",
             "mem_docs.read",
             "mem_docs.write",
+            "invoices.read",
         ],
         "access": {
             "tasks": {"read": True, "write": True, "scope": "all"},
             "mem_docs": {"read": True, "write": True, "scope": "own_and_shared"},
+            "invoices": {"read": True},
         },
     },
 }
@@ -151,17 +154,33 @@ async def _seed_data(
     tasks = await demo_data.work_the_queue(business, clients, agents, call)
     for agent, tool, args in demo_data.memory_calls(business, clients):
         await call(agent, tool, args)
-    await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
+    invoices = await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
+    await _held_void(app.guard, tenant_id, agents, business, invoices.ids)
     rows = {kind: len(business.rows[kind]) for kind in ("clients", "appointments", "invoices")}
     return rows | {"interactions": len(calls), "tasks": tasks, "mem_docs": len(business.memories)}
 
 
 async def _load(db: Database, tenant_id: UUID, kind: str, rows: list[dict[str, Any]]) -> ImportResult:
-    result = await import_rows(db, str(tenant_id), kind, rows, with_ids=kind == "clients")
+    result = await import_rows(db, str(tenant_id), kind, rows, with_ids=kind in ("clients", "invoices"))
     if not result.imported:
         problems = "; ".join(str(e) for e in result.errors[:5])
         raise OperatorError(f"seeding the demo: its {kind} did not import: {problems}{UNFINISHED}")
     return result
+
+
+async def _held_void(
+    guard: Guard, tenant_id: UUID, agents: dict[str, UUID], business: demo_data.Business, ids: dict[int, Any]
+) -> None:
+    """The approval gate at work: billing voids an open invoice entered twice, and the
+    tenant's default policy holds the void for operations to decide (bizctx approvals list,
+    or decide_approval as operations)."""
+    n = next(n for n, row in enumerate(business.rows["invoices"], 1) if row["status"] == "open")
+    reason = demo_data.HELD_VOID_REASON
+    args = {"invoice_id": str(ids[n]), "reason": reason, "idempotency_key": "demo-void"}
+    result = await guard.call_tool(Principal(tenant_id, agents["billing"], "memory"), "void_invoice", args)
+    code = (result.meta or {}).get("bizctx/error", {}).get("code")
+    if code != "approval_required":
+        raise OperatorError(f"seeding the demo: billing's void was not held ({code}){UNFINISHED}")
 
 
 def _caller(guard: Guard, tenant_id: UUID, agents: dict[str, UUID]) -> demo_data.Call:

@@ -486,6 +486,9 @@ def _invoices(
 
 # -- what the agents do ----------------------------------------------------------------------
 
+# Why billing voids an invoice (held for operations' approval by the default policy).
+HELD_VOID_REASON = "Entered twice: the same visit was invoiced again the next day."
+
 
 def _interactions(
     rng: random.Random, today: date, tz: ZoneInfo, clients: list[dict[str, Any]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -26,13 +27,18 @@ class AgentMeOut(BaseModel):
     capabilities: list[str] = Field(description="Capabilities granted to this agent.")
     access_patterns: dict = Field(description="Per-domain read/write, redacted fields and scopes.")
     tools: list[str] = Field(description="The tools this agent may call now.")
+    policies: list[dict[str, Any]] = Field(
+        description="Your business's rules on those tools: deny, limit (calls or an amount per window) or "
+        "require_approval (the call is held until someone approves), and when each applies."
+    )
 
 
 @me.resource("bizctx://agent/me", name="agent_me", entity=("agent", "agent_id"))
 async def agent_me(call: Call) -> AgentMeOut:
     """Who you are: your agent id and name, your business (tenant) and its time zone, your
     capabilities, your access_patterns (which domains you may read or write, which fields
-    are redacted for you) and the tools you may call. Read it first when unsure."""
+    are redacted for you), the tools you may call and the policies on them (which calls are
+    refused, limited, or held for approval). Read it first when unsure."""
     row = await call.tx.row(GET_TENANT)
     return AgentMeOut(
         agent_id=call.agent.id,
@@ -41,4 +47,5 @@ async def agent_me(call: Call) -> AgentMeOut:
         capabilities=sorted(call.agent.capabilities),
         access_patterns=call.agent.access.to_json(),
         tools=[t.name for t in call.visible_tools()],
+        policies=call.policies(),
     )

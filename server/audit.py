@@ -16,6 +16,14 @@ from .queries import QueryRef
 
 INSERT_AUDIT_LOG = QueryRef("governance", "insert_audit_log")
 
+# The outcome a call's error code stands for; any other code is an `error`.
+OUTCOMES = {
+    "permission_denied": "denied",
+    "approval_required": "pending",
+    "policy_blocked": "blocked",
+    "rate_limited": "blocked",
+}
+
 # Bounds on what one audit row keeps of the arguments: a 1 MB string is evidence of
 # what was sent, not something to store a thousand times.
 MAX_STRING = 2_000
@@ -36,6 +44,13 @@ class AuditEntry:
     duration_ms: float = 0.0
     arguments: Any = None
     replayed: bool = False
+    # The approval task whose decision ran this call (a held call, run on approval).
+    approval_task_id: Any = None
+
+    def failed(self, code: str) -> None:
+        """Record the error that ended the call, with the outcome its kind means."""
+        self.error_code = code
+        self.outcome = OUTCOMES.get(code, "error")
 
 
 def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
@@ -56,6 +71,7 @@ def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> Non
         duration_ms=Decimal(str(round(max(entry.duration_ms, 0.0), 3))),
         arguments=Jsonb(bounded(entry.arguments if entry.arguments is not None else {})),
         replayed=entry.replayed,
+        approval_task_id=entry.approval_task_id,
     )
 
 

@@ -122,6 +122,7 @@ class Tx:
 
 _BEGIN = QueryRef("governance", "begin_transaction")
 _BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
+_CHECK_POLICY_VERSION = QueryRef("governance", "check_policy_version")
 _COMMIT = QueryRef("governance", "commit_transaction")
 _ROLLBACK = QueryRef("governance", "rollback_transaction")
 
@@ -161,11 +162,18 @@ class Database:
 
     @asynccontextmanager
     async def agent_tx(
-        self, tenant_id: UUID, agent_id: UUID, scopes: Mapping[str, str] | None = None
+        self,
+        tenant_id: UUID,
+        agent_id: UUID | None,
+        scopes: Mapping[str, str] | None = None,
+        *,
+        policy_version: int | None = None,
     ) -> AsyncIterator[Tx]:
         """A transaction as role `bizctx_app` with the agent's tenant and scopes set: RLS
         applies, whatever role the pool connects as. `scopes` are the agent's task and
-        mem_docs scopes (default the narrowest: `assigned`, `own`).
+        mem_docs scopes (default the narrowest: `assigned`, `own`); no agent is a person
+        (an operator deciding an approval). With `policy_version`, the opening statement
+        also fails (BZ010) unless it is the tenant's current one.
 
         Two round trips frame the handler's own queries: BEGIN with the role and settings,
         and the deferred statements (the audit row) with COMMIT. A failure rolls back.
@@ -173,12 +181,15 @@ class Database:
         scopes = scopes or {}
         settings = {
             "tenant_id": str(tenant_id),
-            "agent_id": str(agent_id),
+            "agent_id": "" if agent_id is None else str(agent_id),
             "tasks_scope": scopes.get("tasks", "assigned"),
             "mem_docs_scope": scopes.get("mem_docs", "own"),
             "statement_timeout": str(self.settings.statement_timeout_ms),
         }
-        async with self._transaction((_BEGIN_AGENT_CALL, settings)) as tx:
+        opening: list[tuple[QueryRef | str, dict[str, Any]]] = [(_BEGIN_AGENT_CALL, settings)]
+        if policy_version is not None:
+            opening.append((_CHECK_POLICY_VERSION, {"policy_version": policy_version}))
+        async with self._transaction(*opening) as tx:
             yield tx
 
     @asynccontextmanager

@@ -49,14 +49,47 @@ class Unavailable(BizctxError):
 
 
 class RateLimited(BizctxError):
+    """A per-agent limit on calls or on an amount per window; details: limit, retry_after_s."""
+
     code = "rate_limited"
     retryable = True
+
+
+class PolicyBlocked(BizctxError):
+    """A business rule refuses the action (a deny policy, a tenant-wide limit, an opt-out...);
+    details: rule, reason, and next_allowed_at when waiting would help."""
+
+    code = "policy_blocked"
+
+
+class ApprovalRequired(BizctxError):
+    """The call matched an approval policy and nothing was done yet; details: task_id (the
+    approval task holding the call) and policy."""
+
+    code = "approval_required"
 
 
 class Internal(BizctxError):
     """An unexpected failure; the detail is in the server log under the request id."""
 
     code = "internal"
+
+
+# Every error an agent can see, by its code (a stored error is raised again as itself).
+ERRORS_BY_CODE: dict[str, type[BizctxError]] = {
+    cls.code: cls
+    for cls in (
+        NotFound,
+        Conflict,
+        PermissionDenied,
+        InvalidInput,
+        Unavailable,
+        RateLimited,
+        PolicyBlocked,
+        ApprovalRequired,
+        Internal,
+    )
+}
 
 
 class OperatorError(Exception):

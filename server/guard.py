@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -28,12 +29,24 @@ from pydantic import BaseModel, ValidationError
 
 from . import idempotency
 from .access import AccessPatterns
+from .approvals import Approvals, Decider, Ran
 from .audit import AuditEntry, write_audit
 from .database import Database, Tx
-from .errors import BizctxError, Internal, InvalidInput, NotFound, PermissionDenied, Unavailable
+from .errors import (
+    BizctxError,
+    Internal,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PolicyBlocked,
+    RateLimited,
+    Unavailable,
+)
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
-from .redact import Redact, mask_arguments, shape
+from .policy import TAKE_LIMIT, Money, Policy, PolicyBook
+from .queries import QueryRef
+from .redact import Hidden, Redact, mask_arguments, shape
 from .registry import Entity, Registry, ResourceSpec, ToolSpec
 from .replies import TRANSIENT_SQLSTATES, as_bizctx_error, protocol_error, tool_error
 from .settings import Settings
@@ -42,6 +55,9 @@ log = logging.getLogger("bizctx.guard")
 
 REPLAYED_META_KEY = "bizctx/replayed"
 TRANSIENT_ATTEMPTS = 3
+SET_CALL_IDENTITY = QueryRef("governance", "set_call_identity")
+# Raised by the opening statement when this server's cached policies are stale (migration 0060).
+POLICIES_CHANGED = "BZ010"
 
 S = TypeVar("S")
 
@@ -56,8 +72,8 @@ class Principal:
 
 
 class Call:
-    """What a handler is handed: the agent, its open transaction, and the app's services
-    (e.g. the mem_docs domain's embedder)."""
+    """What a handler is handed: the agent, its open transaction, the app's services (e.g.
+    the mem_docs domain's embedder), and the approval gate (for decide_approval)."""
 
     def __init__(
         self,
@@ -67,6 +83,9 @@ class Call:
         settings: Settings,
         visible_tools: Callable[[], list[ToolSpec]],
         services: Mapping[type, Any],
+        approvals: Approvals,
+        transport: str,
+        policies: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
         self.agent = agent
         self.tx = tx
@@ -74,6 +93,10 @@ class Call:
         self.settings = settings
         self.visible_tools = visible_tools
         self._services = services
+        self.approvals = approvals
+        self.transport = transport
+        # The policies on the tools this agent may call, as it may read them (bizctx://agent/me).
+        self.policies = policies
 
     @property
     def access(self) -> AccessPatterns:
@@ -106,6 +129,31 @@ class _Target:
     refusal: str | None = None
     entity: Entity | None = None
     takes_key: bool = False
+    spec: ToolSpec | None = None  # a tool's: its policies apply
+
+
+class _Committed(Exception):
+    """An answer that is an error but commits with the call (a call held for approval)."""
+
+    def __init__(self, error: BizctxError) -> None:
+        self.error = error
+
+
+class _GiveBack(Exception):
+    """Rolls back the limit uses taken for a call that is held instead of run."""
+
+
+def hidden_for(agent: Agent) -> Hidden:
+    """Which redaction marks hide a field from this agent: those its access_patterns redact,
+    and every field of a domain they close (a client's e-mail nested in an invoice, for an
+    agent that may not read clients)."""
+
+    def hidden(mark: Redact) -> bool:
+        return not agent.access.allows(mark.domain, "read") or mark.field in agent.access.redacted(
+            mark.domain
+        )
+
+    return hidden
 
 
 class Guard:
@@ -122,6 +170,8 @@ class Guard:
         self.registry = registry
         self.settings = settings
         self.services = dict(services or {})
+        self.policies = PolicyBook(db)
+        self.approvals = Approvals(self)
         self._tool_cache: dict[str, types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
@@ -146,6 +196,18 @@ class Guard:
 
     def visible_tools(self, agent: Agent) -> list[ToolSpec]:
         return [t for t in self.registry.tools.values() if self.tool_refusal(agent, t) is None]
+
+    def policies_for(self, agent: Agent) -> list[dict[str, Any]]:
+        """The policies that govern this agent's calls of the tools it may use."""
+        book = self.policies.cached(agent.tenant_id)
+        if book is None:
+            return []
+        return [
+            p.describe()
+            for t in self.visible_tools(agent)
+            for p in book.by_tool.get(t.name, ())
+            if p.agent_id is None or p.agent_id == agent.id
+        ]
 
     def visible_resources(self, agent: Agent) -> list[ResourceSpec]:
         return [r for r in self.registry.resources if self.resource_refusal(agent, r) is None]
@@ -252,6 +314,7 @@ class Guard:
                     refusal=self.tool_refusal(agent, spec),
                     entity=spec.entity,
                     takes_key=spec.takes_key,
+                    spec=spec,
                 )
             shaped, replayed = await self._governed(agent, principal.transport, target, arguments or {})
         except BizctxError as exc:
@@ -296,15 +359,7 @@ class Guard:
         """Run one request under every rule; its shaped result, and whether it was a replay."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
-
-        def hidden(mark: Redact) -> bool:
-            # A field is hidden when the agent's access_patterns redact it, or close its
-            # domain altogether (a client's e-mail nested in an invoice, for an agent
-            # that may not read clients).
-            return not agent.access.allows(mark.domain, "read") or mark.field in agent.access.redacted(
-                mark.domain
-            )
-
+        hidden = hidden_for(agent)
         entry = AuditEntry(
             request_id=request_id,
             transport=transport,
@@ -326,62 +381,57 @@ class Guard:
             if target.input_model is not None:
                 args = _validate(target.input_model, raw)
             digest = idempotency.fingerprint(args) if key is not None else ""
+            version = (await self.policies.current(agent.tenant_id)).version
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 try:
                     scopes = agent.access.scopes()
-                    async with self.db.agent_tx(agent.tenant_id, agent.id, scopes) as tx:
-                        first = None
-                        if key is not None:
-                            first = await idempotency.claim(tx, target.name, key, digest, scopes)
-                        if first is not None:
-                            if first.fingerprint != digest or first.result is None:
-                                raise idempotency.refusal(first, target.name, key or "")
-                            if idempotency.narrowed(first, scopes):
-                                raise idempotency.narrowed_refusal(first, target.name, key or "")
-                            # The first result, re-shaped under the caller's access as it is now.
-                            assert target.output_model is not None
-                            shaped = shape(target.output_model.model_validate(first.result), hidden)
-                            entity = (first.entity_type, first.entity_id)
-                        else:
-                            call = Call(
-                                agent,
-                                tx,
-                                request_id,
-                                self.settings,
-                                lambda: self.visible_tools(agent),
-                                self.services,
-                            )
-                            result = await target.invoke(call, args)
-                            shaped = shape(result, hidden)
-                            entity = target.entity.of(args, result) if target.entity else (None, None)
-                            if key is not None:
-                                idempotency.store(tx, target.name, key, shaped, entity)
-                        entry.entity_type, entry.entity_id = entity
-                        entry.replayed = first is not None
+                    async with self.db.agent_tx(
+                        agent.tenant_id, agent.id, scopes, policy_version=version
+                    ) as tx:
+                        call = Call(
+                            agent,
+                            tx,
+                            request_id,
+                            self.settings,
+                            lambda: self.visible_tools(agent),
+                            self.services,
+                            self.approvals,
+                            transport,
+                            lambda: self.policies_for(agent),
+                        )
+                        answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
                         entry.duration_ms = (time.perf_counter() - started) * 1000
                         write_audit(tx, agent.tenant_id, agent.id, entry)
                     break
                 except psycopg.Error as exc:
+                    if exc.sqlstate == POLICIES_CHANGED and attempt < TRANSIENT_ATTEMPTS:
+                        # Another server changed this tenant's policies: reload, then decide.
+                        version = (await self.policies.load(agent.tenant_id)).version
+                        continue
                     # A deadlock or serialization failure rolled the whole call back: nothing
                     # of it was written, so running it again is safe; the caller never sees it.
                     if exc.sqlstate not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
                         raise
                     log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
             log.info(
-                "%s %s ok%s",
+                "%s %s %s%s",
                 target.kind,
                 target.name,
+                entry.outcome,
                 " (replayed)" if entry.replayed else "",
                 extra={"request_id": request_id, "agent": agent.name},
             )
-            return shaped, entry.replayed
+            if isinstance(answer, BizctxError):
+                raise _Committed(answer)  # held for approval: its task and audit row are committed
+            return answer, entry.replayed
+        except _Committed as held:
+            raise held.error from None
         except Exception as exc:
             error = as_bizctx_error(exc, request_id)
             if target.entity is not None and args is not None:
                 entry.entity_type, entry.entity_id = target.entity.of(args)
             entry.replayed = False
-            entry.outcome = "denied" if isinstance(error, PermissionDenied) else "error"
-            entry.error_code = error.code
+            entry.failed(error.code)
             entry.duration_ms = (time.perf_counter() - started) * 1000
             await self._audit_after_rollback(agent, entry)
             log.info(
@@ -393,6 +443,196 @@ class Guard:
                 extra={"request_id": request_id, "agent": agent.name},
             )
             raise error from None
+
+    async def _answer(
+        self,
+        call: Call,
+        target: _Target,
+        args: BaseModel | None,
+        key: str | None,
+        digest: str,
+        scopes: dict[str, str],
+        hidden: Hidden,
+        entry: AuditEntry,
+    ) -> Any:
+        """Inside the call's transaction: the shaped result, or (committed with it) the
+        approval_required error of a call held for approval. Fills in the audit entry."""
+        first = (
+            await idempotency.claim(call.tx, target.name, key, digest, scopes) if key is not None else None
+        )
+        if first is not None:
+            if not idempotency.replayable(first, digest):
+                raise idempotency.refusal(first, target.name, key or "")
+            if idempotency.narrowed(first, scopes):
+                raise idempotency.narrowed_refusal(first, target.name, key or "")
+            entry.replayed = True
+            entry.entity_type, entry.entity_id = first.entity_type, first.entity_id
+            assert target.output_model is not None
+            stored = first.result
+            if first.task_id is not None:  # held for approval: what became of it
+                stored = await self.approvals.outcome(call.tx, first.task_id)
+            # The first result, re-shaped under the caller's access as it is now.
+            return shape(target.output_model.model_validate(stored), hidden)
+        if target.spec is not None:
+            gate = await self.enforce(call, target.spec, args, gate=True)
+            if gate is not None:
+                # Rehearsed first, then undone: a call that would fail now (no such invoice, already
+                # paid) is refused at once instead of waiting for an approver to find out.
+                try:
+                    async with call.tx.savepoint():
+                        await target.invoke(call, args)
+                        raise _GiveBack()
+                except _GiveBack:
+                    pass
+                held = await self.approvals.hold(call, target.spec, args, gate, key)
+                entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
+                entry.failed(held.code)
+                if key is not None:
+                    idempotency.store(
+                        call.tx, target.name, key, None, (None, None), task_id=held.details["task_id"]
+                    )
+                return held
+        result = await target.invoke(call, args)
+        shaped = shape(result, hidden)
+        entity = target.entity.of(args, result) if target.entity else (None, None)
+        if key is not None:
+            idempotency.store(call.tx, target.name, key, shaped, entity)
+        entry.entity_type, entry.entity_id = entity
+        return shaped
+
+    async def enforce(
+        self, call: Call, spec: ToolSpec, args: BaseModel | None, *, gate: bool
+    ) -> Policy | None:
+        """The tenant's policies on this call, in precedence order: a matching deny refuses
+        it (policy_blocked); a matching limit takes a use under its counter's row lock, or
+        refuses it (rate_limited for one agent's limit, policy_blocked for the tenant's); then,
+        when `gate`, the approval policy that holds it, if any (its limits' uses are given
+        back: they are taken when the approved call runs)."""
+        book = self.policies.cached(call.agent.tenant_id)
+        policies = book.by_tool.get(spec.name, ()) if book is not None else ()
+        if not policies:
+            return None
+        money: Money = (None, None)
+        if spec.amount is not None and any(p.needs_amount for p in policies):
+            money = await spec.amount(call, args)
+        matched = [p for p in policies if p.matches(call.agent.id, args, money)]
+        for p in matched:
+            if p.effect == "deny":
+                raise PolicyBlocked(
+                    f"A policy of your business forbids this {spec.name} call"
+                    + (f": {p.reason}" if p.reason else ".")
+                    + " Do not retry it; ask a person if it must be done.",
+                    rule=p.describe(),
+                    reason=p.reason,
+                )
+        gates = [p for p in matched if p.effect == "require_approval"] if gate else []
+        limits = [p for p in matched if p.effect == "limit"]
+        if limits and gates:
+            # Checked, not spent: a held call may never run.
+            try:
+                async with call.tx.savepoint():
+                    for p in limits:
+                        await self._take(call, spec, p, money)
+                    raise _GiveBack()
+            except _GiveBack:
+                pass
+        else:
+            for p in limits:
+                await self._take(call, spec, p, money)
+        return gates[0] if gates else None
+
+    async def _take(self, call: Call, spec: ToolSpec, policy: Policy, money: Money) -> None:
+        subject = str(call.agent.id) if policy.scope == "agent" else "tenant"
+        taken = await call.tx.row(
+            TAKE_LIMIT,
+            policy_id=policy.id,
+            subject=subject,
+            window_seconds=policy.window_seconds,
+            max_calls=policy.max_calls,
+            max_amount=policy.max_amount,
+            amount=money[0] if policy.max_amount is not None else None,
+        )
+        if taken["allowed"]:
+            return
+        wait = int(taken["retry_after_s"])
+        what = f"{policy.max_calls} calls" if policy.max_calls is not None else f"{policy.max_amount}"
+        limit = {**policy.describe()}
+        if policy.scope == "agent":
+            raise RateLimited(
+                f"You reached your limit for {spec.name} ({what} per {policy.window_seconds} s); "
+                f"retry in {wait} s, or ask a person to raise the limit.",
+                limit=limit,
+                retry_after_s=wait,
+            )
+        next_allowed_at = (datetime.now(UTC) + timedelta(seconds=wait)).isoformat()
+        raise PolicyBlocked(
+            f"Your business's limit for {spec.name} ({what} per {policy.window_seconds} s, for all its "
+            f"agents together) is reached; it frees up at {next_allowed_at}.",
+            rule=limit,
+            reason=policy.reason,
+            next_allowed_at=next_allowed_at,
+        )
+
+    async def execute_held(self, tx: Tx, held: dict[str, Any], decider: Decider) -> Ran:
+        """Run a held call on its approval, in a savepoint of the decision's transaction, as its
+        requester with the requester's rights now (permission, deny and limit policies checked
+        again; never held again); audited as the requester's call, naming the approval task."""
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        spec = self.registry.tools.get(held["tool"])
+        requester = await self.directory.get(held["tenant_id"], held["requested_by_agent_id"])
+        entry = AuditEntry(
+            request_id=request_id,
+            transport=held["transport"],
+            kind="tool",
+            name=held["tool"],
+            arguments=held["arguments"],
+            approval_task_id=held["task_id"],
+        )
+        try:
+            if spec is None or requester is None:
+                raise NotFound(f"The tool {held['tool']} or the agent that asked for it no longer exists.")
+            hidden = hidden_for(requester)
+            entry.arguments = mask_arguments(held["arguments"], spec.input_model, hidden)
+            refusal = (
+                self.tool_refusal(requester, spec) if requester.active else f"{requester.name} is disabled."
+            )
+            if refusal is not None:
+                raise PermissionDenied(f"{refusal} (checked when the approved call ran)")
+            args = _validate(spec.input_model, held["arguments"])
+            async with tx.savepoint():
+                await tx.execute(SET_CALL_IDENTITY, **Decider(agent=requester).identity)
+                call = Call(
+                    requester,
+                    tx,
+                    request_id,
+                    self.settings,
+                    lambda: self.visible_tools(requester),
+                    self.services,
+                    self.approvals,
+                    held["transport"],
+                )
+                await self.enforce(call, spec, args, gate=False)
+                result = await spec.handler(call, args)
+                shaped = shape(result, hidden)
+            entry.entity_type, entry.entity_id = spec.entity.of(args, result) if spec.entity else (None, None)
+            summary = {"outcome": "succeeded", "tool": spec.name, "entity_type": entry.entity_type}
+            ran = Ran("succeeded", result=shaped, summary={**summary, "entity_id": entry.entity_id})
+        except Exception as exc:
+            error = as_bizctx_error(exc, request_id)
+            entry.failed(error.code)
+            failure = {"code": error.code, "message": error.message}
+            ran = Ran(
+                "failed",
+                error=error.to_dict(),
+                summary={"outcome": "failed", "tool": held["tool"], "error": failure},
+            )
+        finally:
+            await tx.execute(SET_CALL_IDENTITY, **decider.identity)
+        entry.duration_ms = (time.perf_counter() - started) * 1000
+        write_audit(tx, held["tenant_id"], held["requested_by_agent_id"], entry)
+        log.info("approved %s ran: %s", held["tool"], ran.status, extra={"request_id": request_id})
+        return ran
 
     async def _audit_after_rollback(self, agent: Agent, entry: AuditEntry) -> None:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -79,6 +80,7 @@ class FirstCall:
 
     fingerprint: str | None
     result: Any
+    task_id: UUID | None
     scopes: dict[str, str] | None
     entity_type: str | None
     entity_id: str | None
@@ -124,6 +126,11 @@ def narrowed_refusal(first: FirstCall, tool: str, key: str) -> PermissionDenied:
     )
 
 
+def replayable(first: FirstCall, digest: str) -> bool:
+    """Whether a retry with these arguments gets the first call's answer (else it is refused)."""
+    return first.fingerprint == digest and (first.result is not None or first.task_id is not None)
+
+
 def refusal(first: FirstCall, tool: str, key: str) -> Conflict:
     """The conflict for a key whose first call had other arguments (or unknown ones)."""
     when = first.created_at.isoformat()
@@ -143,13 +150,23 @@ def refusal(first: FirstCall, tool: str, key: str) -> Conflict:
     )
 
 
-def store(tx: Tx, tool: str, key: str, result: Any, entity: tuple[str | None, str | None]) -> None:
-    """Keep the call's result under its key; sent with the COMMIT."""
+def store(
+    tx: Tx,
+    tool: str,
+    key: str,
+    result: Any,
+    entity: tuple[str | None, str | None],
+    *,
+    task_id: UUID | None = None,
+) -> None:
+    """Keep the call's result (or, for a call held for approval, its approval task) under its
+    key; sent with the COMMIT."""
     tx.defer(
         STORE,
         tool=tool,
         idempotency_key=key,
-        result=Jsonb(result),
+        result=None if result is None else Jsonb(result),
+        task_id=task_id,
         entity_type=entity[0],
         entity_id=entity[1],
     )

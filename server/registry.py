@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import idempotency
+from .policy import AmountOf
 from .queries import QueryRef
 from .redact import check_output_model
 
@@ -88,6 +89,8 @@ class ToolSpec:
     idempotent: bool
     title: str | None = None
     entity: Entity | None = None
+    # The call's effective (amount, currency), for policies that compare or limit money.
+    amount: AmountOf | None = None
 
     @property
     def takes_key(self) -> bool:
@@ -181,9 +184,11 @@ class Domain:
         idempotent: bool | None = None,
         title: str | None = None,
         entity: tuple[str, ...] | None = None,
+        amount: AmountOf | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
-        and idempotent. `entity` names what a call is about (see Entity)."""
+        and idempotent. `entity` names what a call is about (see Entity); `amount` tells the
+        money a call moves, `async (call, args) -> (amount, currency)`, for policies."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
         is_read = action == "read"
@@ -210,6 +215,7 @@ class Domain:
                     idempotent=is_read if idempotent is None else idempotent,
                     title=title,
                     entity=_entity(entity),
+                    amount=amount,
                 )
             )
             return fn

@@ -34,6 +34,8 @@ JSONRPC_CODES = {
     "conflict": -32011,
     "unavailable": -32012,
     "rate_limited": -32013,
+    "policy_blocked": -32014,
+    "approval_required": -32015,
     "internal": types.INTERNAL_ERROR,
 }
 

@@ -24,7 +24,7 @@ import pytest
 from mcp import Client
 from psycopg.rows import dict_row
 
-from bizctx.ops import operators
+from bizctx.ops import operators, policies
 from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import AppState, build_server, load_domains, open_app
@@ -220,6 +220,13 @@ def make_agent(app: AppState, make_tenant):
         )
 
     return make
+
+
+async def without_policies(app: AppState, tenant_name: str) -> None:
+    """Remove a tenant's policies (the seeded defaults: void_invoice needs approval), for
+    tests of a tool's own behaviour; governance has its own tests (test_policies.py)."""
+    for policy in await policies.list_policies(app.db, tenant_name):
+        await policies.remove_policy(app.db, tenant_name, str(policy["id"]), "tests")
 
 
 @pytest.fixture

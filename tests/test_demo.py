@@ -105,6 +105,12 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
         ).fetchone()[0]
         assert by_hand == 0 and conn.execute("SELECT count(*) FROM client_interactions").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM client_segment_memberships").fetchone()[0] >= 150
+        # The approval gate: billing's void waits for operations (the default policy holds it).
+        held = conn.execute(
+            "SELECT c.tool, a.name, t.status FROM approval_calls c JOIN tasks t ON t.id = c.task_id "
+            "JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.requested_by_agent_id"
+        ).fetchall()
+        assert held == [("void_invoice", "billing", "awaiting_approval")]
 
 
 async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
@@ -123,7 +129,8 @@ async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_d
 
     business = demo.demo_data.build(datetime.now(ZoneInfo(demo.TIME_ZONE)).date(), demo.TIME_ZONE)
     found = counts(demo_settings.database_url)
-    assert found["tasks"] == len(business.tasks) and found["mem_docs"] == len(business.memories)
+    # Its tasks, and the approval task that holds billing's void.
+    assert found["tasks"] == len(business.tasks) + 1 and found["mem_docs"] == len(business.memories)
     assert found["appointments"] == len(business.rows["appointments"])
     assert found["invoices"] == len(business.rows["invoices"])
     with psycopg.connect(demo_settings.database_url) as conn:

@@ -19,7 +19,7 @@ from bizctx.ops import operators
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import ALL_RIGHTS, audit_rows, count, err, error_of, ok
+from conftest import ALL_RIGHTS, audit_rows, count, err, error_of, ok, without_policies
 
 pytestmark = pytest.mark.anyio
 
@@ -168,9 +168,10 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
 
 @pytest.mark.parametrize("tool", WRITE_TOOLS)
 async def test_every_write_tool_keeps_the_one_idempotency_contract(
-    tool, make_agent, make_tenant, connect, sql
+    tool, app, make_agent, make_tenant, connect, sql
 ):
     tenant = await make_tenant(time_zone="America/New_York")
+    await without_policies(app, tenant["name"])  # gated calls have their own test below
     first = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
     second = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
     biz = seed(sql, first.tenant_id)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import audit_rows, count, err, error_of, ok
+from conftest import audit_rows, count, err, error_of, ok, without_policies
 
 pytestmark = pytest.mark.anyio
 
@@ -53,8 +53,11 @@ def expected_line(item: dict, currency: str) -> tuple[Decimal, Decimal]:
 
 
 @pytest.fixture
-async def writer(make_agent):
-    return await make_agent(**WRITE)
+async def writer(app, make_agent):
+    # Invoices' own behaviour: without the default policy that holds voids for approval.
+    agent = await make_agent(**WRITE)
+    await without_policies(app, agent.tenant_name)
+    return agent
 
 
 async def issue(c, client_id: str, items=None, **extra) -> dict:

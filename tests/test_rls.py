@@ -92,6 +92,7 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
         "dead_letters": {"task_scope"},
         "mem_docs": {"mem_doc_scope", "mem_doc_delete"},
         "idempotency_keys": {"own_keys"},
+        "approval_calls": {"task_scope"},
     }
     for r in rows:
         assert r["relrowsecurity"] and r["relforcerowsecurity"], r["relname"]

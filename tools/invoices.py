@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
+from bizctx.server.policy import Money
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
 from bizctx.tools.clients import ClientRef
@@ -37,6 +38,8 @@ LOCK_INVOICE = invoices.query("lock_invoice")
 INSERT_PAYMENT = invoices.query("insert_payment")
 VOID_INVOICE = invoices.query("void_invoice")
 RECEIVABLES_AGING = invoices.query("receivables_aging")
+
+INVOICE_MONEY = invoices.query("invoice_money")
 
 ITEM_SERVICE_MISSING = invoices.constraint("invoice_items_service_fk")
 ITEM_APPOINTMENT_MISSING = invoices.constraint("invoice_items_appointment_fk")
@@ -353,7 +356,19 @@ class RecordPaymentOut(BaseModel):
     invoice: InvoiceSummary = Field(description="The invoice after the payment: status and balance due.")
 
 
-@invoices.tool(action="write", idempotent=True, title="Record a payment", entity=("invoice", "invoice_id"))
+async def _payment_money(call: Call, args: RecordPaymentIn) -> Money:
+    """For policies: the amount received, in the payment's currency (else the invoice's)."""
+    invoice = await call.tx.one(INVOICE_MONEY, invoice_id=args.invoice_id)
+    return args.amount, args.currency or (invoice["currency"] if invoice else None)
+
+
+@invoices.tool(
+    action="write",
+    idempotent=True,
+    title="Record a payment",
+    entity=("invoice", "invoice_id"),
+    amount=_payment_money,
+)
 async def record_payment(call: Call, args: RecordPaymentIn) -> RecordPaymentOut:
     """Record money received against an issued invoice; the invoice's balance and status
     (partial, then paid) change in the same transaction. A payment above the balance due, on a
@@ -431,12 +446,19 @@ class VoidInvoiceIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000, description="Why it is voided (kept on the invoice).")
 
 
+async def _void_money(call: Call, args: VoidInvoiceIn) -> Money:
+    """For policies: what a void writes off, the balance still owed."""
+    invoice = await call.tx.one(INVOICE_MONEY, invoice_id=args.invoice_id)
+    return (invoice["balance_due"], invoice["currency"]) if invoice else (None, None)
+
+
 @invoices.tool(
     action="write",
     destructive=True,
     idempotent=True,
     title="Void an invoice",
     entity=("invoice", "invoice_id"),
+    amount=_void_money,
 )
 async def void_invoice(call: Call, args: VoidInvoiceIn) -> Invoice:
     """Void a draft, or an issued invoice nothing has been paid on, so it is no longer owed; its

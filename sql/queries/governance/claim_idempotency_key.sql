@@ -13,7 +13,7 @@ INSERT INTO idempotency_keys AS k (tenant_id, agent_id, tool, idempotency_key, f
 VALUES (bizctx_tenant(), bizctx_agent(), %(tool)s::text, %(idempotency_key)s::text, %(fingerprint)s::text,
         %(scopes)s::jsonb)
 ON CONFLICT (tenant_id, agent_id, tool, idempotency_key) DO UPDATE
-SET fingerprint = excluded.fingerprint, scopes = excluded.scopes, result = NULL, entity_type = NULL,
-    entity_id = NULL, created_at = now()
+SET fingerprint = excluded.fingerprint, scopes = excluded.scopes, result = NULL, task_id = NULL,
+    entity_type = NULL, entity_id = NULL, created_at = now()
 WHERE k.created_at <= now() - make_interval(days => %(keep_days)s::integer)
 RETURNING created_at

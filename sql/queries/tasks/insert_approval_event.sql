@@ -2,4 +2,4 @@
 INSERT INTO approval_events (tenant_id, task_id, decision, requested_by_agent_id, decided_by_agent_id, reason)
 VALUES (bizctx_tenant(), %(task_id)s::uuid, %(decision)s::text, %(requested_by_agent_id)s::uuid,
         %(decided_by_agent_id)s::uuid, %(reason)s::text)
-RETURNING id, task_id, decision, requested_by_agent_id, decided_by_agent_id, reason, at
+RETURNING id, task_id, decision, requested_by_agent_id, decided_by_agent_id, decided_by_operator, reason, at

@@ -1,6 +1,6 @@
 -- The latest approval request or decision on a task, if any.
 -- Index: approval_events_task_idx (tenant_id, task_id, id).
-SELECT id, task_id, decision, requested_by_agent_id, decided_by_agent_id, reason, at
+SELECT id, task_id, decision, requested_by_agent_id, decided_by_agent_id, decided_by_operator, reason, at
 FROM approval_events
 WHERE tenant_id = bizctx_tenant() AND task_id = %(task_id)s::uuid
 ORDER BY id DESC
