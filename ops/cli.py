@@ -239,6 +239,13 @@ def cmd_agent_status(status: str) -> Callable[[argparse.Namespace, Settings], in
     return run
 
 
+def cmd_agent_set(args: argparse.Namespace, settings: Settings) -> int:
+    limit = args.calls_per_minute or None  # 0: back to the server's default
+    row = _with_db(settings, lambda db: operators.set_calls_per_minute(db, args.tenant, args.name, limit))
+    _print_json(row) if args.json else print(f"agent {row['name']!r}: {limit or 'default'} calls per minute")
+    return 0
+
+
 def cmd_agent_set_access(args: argparse.Namespace, settings: Settings) -> int:
     row = _with_db(
         settings, lambda db: operators.set_access_patterns(db, args.tenant, args.name, args.access_patterns)
@@ -533,6 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(agent, name, handler, text)
         p.add_argument("name")
         p.add_argument("--tenant", required=True)
+    p = add(agent, "set", cmd_agent_set, "set an agent's fair-use limit")
+    p.add_argument("name")
+    p.add_argument("--tenant", required=True)
+    p.add_argument(
+        "--calls-per-minute", type=int, required=True, help="calls and reads per minute (0: the default)"
+    )
     p = add(agent, "set-access", cmd_agent_set_access, "replace an agent's access_patterns")
     p.add_argument("name")
     p.add_argument("--tenant", required=True)

@@ -160,6 +160,21 @@ async def set_status(db: Database, tenant_ref: str, ref: str, status: str) -> di
     return {**agent, "status": status}
 
 
+async def set_calls_per_minute(db: Database, tenant_ref: str, ref: str, per_minute: int | None) -> dict:
+    """An agent's fair-use limit (None: the server's default); running servers reload it."""
+    if per_minute is not None and not 1 <= per_minute <= 100_000:
+        raise OperatorError("--calls-per-minute must be between 1 and 100000 (or 0 for the server's default)")
+    async with db.operator_tx() as tx:
+        agent = await _agent(tx, tenant_ref, ref)
+        await tx.execute(
+            _q("set_agent_calls_per_minute"),
+            tenant_id=agent["tenant_id"],
+            agent_id=agent["id"],
+            calls_per_minute=per_minute,
+        )
+    return {**agent, "calls_per_minute": per_minute}
+
+
 async def set_access_patterns(db: Database, tenant_ref: str, ref: str, access: AccessPatterns) -> dict:
     async with db.operator_tx() as tx:
         agent = await _agent(tx, tenant_ref, ref)

@@ -121,11 +121,23 @@ async def open_app(
                     opened[kind] = await stack.enter_async_context(factory(settings, db))
             directory = AgentDirectory(db)
             await directory.start()
+            guard = Guard(db, directory, registry, settings, opened)
+            flusher = asyncio.create_task(_flush_refusals(guard), name="bizctx-refusal-log")
             try:
-                guard = Guard(db, directory, registry, settings, opened)
                 yield AppState(settings, db, directory, registry, guard, opened)
             finally:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                await guard.refusals.flush(db, everything=True)
                 await directory.stop()
+
+
+async def _flush_refusals(guard: Guard) -> None:
+    """Write the fair-use refusals of each minute that has ended (one audit row per agent)."""
+    while True:
+        await asyncio.sleep(15)
+        await guard.refusals.flush(guard.db)
 
 
 R = TypeVar("R")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,7 @@ from . import idempotency
 from .access import AccessPatterns
 from .approvals import Approvals, Decider, Ran
 from .audit import AuditEntry, write_audit
+from .bounds import check_depth, check_size, cut
 from .database import Database, Tx
 from .errors import (
     BizctxError,
@@ -42,11 +44,12 @@ from .errors import (
     RateLimited,
     Unavailable,
 )
+from .fairuse import CallRate, RefusalLog
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook
 from .queries import QueryRef
-from .redact import Hidden, Redact, mask_arguments, shape
+from .redact import Hidden, Redact, hidden_inputs, mask_arguments, shape
 from .registry import Entity, Registry, ResourceSpec, ToolSpec
 from .replies import TRANSIENT_SQLSTATES, as_bizctx_error, protocol_error, tool_error
 from .settings import Settings
@@ -172,6 +175,8 @@ class Guard:
         self.services = dict(services or {})
         self.policies = PolicyBook(db)
         self.approvals = Approvals(self)
+        self.rate = CallRate()
+        self.refusals = RefusalLog()
         self._tool_cache: dict[str, types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
@@ -211,6 +216,22 @@ class Guard:
 
     def visible_resources(self, agent: Agent) -> list[ResourceSpec]:
         return [r for r in self.registry.resources if self.resource_refusal(agent, r) is None]
+
+    def fair_use(self, agent: Agent, transport: str, name: str) -> None:
+        """The agent's calls per minute (fairuse.py): refused before any database work, and
+        counted for one audit row per minute, not written per call."""
+        per_minute = agent.calls_per_minute or self.settings.calls_per_minute
+        wait = self.rate.take(agent.id, per_minute)
+        if wait is None:
+            return
+        self.refusals.note(agent.tenant_id, agent.id, transport, name)
+        retry_after_s = max(1, math.ceil(wait))
+        raise RateLimited(
+            f"You are calling faster than your share ({per_minute} calls a minute); "
+            f"retry in {retry_after_s} s.",
+            limit={"calls_per_minute": per_minute},
+            retry_after_s=retry_after_s,
+        )
 
     async def current_agent(self, principal: Principal) -> Agent:
         try:
@@ -302,8 +323,9 @@ class Guard:
         spec = self.registry.tools.get(name)
         try:
             agent = await self.current_agent(principal)
+            self.fair_use(agent, principal.transport, cut(name))
             if spec is None:
-                target = _Target("tool", name, _no_such_tool(name))
+                target = _Target("tool", cut(name), _no_such_tool(name))
             else:
                 target = _Target(
                     "tool",
@@ -328,9 +350,10 @@ class Guard:
     async def read_resource(self, principal: Principal, uri: str) -> types.ReadResourceResult:
         try:
             agent = await self.current_agent(principal)
+            self.fair_use(agent, principal.transport, cut(uri))
             found = self.registry.find_resource(uri)
             if found is None:
-                target, params = _Target("resource", uri, _no_such_resource(uri)), {"uri": uri}
+                target, params = _Target("resource", cut(uri), _no_such_resource(uri)), {"uri": cut(uri)}
             else:
                 spec, params = found
                 target = _Target(
@@ -375,11 +398,19 @@ class Guard:
                 )
             if target.refusal is not None:
                 raise PermissionDenied(target.refusal)
+            check_depth(raw)
             key = None
             if target.takes_key:
                 raw, key = idempotency.split_key(raw)
             if target.input_model is not None:
                 args = _validate(target.input_model, raw)
+                check_size(raw)
+                redacted = hidden_inputs(args, hidden, target.spec.domain) if target.spec else []
+                if redacted:
+                    raise PermissionDenied(
+                        f"{', '.join(redacted)} {'is' if len(redacted) == 1 else 'are'} redacted for you, so "
+                        "you may not set or match it; leave it out, or ask an agent that may see it."
+                    )
             digest = idempotency.fingerprint(args) if key is not None else ""
             version = (await self.policies.current(agent.tenant_id)).version
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
@@ -648,14 +679,18 @@ class Guard:
 
 def _no_such_tool(name: str) -> Invoke:
     async def invoke(call: Call, args: Any) -> BaseModel:
-        raise NotFound(f"There is no tool named {name!r}; call tools/list to see the tools you may use.")
+        raise NotFound(
+            f"There is no tool named {cut(name, 64)!r}; call tools/list to see the tools you may use."
+        )
 
     return invoke
 
 
 def _no_such_resource(uri: str) -> Invoke:
     async def invoke(call: Call, args: Any) -> BaseModel:
-        raise NotFound(f"There is no resource at {uri!r}; list resources and templates to see yours.")
+        raise NotFound(
+            f"There is no resource at {cut(uri, 200)!r}; list resources and templates to see yours."
+        )
 
     return invoke
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -22,14 +23,15 @@ from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from .app import AppState, build_server
-from .errors import AgentRefused, PermissionDenied
+from .errors import AgentRefused, PermissionDenied, Unavailable
 from .guard import Principal
 from .queries import QueryRef
 
@@ -38,6 +40,10 @@ log = logging.getLogger("bizctx.http")
 PING = QueryRef("governance", "ping")
 HTTP_TRANSPORTS = ("streamable-http", "sse")
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+class DatabaseDown(AuthenticationError):
+    """The key could not be checked: the database is unavailable (not the caller's fault)."""
 
 
 class AgentKeyVerifier(TokenVerifier):
@@ -52,6 +58,9 @@ class AgentKeyVerifier(TokenVerifier):
         except AgentRefused as exc:
             log.info("refused an HTTP request: %s", exc)
             return None
+        except (psycopg.Error, OSError, Unavailable) as exc:
+            log.warning("could not check an agent key: %s", type(exc).__name__)
+            raise DatabaseDown("database unavailable") from None
         return AccessToken(
             token="",  # never kept: the key is a secret, the agent id is what we need
             client_id=str(agent.id),
@@ -68,6 +77,15 @@ def security_settings(host: str, state: AppState) -> TransportSecuritySettings:
         allowed_hosts=sorted({f"{h}:*" for h in hosts} | set(hosts) | set(state.settings.allowed_hosts)),
         allowed_origins=sorted({f"http://{h}:*" for h in _LOOPBACK} | set(state.settings.allowed_origins)),
     )
+
+
+def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """The answer when a key cannot be checked: for a database that is down, the same
+    retryable `unavailable` error tools give, as JSON with a 503 and Retry-After."""
+    if isinstance(exc, DatabaseDown):
+        error = Unavailable("The database is unavailable right now; retry in a few seconds.").to_dict()
+        return JSONResponse({"error": error}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"error": {"code": "invalid_input", "message": str(exc)}}, status_code=400)
 
 
 def principal_for(transport: str) -> Callable[[ServerRequestContext[Any, Any]], Principal]:
@@ -108,8 +126,13 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
         sse = SseServerTransport("/messages/", security_settings=security)
 
         async def sse_endpoint(scope: Any, receive: Any, send: Any) -> None:
-            async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
-                await server.run(read_stream, write_stream, server.create_initialization_options())
+            try:
+                async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
+                    await server.run(read_stream, write_stream, server.create_initialization_options())
+            except ValueError as exc:
+                # The SDK has answered already (403 for a bad Origin or Host) and then raises: one
+                # line in the log, not a traceback and a reset connection.
+                log.info("refused an SSE connection: %s", exc)
 
         routes.append(Route("/sse", RequireAuthMiddleware(sse_endpoint, []), methods=["GET"]))
         routes.append(Mount("/messages/", app=RequireAuthMiddleware(sse.handle_post_message, [])))
@@ -125,7 +148,11 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(AgentKeyVerifier(state))),
+            Middleware(
+                AuthenticationMiddleware,
+                backend=BearerAuthBackend(AgentKeyVerifier(state)),
+                on_error=auth_error,
+            ),
             Middleware(AuthContextMiddleware),
         ],
         lifespan=lifespan,

@@ -56,6 +56,8 @@ class Agent:
     status: str
     capabilities: frozenset[str]
     access: AccessPatterns
+    # Its own fair-use limit; None: the server's default (settings.calls_per_minute).
+    calls_per_minute: int | None = None
 
     @property
     def active(self) -> bool:
@@ -78,6 +80,7 @@ def agent_from_row(row: dict[str, Any]) -> Agent:
         status=row["status"],
         capabilities=frozenset(row["capabilities"] or ()),
         access=access,
+        calls_per_minute=row.get("calls_per_minute"),
     )
 
 

@@ -141,3 +141,19 @@ def check_output_model(model: type[BaseModel], seen: set[type[BaseModel]] | None
             raise TypeError(f"{model.__name__}.{name} is redactable, so it must have a default")
     for inner in nested_models(model).values():
         check_output_model(inner, seen)
+
+
+def hidden_inputs(args: BaseModel, hidden: Hidden, domain: str) -> list[str]:
+    """The fields of `args` of the tool's own domain that the caller gave a value although they
+    are hidden from it: an agent may not set what it may not see (a uniqueness conflict would
+    tell it who holds the value). A field of another domain a tool takes (the client address
+    a booking is at) is masked in the audit row, but may be given."""
+    field_marks = marks(type(args))
+    return sorted(
+        name
+        for name in args.model_fields_set
+        if name in field_marks
+        and field_marks[name].domain == domain
+        and hidden(field_marks[name])
+        and getattr(args, name) is not None
+    )

@@ -79,6 +79,10 @@ def protocol_error(exc: BizctxError) -> MCPError:
 def as_bizctx_error(exc: BaseException, request_id: str) -> BizctxError:
     if isinstance(exc, BizctxError):
         return exc
+    if isinstance(exc, OverflowError):
+        # A date or number past what Python or the database can hold (a time near year 9999 plus
+        # a duration): the caller's input, not our bug.
+        return InvalidInput("A date or number is out of range; use values a calendar and a bank would.")
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate or ""
         if state in ("BZ001", "BZ002"):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=15_000, ge=0, description="Per-statement limit for agent calls."
     )
     page_size: int = Field(default=50, ge=1, le=500, description="Items per page of tools/list etc.")
+    calls_per_minute: int = Field(
+        default=6000, ge=1, le=1_000_000, description="Each agent's tool calls and resource reads per minute."
+    )
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
     embedding_provider: Literal["auto", "local", "openai", "none"] = Field(

@@ -78,7 +78,7 @@ def _refusal(line: bytes) -> types.JSONRPCError:
     """The error answering a line that is not a valid message, with its id when it has one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any message needs
         return types.JSONRPCError(
             jsonrpc="2.0",
             id=None,

@@ -190,8 +190,12 @@ async def test_redacted_fields_are_absent_everywhere_and_masked_in_the_audit(mak
         caps=["clients.read"], access={"clients": {"read": True, "redact": ["email", "phone", "notes"]}}
     )
     async with connect(agent) as c:
-        result = await c.call_tool("probe_read", {"note": "the gate code is 4321", "count": 2})
+        # v2: a field redacted for the agent may not be set by it either (no conflict or match
+        # can reveal it); the refused call is audited with the value masked.
+        refused = await c.call_tool("probe_read", {"note": "the gate code is 4321", "count": 2})
+        result = await c.call_tool("probe_read", {"count": 2})
         resource = await c.read_resource(f"bizctx://probes/{uuid.uuid4()}")
+    assert error_of(refused)["code"] == "permission_denied" and "note" in error_of(refused)["message"]
     assert not result.is_error
     assert result.structured_content == {
         "tenant_id": str(agent.tenant_id),

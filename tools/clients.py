@@ -14,6 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bizctx.server.bounds import FreeJson
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
@@ -607,7 +608,9 @@ class SetClientPreferenceIn(BaseModel):
         max_length=100,
         description="Preference name, e.g. preferred_technician, reminder_channels, pets.",
     )
-    value: Any = Field(default=None, description="Its JSON value; null removes the preference. Needs key.")
+    value: FreeJson = Field(
+        default=None, description="Its JSON value; null removes the preference. Needs key."
+    )
     opt_out: list[ContactChannel] | None = Field(
         default=None,
         description="Channels the client asked not to be contacted on ('all' for every channel).",

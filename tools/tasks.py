@@ -13,7 +13,6 @@ a task outside the scope is not found.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -23,6 +22,7 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bizctx.server.approvals import APPROVAL_TYPE, Decider
+from bizctx.server.bounds import FreeJsonObject
 from bizctx.server.errors import Conflict, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
@@ -57,7 +57,6 @@ MISSING_REFERENCES = {
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 DEFAULT_LEASE_SECONDS = 300
-MAX_JSON_CHARS = 65_536
 
 TaskStatus = Literal["pending", "awaiting_approval", "claimed", "completed", "failed", "dead", "cancelled"]
 TaskType = Annotated[
@@ -69,12 +68,6 @@ TaskType = Annotated[
         description="What kind of work, e.g. send_reminder or collections.call (letters, digits, _ . : / -).",
     ),
 ]
-
-
-def _json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(json.dumps(value, default=str)) > MAX_JSON_CHARS:
-        raise ValueError(f"is larger than {MAX_JSON_CHARS} characters as JSON; store big data elsewhere")
-    return value
 
 
 # -- output models ------------------------------------------------------------------------------
@@ -150,7 +143,7 @@ class CreateTaskIn(BaseModel):
 
     type: TaskType
     title: str = Field(min_length=1, max_length=500, description="One line a person can read.")
-    payload: dict[str, Any] = Field(default_factory=dict, description="The task's input, a JSON object.")
+    payload: FreeJsonObject = Field(default_factory=dict, description="The task's input, a JSON object.")
     priority: int = Field(default=0, ge=-1000, le=1000, description="-1000..1000; higher runs first.")
     assignee_agent_id: UUID | None = Field(
         default=None, description="Only this agent (of your business) may claim it; omit for any worker."
@@ -184,7 +177,6 @@ class CreateTaskIn(BaseModel):
             raise ValueError("must not be blank")
         return value.strip()
 
-    _payload = field_validator("payload")(_json_object)
 
 
 @tasks.tool(action="write", idempotent=True, title="Create a task", entity=("task", "id"))
@@ -338,11 +330,10 @@ class CompleteTaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: UUID = Field(description="The task you claimed.")
-    result: dict[str, Any] | None = Field(
+    result: FreeJsonObject | None = Field(
         default=None, description="What you did or found, as a JSON object (kept on the task)."
     )
 
-    _result = field_validator("result")(_json_object)
 
 
 @tasks.tool(

@@ -27,6 +27,8 @@ BOOKABLE_RESOURCES = appointments.query("bookable_resources")
 DEFAULT_STEP_MINUTES = 30
 DEFAULT_SLOT_DAYS = 7
 MAX_SLOT_DAYS = 31
+# Start times one search may try: 7 days in 5-minute steps, 31 days in 23-minute ones.
+MAX_SLOT_STARTS = 2016
 # A conflict lists this many next free slots, searched this far ahead.
 NEXT_FREE_SLOTS = 5
 NEXT_FREE_DAYS = 14
@@ -164,6 +166,14 @@ async def find_available_slots(call: Call, args: FindAvailableSlotsIn) -> FindAv
         raise InvalidInput("to must be after from; omit to for the next 7 days.")
     if to_at - from_at > timedelta(days=MAX_SLOT_DAYS):
         raise InvalidInput(f"from..to spans more than {MAX_SLOT_DAYS} days; ask for a shorter range.")
+    starts = (to_at - from_at) // timedelta(minutes=args.step_minutes)
+    if starts > MAX_SLOT_STARTS:
+        # The search's cost grows with the start times it tries: bounded, so one call cannot hold
+        # the database for seconds (31 days in 5-minute steps took 3.4 s).
+        raise InvalidInput(
+            f"from..to in {args.step_minutes}-minute steps is {starts} start times; at most "
+            f"{MAX_SLOT_STARTS} per call: ask for a shorter range or a larger step_minutes."
+        )
     service = await get_service(call, args.service_id)
     if not service["active"]:
         raise InvalidInput(f"Service {service['name']!r} is retired; pick an active one from list_services.")

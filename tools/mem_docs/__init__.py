@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bizctx.server.bounds import FreeJsonObject
 from bizctx.server.errors import InvalidInput, NotFound, PermissionDenied
 from bizctx.server.guard import Call
 from bizctx.server.registry import Domain
@@ -68,6 +69,7 @@ ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Depth is bounded by FreeJsonObject; metadata is kept smaller than other free JSON.
     if value is not None and len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_BYTES:
         raise ValueError(f"is larger than {MAX_METADATA_BYTES} bytes of JSON; keep metadata small")
     return value
@@ -133,7 +135,7 @@ class RememberIn(BaseModel):
         "template: reusable text."
     )
     title: str | None = Field(default=None, min_length=1, max_length=500, description="A short title.")
-    metadata: dict[str, Any] | None = Field(
+    metadata: FreeJsonObject | None = Field(
         default=None, description="Small JSON object to filter on later (recall's metadata filter)."
     )
     client_id: UUID | None = Field(default=None, description="The client it is about, if any.")
@@ -234,7 +236,7 @@ class RecallIn(BaseModel):
     doc_type: DocType | None = Field(default=None, description="Only documents of this type.")
     client_id: UUID | None = Field(default=None, description="Only documents about this client.")
     task_id: UUID | None = Field(default=None, description="Only documents about this task.")
-    metadata: dict[str, Any] | None = Field(
+    metadata: FreeJsonObject | None = Field(
         default=None,
         description='Only documents whose metadata contains this JSON object (e.g. {"topic": "billing"}).',
     )

@@ -1,0 +1,99 @@
+"""Fair use: each agent's calls per minute, so one agent cannot starve the others.
+
+A token bucket per agent, in this process's memory: `calls_per_minute` tokens, refilled
+evenly; a call takes one, and finds none -> `rate_limited` with the seconds until the next.
+The limit is the agent's own (`bizctx agent set NAME --calls-per-minute N`) or the server's
+default (BIZCTX_CALLS_PER_MINUTE). Checked before anything touches the database, so a flood
+costs a dictionary lookup per call; its refusals are counted here and written as one audit
+row per agent and minute with the count (RefusalLog), not an insert per call.
+
+In memory, per server process: N replicas allow an agent up to N times its rate. The
+database-counted limits are the `limit` policies (policy.py), for what must be exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from .audit import AuditEntry, write_audit
+from .database import Database
+
+log = logging.getLogger("bizctx.fairuse")
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class CallRate:
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._buckets: dict[UUID, _Bucket] = {}
+        self._clock = clock
+
+    def take(self, agent_id: UUID, per_minute: int) -> float | None:
+        """Take one call from the agent's allowance: None when allowed, else the seconds
+        until one is free."""
+        now = self._clock()
+        rate = per_minute / 60.0
+        bucket = self._buckets.get(agent_id)
+        if bucket is None:
+            bucket = self._buckets[agent_id] = _Bucket(float(per_minute), now)
+        bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return (1.0 - bucket.tokens) / rate
+
+
+@dataclass
+class _Minute:
+    tenant_id: UUID
+    transport: str
+    tools: Counter[str] = field(default_factory=Counter)
+
+
+class RefusalLog:
+    """Calls refused for fair use, counted per agent and minute; `flush` writes one audit row
+    for each minute that has ended (all of them, when the server stops)."""
+
+    def __init__(self) -> None:
+        self._minutes: dict[tuple[UUID, int], _Minute] = {}
+
+    def note(self, tenant_id: UUID, agent_id: UUID, transport: str, name: str) -> None:
+        minute = int(time.time() // 60)
+        entry = self._minutes.setdefault((agent_id, minute), _Minute(tenant_id, transport))
+        entry.tools[name] += 1
+
+    async def flush(self, db: Database, *, everything: bool = False) -> None:
+        current = int(time.time() // 60)
+        for key in [k for k in self._minutes if everything or k[1] < current]:
+            agent_id, minute = key
+            counted = self._minutes.pop(key)
+            entry = AuditEntry(
+                request_id=uuid.uuid4().hex,
+                transport=counted.transport,
+                kind="tool",
+                name="(rate limited)",
+                outcome="blocked",
+                error_code="rate_limited",
+                arguments={
+                    "minute": datetime.fromtimestamp(minute * 60, UTC).isoformat(),
+                    "refused_calls": sum(counted.tools.values()),
+                    "by_tool": dict(counted.tools.most_common(20)),
+                },
+            )
+            try:
+                async with db.agent_tx(counted.tenant_id, agent_id) as tx:
+                    write_audit(tx, counted.tenant_id, agent_id, entry)
+            except Exception:
+                log.exception("could not write a rate-limit audit row", extra={"audit": entry.__dict__})

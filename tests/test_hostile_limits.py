@@ -1,0 +1,243 @@
+"""Limits, through the official client (and raw stdio and HTTP where the client would refuse to
+send it): what one agent, with legitimate keys or none, did to everybody else against v1, row
+by row of issue 14's table, now ends in a clear error or a bounded cost."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from test_appointments import future_day, iso, seed
+from test_reliability import own_postgres  # noqa: F401 (a fixture)
+from test_transports import MCP_HEADERS, http_client, running
+
+from bizctx.ops import operators
+from bizctx.server import migrations
+from bizctx.server.access import parse_access_patterns
+from bizctx.server.app import open_app
+from bizctx.server.bounds import MAX_DEPTH
+from bizctx.server.settings import Settings
+from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, count, err, error_of, ok
+
+pytestmark = pytest.mark.anyio
+
+
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+async def test_deeply_nested_json_is_refused_wherever_it_would_be_kept(make_agent, connect, sql):
+    agent = await make_agent(**ALL_RIGHTS)
+    async with connect(agent) as c:
+        client = await ok(c, "upsert_client", {"first_name": "Ann"})
+        refusals = [
+            await err(c, "create_task", {"type": "call", "title": "Deep", "payload": nested(250)}),
+            await err(
+                c, "set_client_preference", {"client_id": client["id"], "key": "k", "value": nested(250)}
+            ),
+            await err(c, "remember", {"content": "x", "doc_type": "knowledge", "metadata": nested(250)}),
+        ]
+        fine = await ok(c, "create_task", {"type": "call", "title": "Flat", "payload": nested(5)})
+        listed = await ok(c, "list_tasks", {})
+    assert all(r["code"] == "invalid_input" and str(MAX_DEPTH) in r["message"] for r in refusals), refusals
+    assert [t["id"] for t in listed["tasks"]] == [fine["id"]]
+    assert (
+        count(sql, "client_preferences", agent.tenant_id) == 0
+        and count(sql, "mem_docs", agent.tenant_id) == 0
+    )
+
+
+async def test_huge_preference_values_are_refused(make_agent, connect, sql):
+    agent = await make_agent(**ALL_RIGHTS)
+    async with connect(agent) as c:
+        client = await ok(c, "upsert_client", {"first_name": "Ann"})
+        big = await err(
+            c, "set_client_preference", {"client_id": client["id"], "key": "k", "value": "x" * 3_500_000}
+        )
+        read = await ok(c, "get_client", {"client_id": client["id"]})
+    assert big["code"] == "invalid_input" and "65,536" in big["message"]
+    assert read["preferences"] == {} and count(sql, "client_preferences", agent.tenant_id) == 0
+
+
+async def test_a_slot_search_too_costly_to_run_is_refused(make_agent, make_tenant, connect, sql):
+    tenant = await make_tenant(time_zone="America/New_York")
+    agent = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
+    biz = seed(sql, agent.tenant_id)
+    day = future_day(3)
+    async with connect(agent) as c:
+        month = {"service_id": str(biz.clean), "from": iso(day, "00:00"), "step_minutes": 5}
+        month["to"] = iso(future_day(33), "00:00")
+        costly = await err(c, "find_available_slots", month)
+        week = await ok(c, "find_available_slots", {**month, "to": iso(future_day(9), "00:00")})
+    assert costly["code"] == "invalid_input" and "step_minutes" in costly["message"]
+    assert week["slots"]
+
+
+async def test_a_huge_tool_name_or_uri_is_cut_in_the_reply_and_the_audit(make_agent, connect, sql):
+    agent = await make_agent()  # no rights at all
+    name = "x" * 3_500_000
+    async with connect(agent) as c:
+        result = await c.call_tool(name, {})
+        with pytest.raises(Exception) as info:
+            await c.read_resource(f"bizctx://{name}")
+    assert len(result.content[0].text) < 1000 and error_of(result)["code"] in (
+        "not_found",
+        "permission_denied",
+    )
+    assert len(str(info.value)) < 2000
+    for row in audit_rows(sql, agent):
+        assert len(json.dumps(row, default=str)) < 10_000
+
+
+async def test_a_redacted_field_cannot_be_set_so_no_conflict_tells_who_holds_it(make_agent, connect, sql):
+    writer = await make_agent(**ALL_RIGHTS)
+    masked = await make_agent(
+        caps=["clients.read", "clients.write"],
+        access={"clients": {"read": True, "write": True, "redact": ["email"]}},
+        tenant=writer.tenant_name,
+    )
+    async with connect(writer) as c:
+        await ok(c, "upsert_client", {"first_name": "Ann", "email": "ann@example.com"})
+    async with connect(masked) as c:
+        guess = await err(c, "upsert_client", {"first_name": "Eve", "email": "ann@example.com"})
+        fresh = await err(c, "upsert_client", {"first_name": "Eve", "email": "nobody@example.com"})
+    # The same answer whoever holds the address, naming no client.
+    assert guess["code"] == fresh["code"] == "permission_denied" and "email" in guess["message"]
+    assert "existing_client_id" not in guess and guess["message"] == fresh["message"]
+    assert count(sql, "clients", writer.tenant_id) == 1
+
+
+async def test_dates_at_the_end_of_the_calendar_are_invalid_input(make_agent, make_tenant, connect, sql):
+    tenant = await make_tenant()
+    agent = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
+    biz = seed(sql, agent.tenant_id, tz="UTC")
+    async with connect(agent) as c:
+        far = {
+            "client_id": str(biz.client),
+            "service_id": str(biz.clean),
+            "starts_at": "9999-12-31T23:30:00+00:00",
+        }
+        booking = await err(c, "book_appointment", far)
+        slots = await err(
+            c, "find_available_slots", {"service_id": str(biz.clean), "from": "9999-12-31T00:00:00+00:00"}
+        )
+    assert booking["code"] == slots["code"] == "invalid_input"
+
+
+async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_not_logged_per_call(
+    app, make_agent, connect, sql
+):
+    flooder = await make_agent(**ALL_RIGHTS)
+    await operators.set_calls_per_minute(app.db, flooder.tenant_name, flooder.name, 5)
+    other = await make_agent(**ALL_RIGHTS, tenant=flooder.tenant_name)
+    async with connect(flooder) as c:
+        results = [await c.call_tool("list_tasks", {}) for _ in range(25)]
+    async with connect(other) as c:
+        theirs = [await c.call_tool("list_tasks", {}) for _ in range(10)]
+    refused = [error_of(r) for r in results if r.is_error]
+    assert sum(not r.is_error for r in results) == 5 and len(refused) == 20
+    assert {e["code"] for e in refused} == {"rate_limited"}
+    assert all(e["retry_after_s"] >= 1 and e["limit"] == {"calls_per_minute": 5} for e in refused)
+    assert not any(r.is_error for r in theirs)  # another agent is not slowed down
+    # Five audit rows for the calls that ran; the refusals become one row when flushed.
+    assert len(audit_rows(sql, flooder)) == 5
+    await app.guard.refusals.flush(app.db, everything=True)
+    (summary,) = [r for r in audit_rows(sql, flooder) if r["error_code"] == "rate_limited"]
+    assert summary["outcome"] == "blocked" and summary["arguments"]["refused_calls"] == 20
+    assert summary["arguments"]["by_tool"] == {"list_tasks": 20}
+
+
+def serve_stdio(env: dict) -> subprocess.Popen:
+    script = Path(sys.executable).with_name("bizctx")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bizctx.ops.cli"]
+    return subprocess.Popen(
+        [*command, "serve"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+
+
+async def test_a_line_nested_past_any_parser_is_answered_and_the_server_keeps_running(
+    make_agent, dsn, tmp_path
+):
+    agent = await make_agent(**ALL_RIGHTS)
+    env = {
+        "DATABASE_URL": dsn,
+        "BIZCTX_DATA_DIR": str(tmp_path),
+        "BIZCTX_AGENT_KEY": agent.key,
+        "BIZCTX_EMBEDDING_PROVIDER": "none",
+        "PATH": os.environ.get("PATH", ""),
+    }
+
+    def converse() -> list[dict]:
+        process = serve_stdio(env)
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+            process.stdin.flush()
+            process.stdout.readline()
+            process.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+            process.stdin.write(b"[" * 5000 + b"\n")
+            deep_call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_tasks"}}
+            process.stdin.write(
+                json.dumps(deep_call).encode()[:-1] + b',"x":' + b"[" * 5000 + b"]" * 5000 + b"}\n"
+            )
+            process.stdin.write(b'{"jsonrpc":"2.0","id":3,"method":"tools/list"}\n')
+            process.stdin.flush()
+            return [json.loads(process.stdout.readline()) for _ in range(3)]
+        finally:
+            process.kill()
+            process.wait()
+
+    with anyio.fail_after(60):
+        answers = await anyio.to_thread.run_sync(converse)
+    assert answers[0]["error"]["code"] in (-32700, -32600)
+    assert answers[1]["error"]["code"] in (-32700, -32600)
+    assert answers[2]["id"] == 3 and answers[2]["result"]["tools"]  # still serving
+    assert "pydantic" not in json.dumps(answers) and "Traceback" not in json.dumps(answers)
+
+
+async def test_a_database_down_over_http_is_a_json_503_with_the_unavailable_code(own_postgres, tmp_path):  # noqa: F811
+    migrations.migrate(own_postgres.dsn)
+    settings = Settings(
+        database_url=own_postgres.dsn,
+        data_dir=tmp_path,
+        pool_min_size=1,
+        pool_max_size=2,
+        pool_timeout=1.0,
+        log_level="WARNING",
+        embedding_provider="none",
+    )
+    async with open_app(settings, migrate=False) as app:
+        tenant = await operators.create_tenant(app.db, "down-http")
+        new = await operators.create_agent(
+            app.db, tenant["name"], "agent", ["tasks.read"], parse_access_patterns({"tasks": {"read": True}})
+        )
+        async with running(app, "streamable-http") as base:
+            await anyio.to_thread.run_sync(own_postgres.stop)
+            async with http_client(new.key, **MCP_HEADERS) as http:
+                response = await http.post(f"{base}/mcp", json=INITIALIZE)
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["error"]["code"] == "unavailable" and body["error"]["retryable"] is True
+    assert "psycopg" not in response.text
+
+
+async def test_an_sse_connection_with_a_bad_origin_logs_one_line_and_no_traceback(app, make_agent, caplog):
+    agent = await make_agent(**ALL_RIGHTS)
+    with caplog.at_level(logging.INFO):
+        async with running(app, "sse") as base:
+            async with http_client(agent.key, Origin="http://evil.example") as http:
+                response = await http.get(f"{base}/sse")
+    assert response.status_code == 403
+    assert not [r for r in caplog.records if r.exc_info], [
+        r.getMessage() for r in caplog.records if r.exc_info
+    ]
+    assert any("refused an SSE connection" in r.getMessage() for r in caplog.records)
