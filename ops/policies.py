@@ -28,14 +28,16 @@ LIST_HELD_CALLS = QueryRef("operators", "list_held_calls")
 
 _WINDOW = re.compile(r"^(\d+)\s*(s|m|h|d|w)?$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_WINDOW_SECONDS = 31_536_000
 
 
 def parse_window(text: str) -> int:
     """A window like 30m, 1h, 1d, 1w or 90 (seconds), in seconds."""
     m = _WINDOW.match(text.strip())
-    if not m or int(m.group(1)) <= 0:
-        raise OperatorError(f"--window {text!r}: give a duration like 30m, 1h, 1d, 1w or seconds")
-    return int(m.group(1)) * _SECONDS[m.group(2) or "s"]
+    seconds = int(m.group(1)) * _SECONDS[m.group(2) or "s"] if m else 0
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:
+        raise OperatorError(f"--window {text!r}: give a duration like 30m, 1h, 1d or 1w, at most a year")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def _checked(new: NewPolicy) -> dict[str, Any]:
         raise OperatorError(f"there is no tool {new.tool!r}; policies name a tool agents call")
     if new.effect not in ("require_approval", "deny", "limit"):
         raise OperatorError("the effect is require_approval, deny or limit")
+    if new.tool == "decide_approval" and new.effect == "require_approval":
+        raise OperatorError("approving cannot itself wait for approval; deny or limit decide_approval")
     limit = (new.max_calls, new.max_amount, new.window, new.per)
     if new.effect != "limit" and any(v is not None for v in limit):
         raise OperatorError("--max-calls, --max-amount, --window and --per go with --effect limit only")
@@ -76,8 +80,10 @@ def _checked(new: NewPolicy) -> dict[str, Any]:
                 max_amount = Decimal(new.max_amount)
             except InvalidOperation:
                 raise OperatorError(f"--max-amount {new.max_amount!r} is not an amount") from None
-            if not max_amount.is_finite() or max_amount <= 0:
-                raise OperatorError("--max-amount must be a positive amount")
+            if not max_amount.is_finite() or max_amount <= 0 or max_amount >= Decimal("1e14"):
+                raise OperatorError("--max-amount must be a positive amount below 100,000,000,000,000")
+            if max_amount != round(max_amount, 4):
+                raise OperatorError("--max-amount has at most 4 decimal places")
     condition = None
     if new.when is not None:
         try:

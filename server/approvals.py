@@ -96,7 +96,7 @@ def _required(task_id: Any, tool: str, policy: dict[str, Any] | None, fresh: boo
     return ApprovalRequired(
         f"This {tool} call {what} for approval (task {task_id}): nothing was done yet. An approver "
         "decides; then retry with the same idempotency_key to get the outcome, or read "
-        f"bizctx://tasks/{task_id}. Do not make the call again another way.",
+        f"bizctx://agent/me/approvals/{task_id}. Do not make the call again another way.",
         task_id=str(task_id),
         policy=policy,
     )
@@ -124,6 +124,7 @@ class Approvals:
             arguments=Jsonb(arguments),
             transport=call.transport,
             policy_id=policy.id,
+            policy=Jsonb(policy.describe()),
             idempotency_key=key,
             reason=policy.reason or f"A policy requires approval of {spec.name}.",
         )
@@ -140,7 +141,11 @@ class Approvals:
         if held["status"] == "succeeded":
             return held["result"]
         if held["status"] == "failed":
-            raise _error_from(held["error"])
+            # The answer the call got when it ran; retrying the key cannot change it.
+            error = _error_from(held["error"])
+            error.retryable = False
+            error.message += " (How the approved call ended; to try again, make a new call with a new key.)"
+            raise error
         raise PolicyBlocked(
             f"This {held['tool']} call was not approved ({held['status']}): "
             f"{held['reason'] or 'no reason given'}. Do not retry it.",
@@ -185,7 +190,8 @@ class Approvals:
                 "access_patterns do not open."
             )
         if held["created_at"] <= datetime.now(UTC) - EXPIRY:
-            return await self._settle(tx, held, decider, "expired", "Not decided within 7 days.")
+            # Too late to decide: it expired, by no one's decision (the task says so).
+            return await self._settle(tx, held, Decider(), "expired", "Not decided within 7 days.")
         if not approve:
             return await self._settle(tx, held, decider, "rejected", reason)
         ran = await self.guard.execute_held(tx, held, decider)

@@ -108,7 +108,8 @@ class Tx:
         text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)
         await cur.execute(text.encode("utf-8"))
 
-    def savepoint(self) -> Any:
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
         """A savepoint, for a statement whose failure the handler turns into a better error:
 
         try:
@@ -116,8 +117,17 @@ class Tx:
                 row = await call.tx.one(INSERT_CLIENT, ...)
         except psycopg.errors.UniqueViolation:
             raise Conflict("...", existing_client_id=...)
+
+        A rollback to it also drops what was deferred inside it (an audit row of a call that,
+        rolled back, never happened).
         """
-        return self._conn.transaction()
+        mark = len(self._deferred)
+        try:
+            async with self._conn.transaction():
+                yield
+        except BaseException:
+            del self._deferred[mark:]
+            raise
 
 
 _BEGIN = QueryRef("governance", "begin_transaction")

@@ -47,7 +47,7 @@ from .errors import (
 from .fairuse import CallRate, RefusalLog
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
-from .policy import TAKE_LIMIT, Money, Policy, PolicyBook
+from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
 from .queries import QueryRef
 from .redact import Hidden, Redact, hidden_inputs, mask_arguments, shape
 from .registry import Entity, Registry, ResourceSpec, ToolSpec
@@ -100,6 +100,8 @@ class Call:
         self.transport = transport
         # The policies on the tools this agent may call, as it may read them (bizctx://agent/me).
         self.policies = policies
+        # The tenant's policies as this transaction checked them (their version): what enforce reads.
+        self.policy_book: TenantPolicies | None = None
 
     @property
     def access(self) -> AccessPatterns:
@@ -269,7 +271,8 @@ class Guard:
         self, principal: Principal, cursor: str | None
     ) -> types.ListResourceTemplatesResult:
         agent = await self.current_agent(principal)
-        specs = [r for r in self.visible_resources(agent) if r.is_template] if agent.active else []
+        visible = self.visible_resources(agent) if agent.active else []
+        specs = [r for r in visible if r.is_template and r.listed]
         page, next_cursor = self._page(specs, cursor, kind="templates")
         return types.ListResourceTemplatesResult(
             resource_templates=[
@@ -412,12 +415,12 @@ class Guard:
                         "you may not set or match it; leave it out, or ask an agent that may see it."
                     )
             digest = idempotency.fingerprint(args) if key is not None else ""
-            version = (await self.policies.current(agent.tenant_id)).version
+            book = await self.policies.current(agent.tenant_id)
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 try:
                     scopes = agent.access.scopes()
                     async with self.db.agent_tx(
-                        agent.tenant_id, agent.id, scopes, policy_version=version
+                        agent.tenant_id, agent.id, scopes, policy_version=book.version
                     ) as tx:
                         call = Call(
                             agent,
@@ -430,6 +433,7 @@ class Guard:
                             transport,
                             lambda: self.policies_for(agent),
                         )
+                        call.policy_book = book  # the snapshot this transaction checked
                         answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
                         entry.duration_ms = (time.perf_counter() - started) * 1000
                         write_audit(tx, agent.tenant_id, agent.id, entry)
@@ -437,7 +441,7 @@ class Guard:
                 except psycopg.Error as exc:
                     if exc.sqlstate == POLICIES_CHANGED and attempt < TRANSIENT_ATTEMPTS:
                         # Another server changed this tenant's policies: reload, then decide.
-                        version = (await self.policies.load(agent.tenant_id)).version
+                        book = await self.policies.load(agent.tenant_id)
                         continue
                     # A deadlock or serialization failure rolled the whole call back: nothing
                     # of it was written, so running it again is safe; the caller never sees it.
@@ -464,7 +468,11 @@ class Guard:
             entry.replayed = False
             entry.failed(error.code)
             entry.duration_ms = (time.perf_counter() - started) * 1000
-            await self._audit_after_rollback(agent, entry)
+            if isinstance(error, RateLimited):
+                # Counted, not written per call: a flood costs no insert (one row a minute).
+                self.refusals.note(agent.tenant_id, agent.id, transport, target.name)
+            else:
+                await self._audit_after_rollback(agent, entry)
             log.info(
                 "%s %s %s (%s)",
                 target.kind,
@@ -539,7 +547,7 @@ class Guard:
         refuses it (rate_limited for one agent's limit, policy_blocked for the tenant's); then,
         when `gate`, the approval policy that holds it, if any (its limits' uses are given
         back: they are taken when the approved call runs)."""
-        book = self.policies.cached(call.agent.tenant_id)
+        book = call.policy_book
         policies = book.by_tool.get(spec.name, ()) if book is not None else ()
         if not policies:
             return None
@@ -573,7 +581,18 @@ class Guard:
         return gates[0] if gates else None
 
     async def _take(self, call: Call, spec: ToolSpec, policy: Policy, money: Money) -> None:
+        amount, currency = money
+        if policy.max_amount is not None and amount is not None and amount > policy.max_amount:
+            # No window will ever let this one call through: not a matter of waiting.
+            raise PolicyBlocked(
+                f"This {spec.name} call moves {amount}, more than its limit of {policy.max_amount} "
+                f"per {policy.window_seconds} s allows at all; a person must do it, or raise the limit.",
+                rule=policy.describe(),
+                reason=policy.reason,
+            )
         subject = str(call.agent.id) if policy.scope == "agent" else "tenant"
+        if policy.max_amount is not None:
+            subject += f":{currency or '?'}"  # amounts add up per currency, never across
         taken = await call.tx.row(
             TAKE_LIMIT,
             policy_id=policy.id,
@@ -581,7 +600,7 @@ class Guard:
             window_seconds=policy.window_seconds,
             max_calls=policy.max_calls,
             max_amount=policy.max_amount,
-            amount=money[0] if policy.max_amount is not None else None,
+            amount=amount if policy.max_amount is not None else None,
         )
         if taken["allowed"]:
             return
@@ -631,6 +650,7 @@ class Guard:
             if refusal is not None:
                 raise PermissionDenied(f"{refusal} (checked when the approved call ran)")
             args = _validate(spec.input_model, held["arguments"])
+            book = await self.policies.checked(tx, held["tenant_id"])
             async with tx.savepoint():
                 await tx.execute(SET_CALL_IDENTITY, **Decider(agent=requester).identity)
                 call = Call(
@@ -643,6 +663,7 @@ class Guard:
                     self.approvals,
                     held["transport"],
                 )
+                call.policy_book = book
                 await self.enforce(call, spec, args, gate=False)
                 result = await spec.handler(call, args)
                 shaped = shape(result, hidden)

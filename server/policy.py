@@ -16,7 +16,6 @@ call on every server.
 
 from __future__ import annotations
 
-import asyncio
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,13 +24,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .database import Database
-from .errors import InvalidInput
+from .canonical import normal
+from .database import Database, Tx
+from .errors import InvalidInput, PermissionDenied
 from .queries import QueryRef
 
 LIST_POLICIES = QueryRef("governance", "list_policies")
+POLICY_VERSION = QueryRef("governance", "policy_version")
 TAKE_LIMIT = QueryRef("governance", "take_limit")
 
 EFFECTS = ("deny", "limit", "require_approval")  # precedence order
@@ -67,12 +68,28 @@ class Comparison:
 
 
 def _same_any(operand: Any, values: list[Any]) -> bool:
-    if isinstance(operand, (Decimal, int, float)) and not isinstance(operand, bool):
-        try:
-            return any(Decimal(str(operand)) == Decimal(str(v)) for v in values)
-        except InvalidOperation:
-            return False
-    return str(operand) in {str(v) for v in values}
+    """Whether the operand equals one of the values, each read as the operand's own type (a
+    UUID in any case, an instant in any offset, 5 = "5.00"), never as text."""
+    return any(_typed_as(operand, v) == normal(operand) for v in values)
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
+def _typed_as(operand: Any, value: Any) -> Any:
+    try:
+        return normal(_adapter(type(operand)).validate_python(value))
+    except (ValidationError, TypeError, ValueError):
+        return _NO_MATCH
+
+
+_NO_MATCH = object()
 
 
 @dataclass(frozen=True)
@@ -136,7 +153,10 @@ class Policy:
 
 def _operand(field: str, args: BaseModel | None, money: Money) -> Any:
     if args is not None and field in type(args).model_fields:
-        return getattr(args, field)
+        given = getattr(args, field)
+        if given is not None or field not in (AMOUNT, CURRENCY):
+            return given
+        # Not given: the tool's declared amount or currency (a payment in the invoice's).
     if field == AMOUNT:
         return money[0]
     if field == CURRENCY:
@@ -177,7 +197,19 @@ def check_condition(condition: Any, input_model: type[BaseModel], has_amount: bo
                 raise InvalidInput(f"{field}: in takes a non-empty list of values")
             elif isinstance(value, (dict, list)) and op != "in":
                 raise InvalidInput(f"{field}: {op} compares with one value")
+            elif field in fields:
+                for one in value if op == "in" else [value]:
+                    _check_value(field, fields[field].annotation, one)
     return condition
+
+
+def _check_value(field: str, annotation: Any, value: Any) -> None:
+    """A value a condition compares a field with must be one the field can hold."""
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        raise InvalidInput(f"{field}: {value!r} is not a value it can have ({problem})") from None
 
 
 def _decimal(field: str, value: Any) -> Decimal:
@@ -210,14 +242,15 @@ class PolicyBook:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._cache: dict[UUID, TenantPolicies] = {}
-        self._lock = asyncio.Lock()
 
     def cached(self, tenant_id: UUID) -> TenantPolicies | None:
         return self._cache.get(tenant_id)
 
     async def load(self, tenant_id: UUID) -> TenantPolicies:
         async with self._db.operator_tx() as tx:
-            row = await tx.row(LIST_POLICIES, tenant_id=tenant_id)
+            row = await tx.one(LIST_POLICIES, tenant_id=tenant_id)
+        if row is None:
+            raise PermissionDenied("This agent's business no longer exists; ask an operator.")
         by_tool: dict[str, list[Policy]] = {}
         for p in row["policies"]:
             by_tool.setdefault(p["tool"], []).append(Policy.from_row(p))
@@ -227,6 +260,16 @@ class PolicyBook:
 
     async def current(self, tenant_id: UUID) -> TenantPolicies:
         return self._cache.get(tenant_id) or await self.load(tenant_id)
+
+    async def checked(self, tx: Tx, tenant_id: UUID) -> TenantPolicies:
+        """The tenant's policies as of `tx` (an approval decided by a person in a fresh process,
+        or by an agent on a server whose copy is stale): reloaded unless the cached version is
+        the tenant's current one."""
+        version = await tx.value(POLICY_VERSION)
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached.version == version:
+            return cached
+        return await self.load(tenant_id)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class ResourceSpec:
     params_model: type[BaseModel] | None = None
     pattern: re.Pattern[str] | None = field(default=None, compare=False)
     entity: Entity | None = None
+    # False: readable, but not in resources/list (an answer names its URI when it matters).
+    listed: bool = True
 
     @property
     def is_template(self) -> bool:
@@ -223,7 +225,13 @@ class Domain:
         return register
 
     def resource(
-        self, uri: str, *, name: str, capability: str | None = None, entity: tuple[str, ...] | None = None
+        self,
+        uri: str,
+        *,
+        name: str,
+        capability: str | None = None,
+        entity: tuple[str, ...] | None = None,
+        listed: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Declare a resource; it needs `<domain>.read` unless told otherwise (the `self`
         domain needs nothing)."""
@@ -255,6 +263,7 @@ class Domain:
                     params_model=params_model,
                     pattern=pattern,
                     entity=_entity(entity),
+                    listed=listed,
                 )
             )
             return fn

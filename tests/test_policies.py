@@ -396,3 +396,154 @@ async def test_disabling_an_agent_does_not_let_its_held_call_run(app, shop, conn
         decided = await ok(c, "decide_approval", {"task_id": held["task_id"], "decision": "approve"})
     assert decided["task"]["result"]["error"]["code"] == "permission_denied"
     assert status_of(sql, inv["id"]) == "open"
+
+
+# -- found by review ------------------------------------------------------------------------
+
+
+async def test_a_persons_approval_rechecks_deny_and_limits_with_current_policies(app, shop, connect, sql):
+    async with connect(shop["billing"]) as c:
+        first, second = await invoice(c, shop), await invoice(c, shop)
+        held = await err(c, "void_invoice", {"invoice_id": first["id"], "reason": "Duplicate."})
+        also = await err(c, "void_invoice", {"invoice_id": second["id"], "reason": "Duplicate."})
+    # Added by another process: this server's copy of the policies is stale.
+    await add(app, shop, tool="void_invoice", effect="limit", max_calls=1, window="1d", per="agent")
+    one = await app.guard.approvals.decide_as_operator(UUID(held["task_id"]), True, "ok", "Maria")
+    two = await app.guard.approvals.decide_as_operator(UUID(also["task_id"]), True, "ok", "Maria")
+    assert one.task["result"]["outcome"] == "succeeded"
+    assert two.task["result"]["error"]["code"] == "rate_limited"  # the limit counted the first
+    assert status_of(sql, first["id"]) == "void" and status_of(sql, second["id"]) == "open"
+
+
+async def test_a_rolled_back_savepoint_drops_what_was_deferred_inside_it(app, shop, sql):
+    from bizctx.server.audit import AuditEntry, write_audit
+
+    agent = shop["billing"]
+    async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
+        with pytest.raises(RuntimeError):
+            async with tx.savepoint():
+                write_audit(tx, agent.tenant_id, agent.id, AuditEntry("r1", "memory", "tool", "undone"))
+                raise RuntimeError("rolled back")
+        write_audit(tx, agent.tenant_id, agent.id, AuditEntry("r2", "memory", "tool", "kept"))
+    assert [r["name"] for r in audit_rows(sql, agent)] == ["kept"]
+
+
+async def test_the_requester_reads_its_own_held_call_without_task_rights(app, shop, make_agent, connect):
+    async with connect(shop["billing"]) as c:
+        inv = await invoice(c, shop)
+        held = await err(c, "void_invoice", {"invoice_id": inv["id"], "reason": "Duplicate."})
+        uri = f"bizctx://agent/me/approvals/{held['task_id']}"
+        assert uri in held["message"]
+        mine = json.loads((await c.read_resource(uri)).contents[0].text)
+    assert mine["status"] == "awaiting_approval" and mine["approvals"][0]["decision"] == "requested"
+    colleague = await make_agent(**BILLING, tenant=shop["tenant"]["name"])
+    async with connect(colleague) as c:
+        with pytest.raises(Exception, match="no held call"):
+            await c.read_resource(uri)
+
+
+async def test_a_currency_condition_uses_the_invoices_currency_when_the_call_names_none(
+    app, shop, connect, sql
+):
+    await without_policies(app, shop["tenant"]["name"])
+    await add(app, shop, tool="record_payment", effect="deny", when={"currency": {"eq": "EUR"}})
+    async with connect(shop["billing"]) as c:
+        inv = await invoice(c, shop)  # in USD
+        paid = await ok(c, "record_payment", {"invoice_id": inv["id"], "amount": "10.00", "method": "cash"})
+    assert paid["payment"]["currency"] == "USD"
+
+
+async def test_condition_values_compare_as_the_fields_type_not_as_text(app, shop, connect, sql):
+    await without_policies(app, shop["tenant"]["name"])
+    async with connect(shop["billing"]) as c:
+        inv = await invoice(c, shop)
+        await add(
+            app, shop, tool="void_invoice", effect="deny", when={"invoice_id": {"eq": inv["id"].upper()}}
+        )
+        refused = await err(c, "void_invoice", {"invoice_id": inv["id"], "reason": "Duplicate."})
+    assert refused["code"] == "policy_blocked"
+    with pytest.raises(OperatorError, match="not a value it can have"):
+        await add(app, shop, tool="void_invoice", effect="deny", when={"invoice_id": {"eq": "not-a-uuid"}})
+
+
+async def test_one_call_over_an_amount_limit_is_blocked_not_told_to_wait(app, shop, connect, sql):
+    await without_policies(app, shop["tenant"]["name"])
+    await add(app, shop, tool="record_payment", effect="limit", max_amount="100.00", window="1d", per="agent")
+    async with connect(shop["billing"]) as c:
+        inv = await invoice(c, shop, "1000.00")
+        big = await err(c, "record_payment", {"invoice_id": inv["id"], "amount": "150.00", "method": "cash"})
+    assert big["code"] == "policy_blocked" and big["retryable"] is False and "next_allowed_at" not in big
+
+
+async def test_amount_limits_add_up_per_currency(app, shop, connect, sql):
+    await without_policies(app, shop["tenant"]["name"])
+    await add(app, shop, tool="record_payment", effect="limit", max_amount="100.00", window="1d", per="agent")
+    async with connect(shop["billing"]) as c:
+        usd = await invoice(c, shop, "500.00")
+        items = [{"description": "Clean", "quantity": 1, "unit_price": "500"}]
+        jpy = await ok(c, "create_invoice", {"client_id": shop["client"], "currency": "JPY", "items": items})
+        await ok(c, "record_payment", {"invoice_id": jpy["id"], "amount": "95", "method": "cash"})
+        usd_paid = await ok(
+            c, "record_payment", {"invoice_id": usd["id"], "amount": "100.00", "method": "cash"}
+        )
+    assert usd_paid["payment"]["amount"] == "100.00"
+
+
+async def test_limit_refusals_are_counted_not_written_one_row_each(app, shop, connect, sql):
+    await without_policies(app, shop["tenant"]["name"])
+    await add(app, shop, tool="create_invoice", effect="limit", max_calls=1, window="1h", per="agent")
+    async with connect(shop["billing"]) as c:
+        await invoice(c, shop)
+        refused = [
+            await c.call_tool(
+                "create_invoice",
+                {
+                    "client_id": shop["client"],
+                    "currency": "USD",
+                    "items": [{"description": "x", "quantity": 1, "unit_price": "1"}],
+                },
+            )
+            for _ in range(6)
+        ]
+    assert {error_of(r)["code"] for r in refused} == {"rate_limited"}
+    assert not [r for r in audit_rows(sql, shop["billing"]) if r["error_code"] == "rate_limited"]
+    await app.guard.refusals.flush(app.db, everything=True)
+    (row,) = [r for r in audit_rows(sql, shop["billing"]) if r["error_code"] == "rate_limited"]
+    assert row["arguments"]["refused_calls"] == 6
+
+
+async def test_a_replayed_hold_tells_the_same_policy_and_an_expired_one_says_so(app, shop, connect, sql):
+    async with connect(shop["billing"]) as c:
+        inv = await invoice(c, shop)
+        void = {"invoice_id": inv["id"], "reason": "Duplicate.", "idempotency_key": "v-9"}
+        first = await err(c, "void_invoice", void)
+        again = await err(c, "void_invoice", void)
+        assert again["policy"] == first["policy"] and "created_by" not in json.dumps(again)
+        sql.execute(
+            "UPDATE approval_calls SET created_at = now() - interval '8 days' WHERE task_id = %s",
+            (first["task_id"],),
+        )
+        expired = await err(c, "void_invoice", void)
+    assert expired["code"] == "policy_blocked" and "expired" in expired["message"]
+    assert await policies.list_approvals(app.db, shop["tenant"]["name"], pending_only=True) == []
+    async with connect(shop["approver"]) as c:
+        late = await ok(c, "decide_approval", {"task_id": first["task_id"], "decision": "approve"})
+    assert late["task"]["status"] == "cancelled" and late["approval"]["decided_by_agent_id"] is None
+    assert status_of(sql, inv["id"]) == "open"
+
+
+async def test_a_held_call_that_failed_replays_as_final(app, shop, connect, sql):
+    await add(app, shop, tool="void_invoice", effect="limit", max_calls=1, window="1d", per="agent")
+    async with connect(shop["billing"]) as c:
+        a, b = await invoice(c, shop), await invoice(c, shop)
+        held_a = await err(c, "void_invoice", {"invoice_id": a["id"], "reason": "Duplicate."})
+        key = {"invoice_id": b["id"], "reason": "Duplicate.", "idempotency_key": "v-b"}
+        held_b = await err(c, "void_invoice", key)
+    async with connect(shop["approver"]) as c:
+        await ok(c, "decide_approval", {"task_id": held_a["task_id"], "decision": "approve"})
+        await ok(c, "decide_approval", {"task_id": held_b["task_id"], "decision": "approve"})
+    async with connect(shop["billing"]) as c:
+        replay = await err(c, "void_invoice", key)
+    assert (
+        replay["code"] == "rate_limited" and replay["retryable"] is False and "new key" in replay["message"]
+    )

@@ -250,6 +250,8 @@ CREATE TABLE approval_calls (
     requested_by_agent_id uuid NOT NULL,
     transport           text NOT NULL,
     policy_id           uuid,
+    -- The policy as the requester was told it (it may change or go later).
+    policy              jsonb,
     idempotency_key     text,
     status              text NOT NULL DEFAULT 'pending'
                             CHECK (status IN ('pending', 'succeeded', 'failed', 'rejected', 'expired', 'withdrawn')),

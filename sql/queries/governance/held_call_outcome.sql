@@ -1,7 +1,8 @@
--- What became of a held call (for a retry with the gated call's key): its status, result or
--- error, the decision's reason and the policy. Index: approval_calls primary key.
-SELECT c.tool, c.status, c.result, c.error, c.reason,
-       (SELECT to_jsonb(p) - 'tenant_id' FROM policies p
-        WHERE p.tenant_id = c.tenant_id AND p.id = c.policy_id) AS policy
+-- What became of a held call (for a retry with the gated call's key): its status (expired once
+-- undecided past its 7 days), result or error, the decision's reason and the policy as the
+-- requester was told it. Index: approval_calls primary key.
+SELECT c.tool, c.result, c.error, c.reason, c.policy,
+       CASE WHEN c.status = 'pending' AND c.created_at <= now() - interval '7 days' THEN 'expired'
+            ELSE c.status END AS status
 FROM approval_calls c
 WHERE c.tenant_id = bizctx_tenant() AND c.task_id = %(task_id)s::uuid
