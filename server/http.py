@@ -29,6 +29,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import AppState, build_server
 from .errors import AgentRefused, PermissionDenied, Unavailable
@@ -103,6 +104,77 @@ def principal_for(transport: str) -> Callable[[ServerRequestContext[Any, Any]], 
     return principal_of
 
 
+class AgentSessionManager(StreamableHTTPSessionManager):
+    """The SDK's session manager, with a cap on each agent's open sessions: one agent opening
+    sessions until the server's limit would lock every other agent out (503 on initialize)."""
+
+    def __init__(self, *args: Any, per_agent: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.per_agent = per_agent
+
+    def _admit_session(self, requestor: Any) -> Any:
+        if requestor is not None:
+            open_sessions = sum(1 for owner in self._session_owners.values() if owner == requestor)
+            if open_sessions >= self.per_agent:
+                log.info("refused a session: the agent has %d open (its cap)", open_sessions)
+                return None
+        return super()._admit_session(requestor)
+
+
+class BodyDeadline:
+    """Closes a request whose body does not arrive in time (a client that sends half a request
+    and waits): each part of a POST body must come within `seconds`. GET streams are left alone."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def timed_receive() -> Any:
+            nonlocal done
+            if done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                log.info("closed a request whose body did not arrive within %s s", self.seconds)
+                return {"type": "http.disconnect"}
+            done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are not complete
+    within HEADER_SECONDS (uvicorn itself waits forever for half-sent headers)."""
+
+    HEADER_SECONDS = 10.0
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._header_deadline = self.loop.call_later(self.HEADER_SECONDS, self._headers_too_slow)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None:
+            self._header_deadline.cancel()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._header_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            log.info("closed a connection whose request headers did not arrive in time")
+            self.transport.close()
+
+
 def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     if transport not in HTTP_TRANSPORTS:
         raise ValueError(f"not an HTTP transport: {transport}")
@@ -120,7 +192,12 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     manager: StreamableHTTPSessionManager | None = None
     if transport == "streamable-http":
-        manager = StreamableHTTPSessionManager(app=server, security_settings=security)
+        manager = AgentSessionManager(
+            app=server,
+            security_settings=security,
+            session_idle_timeout=state.settings.http_session_idle_seconds,
+            per_agent=state.settings.http_sessions_per_agent,
+        )
         routes.append(Route("/mcp", RequireAuthMiddleware(StreamableHTTPASGIApp(manager), [])))
     else:
         sse = SseServerTransport("/messages/", security_settings=security)
@@ -148,6 +225,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(BodyDeadline, seconds=state.settings.http_body_seconds),
             Middleware(
                 AuthenticationMiddleware,
                 backend=BearerAuthBackend(AgentKeyVerifier(state)),
@@ -163,7 +241,15 @@ async def serve_http(state: AppState, *, transport: str, host: str, port: int) -
     import uvicorn
 
     app = build_http_app(state, transport=transport, host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http=HeaderDeadlineProtocol,
+    )
     path = "/mcp" if transport == "streamable-http" else "/sse"
     log.info("serving %s on http://%s:%s%s", transport, host, port, path)
     await uvicorn.Server(config).serve()

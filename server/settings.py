@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         default=False, description="Send embedding_dim as `dimensions` (models that can shorten vectors)."
     )
     embedding_timeout: float = Field(default=30.0, gt=0, description="Seconds per embedding request.")
+    http_sessions_per_agent: int = Field(
+        default=20, ge=1, description="Streamable HTTP sessions one agent may hold open at once."
+    )
+    http_session_idle_seconds: float = Field(
+        default=600.0, gt=0, description="An HTTP session unused this long is closed."
+    )
+    http_body_seconds: float = Field(
+        default=30.0, gt=0, description="How long a request's body may take to arrive, per part."
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host headers HTTP accepts besides loopback and the bound host (DNS rebinding).",
