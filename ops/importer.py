@@ -497,7 +497,7 @@ class _Abort(Exception):
 async def _operator_connection(db: Database) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], Tx]]:
     """An operator transaction (the connecting role, as `Database.operator_tx`) that also
     hands out its connection, for COPY."""
-    async with db.pool.connection() as conn, conn.transaction():
+    async with db.owner_pool.connection() as conn, conn.transaction():
         yield conn, Tx(conn, db.book)
 
 

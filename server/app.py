@@ -13,21 +13,24 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import mcp_types as types
+import psycopg
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from . import migrations
-from .database import Database, connect_once
+from .database import Database, Tx, connect_once
 from .errors import AgentRefused, BizctxError, StartupError
 from .guard import Guard, Principal
 from .identity import AgentDirectory
-from .queries import QueryBook
+from .queries import QueryBook, QueryRef
 from .registry import Domain, Registry
 from .replies import protocol_error
 from .settings import Settings
 
 log = logging.getLogger("bizctx.app")
+
+AGENT_LOGIN = QueryRef("governance", "agent_login")
 
 SERVER_NAME = "bizctx"
 SERVER_VERSION = "0.1.0"
@@ -89,14 +92,32 @@ async def open_database(
     conn = await connect_once(dsn)
     try:
         await book.validate(conn)
+        agent_dsn = settings.agent_database_url or await _agent_login(Tx(conn, book), dsn)
     finally:
         await conn.close()
-    db = Database(settings, book, dsn)
+    db = Database(settings, book, dsn, agent_dsn)
     await db.open()
     try:
+        login = await db.login_privileges()
+        if login["bypasses_rls"] or login["owns_tables"]:
+            log.warning(
+                "agent calls log in as %s, which %s: tenant isolation rests on the role each call "
+                "sets alone. Give them a login role that can only become bizctx_app (README: "
+                "Least privilege in the database).",
+                login["role_name"],
+                "bypasses row-level security" if login["bypasses_rls"] else "owns the tables",
+            )
         yield db
     finally:
         await db.close()
+
+
+async def _agent_login(tx: Tx, dsn: str) -> str | None:
+    """The DSN of the login role the migrations made for agent calls, if they could."""
+    row = await tx.one(AGENT_LOGIN)
+    if row is None:
+        return None
+    return psycopg.conninfo.make_conninfo(dsn, user=row["role_name"], password=row["password"])
 
 
 @asynccontextmanager

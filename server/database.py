@@ -135,40 +135,61 @@ _BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
 _CHECK_POLICY_VERSION = QueryRef("governance", "check_policy_version")
 _COMMIT = QueryRef("governance", "commit_transaction")
 _ROLLBACK = QueryRef("governance", "rollback_transaction")
+_LOGIN_PRIVILEGES = QueryRef("governance", "login_privileges")
 
 
 class Database:
-    """The pool, and the two kinds of transaction: an agent's (RLS-bound) and an operator's."""
+    """The pools, and the two kinds of transaction: an agent's (RLS-bound, on connections that
+    log in as the agent login role when there is one) and an operator's (the owner)."""
 
-    def __init__(self, settings: Settings, book: QueryBook, dsn: str) -> None:
+    def __init__(self, settings: Settings, book: QueryBook, dsn: str, agent_dsn: str | None = None) -> None:
         self.settings = settings
         self.book = book
         self.dsn = with_session_settings(dsn)
-        self.pool = AsyncConnectionPool(
-            self.dsn,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            timeout=settings.pool_timeout,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            open=False,
-            name="bizctx",
+        # Operators, identity lookups and policy loads: little traffic, so at most one idle.
+        self.owner_pool = self._pool(self.dsn, "bizctx-owner", min(settings.pool_min_size, 1))
+        self.pool = (
+            self.owner_pool
+            if agent_dsn is None
+            else self._pool(with_session_settings(agent_dsn), "bizctx", settings.pool_min_size)
         )
 
+    def _pool(self, dsn: str, name: str, min_size: int) -> AsyncConnectionPool:
+        return AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=self.settings.pool_max_size,
+            timeout=self.settings.pool_timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+            name=name,
+        )
+
+    def _pools(self) -> list[AsyncConnectionPool]:
+        return [self.pool] if self.pool is self.owner_pool else [self.pool, self.owner_pool]
+
     async def open(self) -> None:
-        await self.pool.open(wait=self.settings.pool_min_size > 0, timeout=self.settings.pool_timeout * 2)
+        for pool in self._pools():
+            await pool.open(wait=pool.min_size > 0, timeout=self.settings.pool_timeout * 2)
 
     async def close(self) -> None:
-        await self.pool.close()
+        for pool in self._pools():
+            await pool.close()
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(self, pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            async with self.pool.connection() as conn:
+            async with pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
             raise Unavailable(
                 "The database is busy (no connection free in time); retry in a moment."
             ) from exc
+
+    async def login_privileges(self) -> dict[str, Any]:
+        """What the role agent calls log in as could do before its SET ROLE."""
+        async with self._transaction(self.pool) as tx:
+            return await tx.row(_LOGIN_PRIVILEGES)
 
     @asynccontextmanager
     async def agent_tx(
@@ -178,6 +199,7 @@ class Database:
         scopes: Mapping[str, str] | None = None,
         *,
         policy_version: int | None = None,
+        statement_timeout_ms: int | None = None,
     ) -> AsyncIterator[Tx]:
         """A transaction as role `bizctx_app` with the agent's tenant and scopes set: RLS
         applies, whatever role the pool connects as. `scopes` are the agent's task and
@@ -194,22 +216,24 @@ class Database:
             "agent_id": "" if agent_id is None else str(agent_id),
             "tasks_scope": scopes.get("tasks", "assigned"),
             "mem_docs_scope": scopes.get("mem_docs", "own"),
-            "statement_timeout": str(self.settings.statement_timeout_ms),
+            "statement_timeout": str(statement_timeout_ms or self.settings.statement_timeout_ms),
         }
         opening: list[tuple[QueryRef | str, dict[str, Any]]] = [(_BEGIN_AGENT_CALL, settings)]
         if policy_version is not None:
             opening.append((_CHECK_POLICY_VERSION, {"policy_version": policy_version}))
-        async with self._transaction(*opening) as tx:
+        async with self._transaction(self.pool, *opening) as tx:
             yield tx
 
     @asynccontextmanager
     async def operator_tx(self) -> AsyncIterator[Tx]:
-        """A transaction as the connecting role: the CLI's, and identity lookup's."""
-        async with self._transaction() as tx:
+        """A transaction as the owner (DATABASE_URL's user): the CLI's, identity lookups'."""
+        async with self._transaction(self.owner_pool) as tx:
             yield tx
 
     @asynccontextmanager
-    async def _transaction(self, *opening: tuple[QueryRef | str, dict[str, Any]]) -> AsyncIterator[Tx]:
+    async def _transaction(
+        self, pool: AsyncConnectionPool, *opening: tuple[QueryRef | str, dict[str, Any]]
+    ) -> AsyncIterator[Tx]:
         """BEGIN and the opening statements in one round trip; the deferred statements and
         COMMIT in one more at the end; ROLLBACK on failure.
 
@@ -218,7 +242,7 @@ class Database:
         next one tried, so the first call after a restart succeeds.
         """
         for _ in range(self.settings.pool_max_size + 1):
-            async with self._connection() as conn:
+            async with self._connection(pool) as conn:
                 tx = Tx(conn, self.book)
                 try:
                     await tx.script((_BEGIN, {}), *opening)

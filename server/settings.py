@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "BIZCTX_DATABASE_URL"),
         description="PostgreSQL DSN. Unset: the embedded PostgreSQL in data_dir.",
     )
+    agent_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN agent calls log in with (a role that can only become bizctx_app). "
+        "Unset: the login role the migrations made, or, if they could not, DATABASE_URL's user.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="Embedded database and demo keys.")
     agent_key: SecretStr | None = Field(default=None, description="The agent key for stdio.")
     pool_min_size: int = Field(default=1, ge=0)
@@ -50,6 +55,12 @@ class Settings(BaseSettings):
         default=False, description="Send embedding_dim as `dimensions` (models that can shorten vectors)."
     )
     embedding_timeout: float = Field(default=30.0, gt=0, description="Seconds per embedding request.")
+    costly_read_ms: int = Field(
+        default=3000,
+        ge=1,
+        description="Per-statement limit of the reads whose cost grows with the business "
+        "(search_clients, recall, receivables_aging, find_available_slots).",
+    )
     http_sessions_per_agent: int = Field(
         default=20, ge=1, description="Streamable HTTP sessions one agent may hold open at once."
     )

@@ -1,11 +1,20 @@
-"""Row-level security is the floor: every agent call runs as bizctx_app with its tenant
-set, so even a superuser pool cannot read across tenants."""
+"""Row-level security is the floor: every agent call runs as bizctx_app with its tenant set,
+on connections that log in as a role that can become nothing else (and reads nothing before)."""
+
+import uuid
 
 import psycopg
 import pytest
+from mcp import Client
 from psycopg.rows import dict_row
 
+from bizctx.ops import operators
+from bizctx.server import migrations
+from bizctx.server.access import parse_access_patterns
+from bizctx.server.app import build_server, open_app
+from bizctx.server.guard import Principal
 from bizctx.server.queries import QueryBook
+from bizctx.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -269,3 +278,98 @@ def test_money_is_never_floating_point(sql):
         """
     ).fetchall()
     assert naive == []
+
+
+# -- least privilege: agent calls log in as a role that can only become bizctx_app ----------------
+
+
+async def test_agent_calls_log_in_as_a_role_that_can_only_become_bizctx_app(app, make_agent, connect, sql):
+    agent = await make_agent(caps=["clients.read"], access={"clients": {"read": True}})
+    async with connect(agent) as c:
+        listed = await c.call_tool("search_clients", {})
+    assert not listed.is_error
+    login = sql.execute("SELECT role_name FROM agent_login").fetchone()["role_name"]
+    async with app.db.pool.connection() as conn:
+        who = await (await conn.execute("SELECT current_user AS u")).fetchone()
+        assert who["u"] == login
+        # Before its SET ROLE, a call that forgot it: no row of any table, any tenant.
+        for table in ("clients", "agents", "tenants", "audit_logs", "agent_login"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await conn.execute(f"SELECT 1 FROM {table} LIMIT 1")
+        # And the owner's roles are out of reach: only bizctx_app.
+        for role in ("bizctx_operator", "postgres"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await conn.execute(f"SET ROLE {role}")
+    role = sql.execute(
+        "SELECT rolsuper, rolbypassrls, rolinherit, rolcreaterole, rolcreatedb"
+        " FROM pg_roles WHERE rolname = %s",
+        (login,),
+    ).fetchone()
+    assert not any(role.values()), role
+    owned = sql.execute(
+        "SELECT count(*) AS n FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = %s",
+        (login,),
+    ).fetchone()["n"]
+    assert owned == 0
+
+
+def _owner(sql, new_database, server_dsn: str, *, createrole: bool) -> str:
+    """A database owned by a new non-superuser role (extensions made for it by the superuser,
+    as a hosting provider does), and that role's DSN."""
+    name = f"owner_{uuid.uuid4().hex[:8]}"
+    url = new_database()
+    dbname = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    sql.execute(
+        psycopg.sql.SQL("CREATE ROLE {} LOGIN {}").format(
+            psycopg.sql.Identifier(name), psycopg.sql.SQL("CREATEROLE" if createrole else "NOCREATEROLE")
+        )
+    )
+    sql.execute(
+        psycopg.sql.SQL("GRANT bizctx_app, bizctx_operator TO {} WITH ADMIN OPTION").format(
+            psycopg.sql.Identifier(name)
+        )
+    )
+    sql.execute(
+        psycopg.sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            psycopg.sql.Identifier(dbname), psycopg.sql.Identifier(name)
+        )
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        for ext in ("vector", "btree_gist", "pg_trgm"):
+            conn.execute(psycopg.sql.SQL("CREATE EXTENSION {}").format(psycopg.sql.Identifier(ext)))
+        conn.execute(psycopg.sql.SQL("ALTER SCHEMA public OWNER TO {}").format(psycopg.sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["user"] = name
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.mark.parametrize("createrole", [True, False])
+async def test_an_owner_that_is_not_a_superuser(createrole, sql, new_database, server_dsn, tmp_path, caplog):
+    """With CREATEROLE the owner makes the login role; without, agent calls log in as the owner
+    and start-up says so (the README's way out: an admin makes the role, AGENT_DATABASE_URL)."""
+    owner_dsn = _owner(sql, new_database, server_dsn, createrole=createrole)
+    migrations.migrate(owner_dsn)
+    settings = Settings(
+        database_url=owner_dsn, data_dir=tmp_path, pool_min_size=1, pool_max_size=2, log_level="WARNING"
+    )
+    async with open_app(settings, migrate=False) as app:
+        tenant = await operators.create_tenant(app.db, "owned")
+        new = await operators.create_agent(
+            app.db,
+            tenant["name"],
+            "a",
+            ["clients.write"],
+            parse_access_patterns({"clients": {"write": True}}),
+        )
+        principal = Principal(new.agent["tenant_id"], new.agent["id"], "memory")
+        async with Client(build_server(app, lambda ctx: principal)) as client:
+            wrote = await client.call_tool("upsert_client", {"first_name": "Ann"})
+        async with app.db.pool.connection() as conn:
+            login = (await (await conn.execute("SELECT current_user AS u")).fetchone())["u"]
+    owner = psycopg.conninfo.conninfo_to_dict(owner_dsn)["user"]
+    assert not wrote.is_error, wrote.content[0].text
+    warned = [r.getMessage() for r in caplog.records if "Least privilege" in r.getMessage()]
+    if createrole:
+        assert login.startswith("bizctx_login_") and not warned
+    else:
+        assert login == owner and len(warned) == 1 and "owns the tables" in warned[0]
