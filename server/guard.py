@@ -49,7 +49,7 @@ from .identity import Agent, AgentDirectory
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
 from .queries import QueryRef
-from .redact import Hidden, Redact, hidden_inputs, mask_arguments, shape
+from .redact import Hidden, Receipt, Redact, hidden_inputs, mask_arguments, receipt, shape
 from .registry import Entity, Registry, ResourceSpec, ToolSpec
 from .replies import TRANSIENT_SQLSTATES, as_bizctx_error, protocol_error, tool_error
 from .settings import Settings
@@ -61,6 +61,7 @@ TRANSIENT_ATTEMPTS = 3
 SET_CALL_IDENTITY = QueryRef("governance", "set_call_identity")
 # Raised by the opening statement when this server's cached policies are stale (migration 0060).
 POLICIES_CHANGED = "BZ010"
+QUERY_CANCELED = "57014"  # statement_timeout
 
 S = TypeVar("S")
 
@@ -161,6 +162,27 @@ def hidden_for(agent: Agent) -> Hidden:
     return hidden
 
 
+def write_only(agent: Agent, spec: ToolSpec | None) -> bool:
+    """A plain write tool (capability `<domain>.write`) called by an agent that may change its
+    domain but not read it. Working a task (tasks.work) or deciding one (tasks.approve) means
+    reading it: those tools answer in full."""
+    return (
+        spec is not None
+        and spec.capability == f"{spec.domain}.write"
+        and not agent.access.allows(spec.domain, "read")
+    )
+
+
+def _as_readable(
+    agent: Agent, spec: ToolSpec | None, shaped: Any, entity: tuple[str | None, str | None]
+) -> Any:
+    """A write's result as its caller may read it: whole, or a receipt for a write-only caller
+    (its tools/list shows the receipt's outputSchema for those tools)."""
+    if spec is not None and write_only(agent, spec):
+        return receipt(spec.domain, entity)
+    return shaped
+
+
 class Guard:
     def __init__(
         self,
@@ -179,7 +201,7 @@ class Guard:
         self.approvals = Approvals(self)
         self.rate = CallRate()
         self.refusals = RefusalLog()
-        self._tool_cache: dict[str, types.Tool] = {}
+        self._tool_cache: dict[tuple[str, bool], types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
 
@@ -251,7 +273,9 @@ class Guard:
         agent = await self.current_agent(principal)
         tools = self.visible_tools(agent) if agent.active else []
         page, next_cursor = self._page(tools, cursor, kind="tools")
-        return types.ListToolsResult(tools=[self._wire_tool(t) for t in page], next_cursor=next_cursor)
+        return types.ListToolsResult(
+            tools=[self._wire_tool(t, as_receipt=write_only(agent, t)) for t in page], next_cursor=next_cursor
+        )
 
     async def list_resources(self, principal: Principal, cursor: str | None) -> types.ListResourcesResult:
         agent = await self.current_agent(principal)
@@ -298,15 +322,16 @@ class Guard:
         spec = self.registry.tools.get(name)
         return None if spec is None else self._wire_tool(spec).input_schema
 
-    def _wire_tool(self, spec: ToolSpec) -> types.Tool:
-        tool = self._tool_cache.get(spec.name)
+    def _wire_tool(self, spec: ToolSpec, *, as_receipt: bool = False) -> types.Tool:
+        tool = self._tool_cache.get((spec.name, as_receipt))
         if tool is None:
+            output_model = Receipt if as_receipt else spec.output_model
             tool = types.Tool(
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,
                 input_schema=spec.input_schema(),
-                output_schema=spec.output_model.model_json_schema(mode="serialization"),
+                output_schema=output_model.model_json_schema(mode="serialization"),
                 annotations=types.ToolAnnotations(
                     title=spec.title,
                     read_only_hint=spec.read_only,
@@ -315,7 +340,7 @@ class Guard:
                     open_world_hint=False,
                 ),
             )
-            self._tool_cache[spec.name] = tool
+            self._tool_cache[(spec.name, as_receipt)] = tool
         return tool
 
     # -- calls --------------------------------------------------------------------------
@@ -415,12 +440,18 @@ class Guard:
                         "you may not set or match it; leave it out, or ask an agent that may see it."
                     )
             digest = idempotency.fingerprint(args) if key is not None else ""
+            costly = target.spec.costly if target.spec is not None else None
+            budget_ms = self.settings.costly_read_ms if costly else None
             book = await self.policies.current(agent.tenant_id)
             for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
                 try:
                     scopes = agent.access.scopes()
                     async with self.db.agent_tx(
-                        agent.tenant_id, agent.id, scopes, policy_version=book.version
+                        agent.tenant_id,
+                        agent.id,
+                        scopes,
+                        policy_version=book.version,
+                        statement_timeout_ms=budget_ms,
                     ) as tx:
                         call = Call(
                             agent,
@@ -439,6 +470,12 @@ class Guard:
                         write_audit(tx, agent.tenant_id, agent.id, entry)
                     break
                 except psycopg.Error as exc:
+                    if exc.sqlstate == QUERY_CANCELED and budget_ms is not None:
+                        # The same call would run out again: what to change, not "retry".
+                        raise InvalidInput(
+                            f"{target.name} needs more than its {budget_ms / 1000:g} s of database time "
+                            f"here; narrow it: {costly}."
+                        ) from None
                     if exc.sqlstate == POLICIES_CHANGED and attempt < TRANSIENT_ATTEMPTS:
                         # Another server changed this tenant's policies: reload, then decide.
                         book = await self.policies.load(agent.tenant_id)
@@ -511,7 +548,8 @@ class Guard:
             if first.task_id is not None:  # held for approval: what became of it
                 stored = await self.approvals.outcome(call.tx, first.task_id)
             # The first result, re-shaped under the caller's access as it is now.
-            return shape(target.output_model.model_validate(stored), hidden)
+            shaped = shape(target.output_model.model_validate(stored), hidden)
+            return _as_readable(call.agent, target.spec, shaped, (first.entity_type, first.entity_id))
         if target.spec is not None:
             gate = await self.enforce(call, target.spec, args, gate=True)
             if gate is not None:
@@ -537,7 +575,7 @@ class Guard:
         if key is not None:
             idempotency.store(call.tx, target.name, key, shaped, entity)
         entry.entity_type, entry.entity_id = entity
-        return shaped
+        return _as_readable(call.agent, target.spec, shaped, entity)
 
     async def enforce(
         self, call: Call, spec: ToolSpec, args: BaseModel | None, *, gate: bool

@@ -8,6 +8,7 @@ protection). `/healthz` says whether the database answers, without auth and with
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -150,6 +151,61 @@ class BodyDeadline:
         await self.app(scope, timed_receive, send)
 
 
+_LIBRARY_ERRORS = {
+    b"Parse error:": "Parse error: the body is not JSON (or nests deeper than any message needs).",
+    b"Validation error:": "Invalid message: not a JSON-RPC request, notification or response "
+    "(check jsonrpc, id, method and params); fix it and send it again.",
+}
+
+
+class PlainProtocolErrors:
+    """The SDK answers a body that is not JSON, or not a JSON-RPC message, with the parser's
+    own text (pydantic's, naming its version): such a 400 reply gets our message instead,
+    keeping its code. Other replies pass through untouched (only a 400 is looked at)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        body = b""
+
+        async def plain_send(message: Any) -> None:
+            nonlocal start, body
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            body = _plain(body)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, plain_send)
+
+
+def _plain(body: bytes) -> bytes:
+    try:
+        reply = json.loads(body)
+        message = reply["error"]["message"].encode()
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return body
+    for prefix, ours in _LIBRARY_ERRORS.items():
+        if message.startswith(prefix):
+            reply["error"]["message"] = ours
+            return json.dumps(reply).encode()
+    return body
+
+
 class HeaderDeadlineProtocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are not complete
     within HEADER_SECONDS (uvicorn itself waits forever for half-sent headers)."""
@@ -226,6 +282,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(BodyDeadline, seconds=state.settings.http_body_seconds),
+            Middleware(PlainProtocolErrors),
             Middleware(
                 AuthenticationMiddleware,
                 backend=BearerAuthBackend(AgentKeyVerifier(state)),

@@ -15,9 +15,9 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 MASK = "[redacted]"
@@ -105,6 +105,25 @@ def shape(value: Any, hidden: Hidden) -> Any:
     if isinstance(value, dict):
         return {str(k): shape(v, hidden) for k, v in value.items()}
     return to_jsonable_python(value)
+
+
+class Receipt(BaseModel):
+    """What a write tool returns to an agent that may change its domain but not read it: that
+    the write was done and which record it touched, nothing of the record itself (a write-only
+    agent cancelling a cancelled appointment would otherwise read it, with no change made)."""
+
+    done: Literal[True] = Field(default=True, description="The write was done (or already had been).")
+    entity_type: str | None = Field(description="The kind of record the write touched.")
+    entity_id: str | None = Field(description="The record the write touched.")
+    note: str = Field(description="Why the reply is only a receipt.")
+
+
+def receipt(domain: str, entity: tuple[str | None, str | None]) -> dict[str, Any]:
+    return Receipt(
+        entity_type=entity[0],
+        entity_id=entity[1],
+        note=f"You may change {domain} but not read it, so the reply names only the record written.",
+    ).model_dump(mode="json")
 
 
 def mask_arguments(raw: Any, model: type[BaseModel] | None, hidden: Hidden) -> Any:

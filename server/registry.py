@@ -91,6 +91,8 @@ class ToolSpec:
     entity: Entity | None = None
     # The call's effective (amount, currency), for policies that compare or limit money.
     amount: AmountOf | None = None
+    # A read whose cost grows with the business: how to narrow it (see Domain.tool).
+    costly: str | None = None
 
     @property
     def takes_key(self) -> bool:
@@ -187,10 +189,13 @@ class Domain:
         title: str | None = None,
         entity: tuple[str, ...] | None = None,
         amount: AmountOf | None = None,
+        costly: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
         and idempotent. `entity` names what a call is about (see Entity); `amount` tells the
-        money a call moves, `async (call, args) -> (amount, currency)`, for policies."""
+        money a call moves, `async (call, args) -> (amount, currency)`, for policies. `costly`
+        marks a read whose cost grows with the business: its statements get the shorter
+        BIZCTX_COSTLY_READ_MS budget, and the text says how to narrow a call that ran out."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
         is_read = action == "read"
@@ -218,6 +223,7 @@ class Domain:
                     title=title,
                     entity=_entity(entity),
                     amount=amount,
+                    costly=costly,
                 )
             )
             return fn

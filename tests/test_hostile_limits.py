@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from test_appointments import future_day, iso, seed
+from test_appointments import at, future_day, insert_appointment, iso, seed
 from test_reliability import own_postgres  # noqa: F401 (a fixture)
 from test_transports import MCP_HEADERS, http_client, running
 
@@ -82,6 +82,28 @@ async def test_a_slot_search_too_costly_to_run_is_refused(make_agent, make_tenan
     assert week["slots"]
 
 
+async def test_a_read_whose_cost_grows_with_the_business_has_a_budget(app, make_agent, connect, sql):
+    agent = await make_agent(**ALL_RIGHTS)
+    sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name)"
+        " SELECT %s, 'Ann' || g, 'Lee' || (g %% 97) FROM generate_series(1, 20000) g",
+        (agent.tenant_id,),
+    )
+    one = sql.execute("SELECT id FROM clients WHERE tenant_id = %s LIMIT 1", (agent.tenant_id,)).fetchone()
+    async with connect(agent) as c:
+        within = await ok(c, "search_clients", {"query": "Ann 1234"})
+        app.settings.costly_read_ms = 1  # a budget no search of 20,000 clients fits
+        over = await err(c, "search_clients", {"query": "Ann 1234"})
+        cheap = await ok(c, "get_client", {"client_id": str(one["id"])})
+    assert within["clients"] and cheap["id"] == str(one["id"])
+    assert over["code"] == "invalid_input" and over["retryable"] is False
+    assert "0.001 s" in over["message"] and "more specific query" in over["message"]
+    assert [r["error_code"] for r in audit_rows(sql, agent) if r["name"] == "search_clients"] == [
+        None,
+        "invalid_input",
+    ]
+
+
 async def test_a_huge_tool_name_or_uri_is_cut_in_the_reply_and_the_audit(make_agent, connect, sql):
     agent = await make_agent()  # no rights at all
     name = "x" * 3_500_000
@@ -114,6 +136,30 @@ async def test_a_redacted_field_cannot_be_set_so_no_conflict_tells_who_holds_it(
     assert guess["code"] == fresh["code"] == "permission_denied" and "email" in guess["message"]
     assert "existing_client_id" not in guess and guess["message"] == fresh["message"]
     assert count(sql, "clients", writer.tenant_id) == 1
+
+
+async def test_a_write_only_agent_gets_a_receipt_never_the_record(make_agent, make_tenant, connect, sql):
+    tenant = await make_tenant(time_zone="America/New_York")
+    clerk = await make_agent(
+        caps=["appointments.write"], access={"appointments": {"write": True}}, tenant=tenant["name"]
+    )
+    biz = seed(sql, clerk.tenant_id)
+    gone = insert_appointment(sql, biz, at(future_day(4), "10:00"), status="cancelled")
+    live = insert_appointment(sql, biz, at(future_day(5), "10:00"))
+    async with connect(clerk) as c:
+        listed = {t.name: t for t in (await c.list_tools()).tools}
+        noop = await ok(c, "cancel_appointment", {"appointment_id": str(gone)})
+        args = {"appointment_id": str(live), "reason": "client asked", "idempotency_key": "cancel-live-1"}
+        done = await ok(c, "cancel_appointment", args)
+        again = await c.call_tool("cancel_appointment", args)
+    for reply in (noop, done, again.structured_content):
+        assert set(reply) == {"done", "entity_type", "entity_id", "note"}, reply
+    assert noop["entity_id"] == str(gone) and done["entity_id"] == str(live)
+    assert again.structured_content == done and (again.meta or {}).get("bizctx/replayed") is True
+    schema = listed["cancel_appointment"].output_schema
+    assert schema is not None and set(schema["properties"]) == set(done)
+    status = sql.execute("SELECT status FROM appointments WHERE id = %s", (live,)).fetchone()["status"]
+    assert status == "cancelled"
 
 
 async def test_dates_at_the_end_of_the_calendar_are_invalid_input(make_agent, make_tenant, connect, sql):
@@ -241,3 +287,90 @@ async def test_an_sse_connection_with_a_bad_origin_logs_one_line_and_no_tracebac
         r.getMessage() for r in caplog.records if r.exc_info
     ]
     assert any("refused an SSE connection" in r.getMessage() for r in caplog.records)
+
+
+async def test_one_agent_cannot_hold_every_http_session(app, make_agent):
+    greedy = await make_agent(**ALL_RIGHTS)
+    other = await make_agent(**ALL_RIGHTS, tenant=greedy.tenant_name)
+    cap = app.settings.http_sessions_per_agent
+    async with running(app, "streamable-http") as base:
+        async with http_client(greedy.key, **MCP_HEADERS) as http:
+            opened = [await http.post(f"{base}/mcp", json=INITIALIZE) for _ in range(cap + 2)]
+        async with http_client(other.key, **MCP_HEADERS) as http:
+            theirs = await http.post(f"{base}/mcp", json=INITIALIZE)
+    assert [r.status_code for r in opened] == [200] * cap + [503, 503]
+    assert theirs.status_code == 200
+
+
+async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
+    import socket
+    import time
+
+    import uvicorn
+    from test_transports import free_port
+
+    from bizctx.server.http import HeaderDeadlineProtocol, build_http_app
+
+    agent = await make_agent(**ALL_RIGHTS)
+    monkeypatch.setattr(HeaderDeadlineProtocol, "HEADER_SECONDS", 1.0)
+    app.settings.http_body_seconds = 1.0
+    port = free_port()
+    config = uvicorn.Config(
+        build_http_app(app, transport="streamable-http", host="127.0.0.1"),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        http=HeaderDeadlineProtocol,
+    )
+    server = uvicorn.Server(config)
+
+    def half(data: bytes) -> tuple[bytes, float]:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(data)
+            s.settimeout(15)
+            started = time.monotonic()
+            try:
+                received = s.recv(4096)
+            except TimeoutError:
+                received = b"<still open>"
+            return received, time.monotonic() - started
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.02)
+        headers = await anyio.to_thread.run_sync(half, b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        body = await anyio.to_thread.run_sync(
+            half,
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+            + agent.key.encode()
+            + b"\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            b'Content-Length: 500\r\n\r\n{"jsonrpc":',
+        )
+        server.should_exit = True
+    assert headers[0] != b"<still open>" and headers[1] < 5
+    assert body[0] != b"<still open>" and body[1] < 5
+
+
+async def test_malformed_envelopes_over_http_get_our_error_never_the_parsers(app, make_agent):
+    agent = await make_agent(**ALL_RIGHTS)
+    bodies = [
+        b"{not json",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"jsonrpc": "2.0", "id": 1, "method": 7}',
+        b'{"jsonrpc": "1.0", "id": {"x": 1}, "method": "tools/list"}',
+        b"[]",
+    ]
+    async with running(app, "streamable-http") as base:
+        async with http_client(agent.key, **MCP_HEADERS) as http:
+            replies = [await http.post(f"{base}/mcp", content=body) for body in bodies]
+            alive = await http.post(f"{base}/mcp", json=INITIALIZE)
+    for reply in replies:
+        assert reply.status_code == 400, reply.text
+        error = reply.json()["error"]
+        assert error["code"] in (-32700, -32602, -32600), error
+        assert "pydantic" not in reply.text and "validation error" not in reply.text.lower(), reply.text
+        assert "fix it" in error["message"] or "not JSON" in error["message"]
+    assert alive.status_code == 200

@@ -210,7 +210,11 @@ class SearchClientsOut(PageOut):
 MIN_SCORE = 0.3
 
 
-@clients.tool(action="read", title="Search clients")
+@clients.tool(
+    action="read",
+    title="Search clients",
+    costly="a more specific query, a status, segment or tag filter, a smaller limit",
+)
 async def search_clients(call: Call, args: SearchClientsIn) -> SearchClientsOut:
     """Find clients by name, company, e-mail or phone, tolerating typos and partial input, best
     matches first; filter by status, segment or tag. Use it to get a client_id before calling

@@ -153,7 +153,12 @@ class FindAvailableSlotsOut(BaseModel):
     )
 
 
-@appointments.tool(action="read", title="Find free slots", entity=("service", "service_id"))
+@appointments.tool(
+    action="read",
+    title="Find free slots",
+    entity=("service", "service_id"),
+    costly="fewer days, a larger step_minutes, or one resource",
+)
 async def find_available_slots(call: Call, args: FindAvailableSlotsIn) -> FindAvailableSlotsOut:
     """Free start times for a service between from and to: the weekly hours of every resource
     able to deliver it, minus time off and existing bookings, in the business time zone (right

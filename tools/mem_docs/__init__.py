@@ -284,7 +284,12 @@ class RecallOut(BaseModel):
     retrievers: list[Retriever] = Field(description="The retrievers that ran for this query.")
 
 
-@mem_docs.tool(action="read", idempotent=False, title="Recall")
+@mem_docs.tool(
+    action="read",
+    idempotent=False,
+    title="Recall",
+    costly="a smaller k, or a filter (doc_type, client_id, task_id, metadata)",
+)
 async def recall(call: Call, args: RecallIn) -> RecallOut:
     """Find memory documents you may read by meaning and by words, best first: e.g. "how do we
     get into the Miller house" finds a note with the gate code. Filter by doc_type, client, task
