@@ -116,47 +116,34 @@ async def list_agents(db: Database, tenant_ref: str | None = None) -> list[dict]
 
 
 async def grant(db: Database, tenant_ref: str, ref: str, capabilities: list[str]) -> dict:
-    async with db.operator_tx() as tx:
-        agent = await _agent(tx, tenant_ref, ref)
-        await _check_capabilities(tx, capabilities)
-        for cap in capabilities:
-            await tx.execute(
-                _q("grant_capability"), tenant_id=agent["tenant_id"], agent_id=agent["id"], capability=cap
-            )
-        return await tx.row(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
+    return await _change_capabilities(db, tenant_ref, ref, capabilities, "grant_capability")
 
 
 async def revoke(db: Database, tenant_ref: str, ref: str, capabilities: list[str]) -> dict:
+    return await _change_capabilities(db, tenant_ref, ref, capabilities, "revoke_capability")
+
+
+async def _change_capabilities(
+    db: Database, tenant_ref: str, ref: str, capabilities: list[str], query: str
+) -> dict:
     async with db.operator_tx() as tx:
         agent = await _agent(tx, tenant_ref, ref)
         await _check_capabilities(tx, capabilities)
         for cap in capabilities:
-            await tx.execute(
-                _q("revoke_capability"), tenant_id=agent["tenant_id"], agent_id=agent["id"], capability=cap
-            )
+            await tx.execute(_q(query), tenant_id=agent["tenant_id"], agent_id=agent["id"], capability=cap)
         return await tx.row(_q("find_agent"), tenant_id=agent["tenant_id"], ref=str(agent["id"]))
 
 
 async def rotate_key(db: Database, tenant_ref: str, ref: str) -> NewAgent:
     key = new_key()
-    async with db.operator_tx() as tx:
-        agent = await _agent(tx, tenant_ref, ref)
-        await tx.execute(
-            _q("set_agent_key"),
-            tenant_id=agent["tenant_id"],
-            agent_id=agent["id"],
-            key_prefix=visible_prefix(key),
-            key_hash=hash_key(key),
-        )
+    agent = await _update_agent(
+        db, tenant_ref, ref, "set_agent_key", key_prefix=visible_prefix(key), key_hash=hash_key(key)
+    )
     return NewAgent(agent={**agent, "key_prefix": visible_prefix(key)}, key=key)
 
 
 async def set_status(db: Database, tenant_ref: str, ref: str, status: str) -> dict:
-    async with db.operator_tx() as tx:
-        agent = await _agent(tx, tenant_ref, ref)
-        await tx.execute(
-            _q("set_agent_status"), tenant_id=agent["tenant_id"], agent_id=agent["id"], status=status
-        )
+    agent = await _update_agent(db, tenant_ref, ref, "set_agent_status", status=status)
     return {**agent, "status": status}
 
 
@@ -164,27 +151,26 @@ async def set_calls_per_minute(db: Database, tenant_ref: str, ref: str, per_minu
     """An agent's fair-use limit (None: the server's default); running servers reload it."""
     if per_minute is not None and not 1 <= per_minute <= 100_000:
         raise OperatorError("--calls-per-minute must be between 1 and 100000 (or 0 for the server's default)")
-    async with db.operator_tx() as tx:
-        agent = await _agent(tx, tenant_ref, ref)
-        await tx.execute(
-            _q("set_agent_calls_per_minute"),
-            tenant_id=agent["tenant_id"],
-            agent_id=agent["id"],
-            calls_per_minute=per_minute,
-        )
+    agent = await _update_agent(
+        db, tenant_ref, ref, "set_agent_calls_per_minute", calls_per_minute=per_minute
+    )
     return {**agent, "calls_per_minute": per_minute}
 
 
 async def set_access_patterns(db: Database, tenant_ref: str, ref: str, access: AccessPatterns) -> dict:
+    patterns = access.to_json()
+    agent = await _update_agent(
+        db, tenant_ref, ref, "set_agent_access_patterns", access_patterns=Jsonb(patterns)
+    )
+    return {**agent, "access_patterns": patterns}
+
+
+async def _update_agent(db: Database, tenant_ref: str, ref: str, query: str, **values: Any) -> dict:
+    """Find the agent, run one of its update queries with `values`; the agent as it was."""
     async with db.operator_tx() as tx:
         agent = await _agent(tx, tenant_ref, ref)
-        await tx.execute(
-            _q("set_agent_access_patterns"),
-            tenant_id=agent["tenant_id"],
-            agent_id=agent["id"],
-            access_patterns=Jsonb(access.to_json()),
-        )
-    return {**agent, "access_patterns": access.to_json()}
+        await tx.execute(_q(query), tenant_id=agent["tenant_id"], agent_id=agent["id"], **values)
+    return agent
 
 
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)

@@ -162,6 +162,10 @@ def hidden_for(agent: Agent) -> Hidden:
     return hidden
 
 
+def _resource_fields(spec: ResourceSpec) -> dict[str, Any]:
+    return {"name": spec.name, "description": spec.description, "mime_type": "application/json"}
+
+
 def write_only(agent: Agent, spec: ToolSpec | None) -> bool:
     """A plain write tool (capability `<domain>.write`) called by an agent that may change its
     domain but not read it. Working a task (tasks.work) or deciding one (tasks.approve) means
@@ -278,35 +282,25 @@ class Guard:
         )
 
     async def list_resources(self, principal: Principal, cursor: str | None) -> types.ListResourcesResult:
-        agent = await self.current_agent(principal)
-        specs = [r for r in self.visible_resources(agent) if not r.is_template] if agent.active else []
-        page, next_cursor = self._page(specs, cursor, kind="resources")
-        return types.ListResourcesResult(
-            resources=[
-                types.Resource(
-                    uri=r.uri, name=r.name, description=r.description, mime_type="application/json"
-                )
-                for r in page
-            ],
-            next_cursor=next_cursor,
-        )
+        page, next_cursor = await self._resource_page(principal, cursor, templates=False)
+        listed = [types.Resource(uri=r.uri, **_resource_fields(r)) for r in page]
+        return types.ListResourcesResult(resources=listed, next_cursor=next_cursor)
 
     async def list_resource_templates(
         self, principal: Principal, cursor: str | None
     ) -> types.ListResourceTemplatesResult:
+        page, next_cursor = await self._resource_page(principal, cursor, templates=True)
+        listed = [types.ResourceTemplate(uri_template=r.uri, **_resource_fields(r)) for r in page]
+        return types.ListResourceTemplatesResult(resource_templates=listed, next_cursor=next_cursor)
+
+    async def _resource_page(
+        self, principal: Principal, cursor: str | None, *, templates: bool
+    ) -> tuple[list[ResourceSpec], str | None]:
+        """The agent's listed resources (or templates), one page."""
         agent = await self.current_agent(principal)
         visible = self.visible_resources(agent) if agent.active else []
-        specs = [r for r in visible if r.is_template and r.listed]
-        page, next_cursor = self._page(specs, cursor, kind="templates")
-        return types.ListResourceTemplatesResult(
-            resource_templates=[
-                types.ResourceTemplate(
-                    uri_template=r.uri, name=r.name, description=r.description, mime_type="application/json"
-                )
-                for r in page
-            ],
-            next_cursor=next_cursor,
-        )
+        specs = [r for r in visible if r.is_template == templates and r.listed]
+        return self._page(specs, cursor, kind="templates" if templates else "resources")
 
     def _page(self, items: list[Any], cursor: str | None, *, kind: str) -> tuple[list[Any], str | None]:
         try:

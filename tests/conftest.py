@@ -151,6 +151,27 @@ def settings(dsn: str, tmp_path: Path) -> Settings:
     )
 
 
+def small_settings(dsn: str, data_dir: Path, **pool: Any) -> Settings:
+    """Settings for an app a test opens itself: a small pool (override with pool_* and
+    pool_timeout), no embeddings, quiet logs."""
+    pool = {"pool_min_size": 1, "pool_max_size": 2, "pool_timeout": 1.0, **pool}
+    return Settings(
+        database_url=dsn, data_dir=data_dir, log_level="WARNING", embedding_provider="none", **pool
+    )
+
+
+def stdio_env(dsn: str, data_dir: Path, key: str, **extra: str) -> dict[str, str]:
+    """The environment of a `bizctx serve` child over stdio, as that agent."""
+    return {
+        "DATABASE_URL": dsn,
+        "BIZCTX_DATA_DIR": str(data_dir),
+        "BIZCTX_AGENT_KEY": key,
+        "BIZCTX_EMBEDDING_PROVIDER": "none",
+        "PATH": os.environ.get("PATH", ""),
+        **extra,
+    }
+
+
 @pytest.fixture
 def sql(dsn: str) -> Iterator[psycopg.Connection]:
     """A direct connection (as the connecting superuser/owner) for asserting on rows."""

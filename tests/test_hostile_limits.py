@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +21,7 @@ from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import open_app
 from bizctx.server.bounds import MAX_DEPTH
-from bizctx.server.settings import Settings
-from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, count, err, error_of, ok
+from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, count, err, error_of, ok, small_settings, stdio_env
 
 pytestmark = pytest.mark.anyio
 
@@ -214,13 +212,7 @@ async def test_a_line_nested_past_any_parser_is_answered_and_the_server_keeps_ru
     make_agent, dsn, tmp_path
 ):
     agent = await make_agent(**ALL_RIGHTS)
-    env = {
-        "DATABASE_URL": dsn,
-        "BIZCTX_DATA_DIR": str(tmp_path),
-        "BIZCTX_AGENT_KEY": agent.key,
-        "BIZCTX_EMBEDDING_PROVIDER": "none",
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = stdio_env(dsn, tmp_path, agent.key)
 
     def converse() -> list[dict]:
         process = serve_stdio(env)
@@ -252,15 +244,7 @@ async def test_a_line_nested_past_any_parser_is_answered_and_the_server_keeps_ru
 
 async def test_a_database_down_over_http_is_a_json_503_with_the_unavailable_code(own_postgres, tmp_path):  # noqa: F811
     migrations.migrate(own_postgres.dsn)
-    settings = Settings(
-        database_url=own_postgres.dsn,
-        data_dir=tmp_path,
-        pool_min_size=1,
-        pool_max_size=2,
-        pool_timeout=1.0,
-        log_level="WARNING",
-        embedding_provider="none",
-    )
+    settings = small_settings(own_postgres.dsn, tmp_path)
     async with open_app(settings, migrate=False) as app:
         tenant = await operators.create_tenant(app.db, "down-http")
         new = await operators.create_agent(

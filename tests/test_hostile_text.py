@@ -14,7 +14,7 @@ from test_hostile_properties import LEAKS
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, error_of
+from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, error_of, stdio_env
 
 pytestmark = pytest.mark.anyio
 
@@ -273,7 +273,6 @@ async def test_text_postgres_cannot_store_is_refused_as_invalid_input(app, make_
 
 async def test_a_lone_surrogate_over_stdio_is_answered_not_dropped(make_agent, dsn, tmp_path):
     import json
-    import os
     import select
     import subprocess
 
@@ -283,13 +282,7 @@ async def test_a_lone_surrogate_over_stdio_is_answered_not_dropped(make_agent, d
     agent = await make_agent(
         caps=["clients.read", "clients.write"], access={"clients": {"read": True, "write": True}}
     )
-    env = {
-        "DATABASE_URL": dsn,
-        "BIZCTX_DATA_DIR": str(tmp_path),
-        "BIZCTX_AGENT_KEY": agent.key,
-        "BIZCTX_EMBEDDING_PROVIDER": "none",
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = stdio_env(dsn, tmp_path, agent.key)
     call = b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"upsert_client",' + (
         b'"arguments":{"first_name":"a\\ud800b"}}}'
     )

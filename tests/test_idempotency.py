@@ -23,25 +23,6 @@ from conftest import ALL_RIGHTS, audit_rows, count, err, error_of, ok, without_p
 
 pytestmark = pytest.mark.anyio
 
-EVERYTHING = {
-    "caps": [
-        "clients.read",
-        "clients.write",
-        "mem_docs.read",
-        "mem_docs.write",
-        "tasks.read",
-        "tasks.write",
-        "tasks.work",
-        "tasks.approve",
-    ],
-    "access": {
-        "clients": {"read": True, "write": True},
-        "mem_docs": {"read": True, "write": True},
-        "tasks": {"read": True, "write": True},
-    },
-}
-
-
 WRITE_TOOLS = sorted(t.name for t in Registry(load_domains()).tools.values() if t.action == "write")
 
 
@@ -243,8 +224,8 @@ async def test_the_same_amount_or_instant_written_differently_is_the_same_call(
 
 @pytest.fixture
 async def pair(make_agent):
-    first = await make_agent(**EVERYTHING, name="first")
-    return first, await make_agent(**EVERYTHING, tenant=first.tenant_name, name="second")
+    first = await make_agent(**ALL_RIGHTS, name="first")
+    return first, await make_agent(**ALL_RIGHTS, tenant=first.tenant_name, name="second")
 
 
 def preference(sql, client_id: str) -> object:

@@ -26,8 +26,7 @@ from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
-from bizctx.server.settings import Settings
-from conftest import INITIALIZE, audit_rows, error_of
+from conftest import INITIALIZE, audit_rows, error_of, small_settings, stdio_env
 
 pytestmark = pytest.mark.anyio
 
@@ -102,15 +101,7 @@ async def test_database_restart_gives_unavailable_then_recovers_without_a_server
     own_postgres, tmp_path
 ):
     migrations.migrate(own_postgres.dsn)
-    settings = Settings(
-        database_url=own_postgres.dsn,
-        data_dir=tmp_path,
-        pool_min_size=1,
-        pool_max_size=2,
-        pool_timeout=1.0,
-        log_level="WARNING",
-        embedding_provider="none",
-    )
+    settings = small_settings(own_postgres.dsn, tmp_path)
     async with open_app(settings, migrate=False) as app:
         principal = await _agent_on(app, WRITER)
         async with Client(build_server(app, lambda ctx: principal)) as client:
@@ -161,15 +152,7 @@ async def test_database_restart_gives_unavailable_then_recovers_without_a_server
 async def test_the_first_call_after_a_database_restart_succeeds(own_postgres, tmp_path):
     """Stricter than the test above: the pool must not hand a dead connection to a call."""
     migrations.migrate(own_postgres.dsn)
-    settings = Settings(
-        database_url=own_postgres.dsn,
-        data_dir=tmp_path,
-        pool_min_size=2,
-        pool_max_size=2,
-        pool_timeout=5.0,
-        log_level="WARNING",
-        embedding_provider="none",
-    )
+    settings = small_settings(own_postgres.dsn, tmp_path, pool_min_size=2, pool_timeout=5.0)
     async with open_app(settings, migrate=False) as app:
         principal = await _agent_on(app, READER)
         async with Client(build_server(app, lambda ctx: principal)) as client:
@@ -185,15 +168,7 @@ async def test_the_first_call_after_a_database_restart_succeeds(own_postgres, tm
 
 
 async def test_an_exhausted_pool_fails_clearly_after_pool_timeout_and_nothing_hangs(dsn, tmp_path, sql):
-    settings = Settings(
-        database_url=dsn,
-        data_dir=tmp_path,
-        pool_min_size=1,
-        pool_max_size=1,
-        pool_timeout=0.5,
-        log_level="WARNING",
-        embedding_provider="none",
-    )
+    settings = small_settings(dsn, tmp_path, pool_max_size=1, pool_timeout=0.5)
     async with open_app(settings, migrate=False) as app:
         principal = await _agent_on(app, WRITER)
         async with Client(build_server(app, lambda ctx: principal)) as client:
@@ -271,13 +246,7 @@ async def test_a_stdio_client_that_disappears_mid_write_leaves_no_write_and_no_c
 
     agent = await make_agent(**WRITER)
     app_name = f"bizctx-rel-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DATABASE_URL": _with_application_name(dsn, app_name),
-        "BIZCTX_DATA_DIR": str(tmp_path),
-        "BIZCTX_AGENT_KEY": agent.key,
-        "BIZCTX_EMBEDDING_PROVIDER": "none",
-        "PATH": os.environ.get("PATH", ""),
-    }
+    env = stdio_env(_with_application_name(dsn, app_name), tmp_path, agent.key)
     name = f"Ghost-{uuid.uuid4().hex[:6]}"
     process = subprocess.Popen(  # noqa: ASYNC220 (a child we kill below)
         [*bizctx_command(), "serve"],

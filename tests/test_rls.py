@@ -14,7 +14,7 @@ from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server, open_app
 from bizctx.server.guard import Principal
 from bizctx.server.queries import QueryBook
-from bizctx.server.settings import Settings
+from conftest import small_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -349,9 +349,7 @@ async def test_an_owner_that_is_not_a_superuser(createrole, sql, new_database, s
     and start-up says so (the README's way out: an admin makes the role, AGENT_DATABASE_URL)."""
     owner_dsn = _owner(sql, new_database, server_dsn, createrole=createrole)
     migrations.migrate(owner_dsn)
-    settings = Settings(
-        database_url=owner_dsn, data_dir=tmp_path, pool_min_size=1, pool_max_size=2, log_level="WARNING"
-    )
+    settings = small_settings(owner_dsn, tmp_path)
     async with open_app(settings, migrate=False) as app:
         tenant = await operators.create_tenant(app.db, "owned")
         new = await operators.create_agent(
