@@ -1,4 +1,5 @@
-"""Fair use: each agent's calls per minute, so one agent cannot starve the others.
+"""Fair use: each agent's calls per minute and calls at once, so one agent cannot starve the
+others.
 
 A token bucket per agent, in this process's memory: `calls_per_minute` tokens, refilled
 evenly; a call takes one, and finds none -> `rate_limited` with the seconds until the next.
@@ -7,16 +8,23 @@ default (BIZCTX_CALLS_PER_MINUTE). Checked before anything touches the database,
 costs a dictionary lookup per call; its refusals are counted here and written as one audit
 row per agent and minute with the count (RefusalLog), not an insert per call.
 
+Calls at once (InFlight): an agent's calls beyond BIZCTX_CALLS_IN_FLIGHT wait for one of its
+own to finish before they take a database connection, so one agent's slow reads cannot hold
+the whole pool; one that waits longer than the pool timeout is `rate_limited`.
+
 In memory, per server process: N replicas allow an agent up to N times its rate. The
 database-counted limits are the `limit` policies (policy.py), for what must be exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +32,7 @@ from uuid import UUID
 
 from .audit import AuditEntry, write_audit
 from .database import Database
+from .errors import RateLimited
 
 log = logging.getLogger("bizctx.fairuse")
 
@@ -53,6 +62,40 @@ class CallRate:
             bucket.tokens -= 1.0
             return None
         return (1.0 - bucket.tokens) / rate
+
+
+class InFlight:
+    """Each agent's calls running at once, at most `limit`: the others wait their turn."""
+
+    def __init__(self, limit: int, wait_seconds: float) -> None:
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self._slots: dict[UUID, asyncio.Semaphore] = {}
+        self._callers: Counter[UUID] = Counter()  # calls running or waiting, per agent
+
+    @asynccontextmanager
+    async def turn(self, agent_id: UUID) -> AsyncIterator[None]:
+        slots = self._slots.setdefault(agent_id, asyncio.Semaphore(self.limit))
+        self._callers[agent_id] += 1
+        try:
+            try:
+                await asyncio.wait_for(slots.acquire(), self.wait_seconds)
+            except TimeoutError:
+                raise RateLimited(
+                    f"You have {self.limit} calls running at once, your share; wait for one to "
+                    "finish before you send more.",
+                    limit={"calls_in_flight": self.limit},
+                    retry_after_s=1,
+                ) from None
+            try:
+                yield
+            finally:
+                slots.release()
+        finally:
+            self._callers[agent_id] -= 1
+            if not self._callers[agent_id]:
+                del self._callers[agent_id]
+                del self._slots[agent_id]
 
 
 @dataclass

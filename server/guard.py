@@ -44,7 +44,7 @@ from .errors import (
     RateLimited,
     Unavailable,
 )
-from .fairuse import CallRate, RefusalLog
+from .fairuse import CallRate, InFlight, RefusalLog
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
@@ -205,6 +205,7 @@ class Guard:
         self.approvals = Approvals(self)
         self.rate = CallRate()
         self.refusals = RefusalLog()
+        self.in_flight = InFlight(settings.calls_in_flight, settings.pool_timeout)
         self._tool_cache: dict[tuple[str, bool], types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
@@ -434,51 +435,11 @@ class Guard:
                         "you may not set or match it; leave it out, or ask an agent that may see it."
                     )
             digest = idempotency.fingerprint(args) if key is not None else ""
-            costly = target.spec.costly if target.spec is not None else None
-            budget_ms = self.settings.costly_read_ms if costly else None
-            book = await self.policies.current(agent.tenant_id)
-            for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
-                try:
-                    scopes = agent.access.scopes()
-                    async with self.db.agent_tx(
-                        agent.tenant_id,
-                        agent.id,
-                        scopes,
-                        policy_version=book.version,
-                        statement_timeout_ms=budget_ms,
-                    ) as tx:
-                        call = Call(
-                            agent,
-                            tx,
-                            request_id,
-                            self.settings,
-                            lambda: self.visible_tools(agent),
-                            self.services,
-                            self.approvals,
-                            transport,
-                            lambda: self.policies_for(agent),
-                        )
-                        call.policy_book = book  # the snapshot this transaction checked
-                        answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
-                        entry.duration_ms = (time.perf_counter() - started) * 1000
-                        write_audit(tx, agent.tenant_id, agent.id, entry)
-                    break
-                except psycopg.Error as exc:
-                    if exc.sqlstate == QUERY_CANCELED and budget_ms is not None:
-                        # The same call would run out again: what to change, not "retry".
-                        raise InvalidInput(
-                            f"{target.name} needs more than its {budget_ms / 1000:g} s of database time "
-                            f"here; narrow it: {costly}."
-                        ) from None
-                    if exc.sqlstate == POLICIES_CHANGED and attempt < TRANSIENT_ATTEMPTS:
-                        # Another server changed this tenant's policies: reload, then decide.
-                        book = await self.policies.load(agent.tenant_id)
-                        continue
-                    # A deadlock or serialization failure rolled the whole call back: nothing
-                    # of it was written, so running it again is safe; the caller never sees it.
-                    if exc.sqlstate not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
-                        raise
-                    log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
+            # Its turn among the agent's own calls, before it takes a pooled connection.
+            async with self.in_flight.turn(agent.id):
+                answer = await self._transact(
+                    agent, transport, target, args, key, digest, hidden, entry, started
+                )
             log.info(
                 "%s %s %s%s",
                 target.kind,
@@ -513,6 +474,69 @@ class Guard:
                 extra={"request_id": request_id, "agent": agent.name},
             )
             raise error from None
+
+    async def _transact(
+        self,
+        agent: Agent,
+        transport: str,
+        target: _Target,
+        args: BaseModel | None,
+        key: str | None,
+        digest: str,
+        hidden: Hidden,
+        entry: AuditEntry,
+        started: float,
+    ) -> Any:
+        """The call's transaction, with its audit row: run again after a deadlock or a
+        serialization failure (nothing of it was written), or after another server changed the
+        tenant's policies (with them reloaded)."""
+        request_id = entry.request_id
+        costly = target.spec.costly if target.spec is not None else None
+        budget_ms = self.settings.costly_read_ms if costly else None
+        book = await self.policies.current(agent.tenant_id)
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                scopes = agent.access.scopes()
+                async with self.db.agent_tx(
+                    agent.tenant_id,
+                    agent.id,
+                    scopes,
+                    policy_version=book.version,
+                    statement_timeout_ms=budget_ms,
+                ) as tx:
+                    call = Call(
+                        agent,
+                        tx,
+                        request_id,
+                        self.settings,
+                        lambda: self.visible_tools(agent),
+                        self.services,
+                        self.approvals,
+                        transport,
+                        lambda: self.policies_for(agent),
+                    )
+                    call.policy_book = book  # the snapshot this transaction checked
+                    answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
+                    entry.duration_ms = (time.perf_counter() - started) * 1000
+                    write_audit(tx, agent.tenant_id, agent.id, entry)
+                return answer
+            except psycopg.Error as exc:
+                if exc.sqlstate == QUERY_CANCELED and budget_ms is not None:
+                    # The same call would run out again: what to change, not "retry".
+                    raise InvalidInput(
+                        f"{target.name} needs more than its {budget_ms / 1000:g} s of database time "
+                        f"here; narrow it: {costly}."
+                    ) from None
+                if exc.sqlstate == POLICIES_CHANGED and attempt < TRANSIENT_ATTEMPTS:
+                    # Another server changed this tenant's policies: reload, then decide.
+                    book = await self.policies.load(agent.tenant_id)
+                    continue
+                # A deadlock or serialization failure rolled the whole call back: nothing
+                # of it was written, so running it again is safe; the caller never sees it.
+                if exc.sqlstate not in TRANSIENT_SQLSTATES or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
+        raise AssertionError("unreachable")
 
     async def _answer(
         self,
@@ -662,7 +686,7 @@ class Guard:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
         spec = self.registry.tools.get(held["tool"])
-        requester = await self.directory.get(held["tenant_id"], held["requested_by_agent_id"])
+        requester = await self.directory.current(tx, held["tenant_id"], held["requested_by_agent_id"])
         entry = AuditEntry(
             request_id=request_id,
             transport=held["transport"],

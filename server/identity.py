@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 
 from .access import AccessPatterns, parse_access_patterns
-from .database import Database
+from .database import Database, Tx
 from .errors import AgentRefused
 from .queries import QueryRef
 
@@ -137,6 +137,13 @@ class AgentDirectory:
                 row = await tx.one(GET_AGENT, tenant_id=tenant_id, agent_id=agent_id)
             self._by_id[cache_key] = agent_from_row(row) if row else None
         return self._by_id[cache_key]
+
+    @staticmethod
+    async def current(tx: Tx, tenant_id: UUID, agent_id: UUID) -> Agent | None:
+        """The agent as `tx` sees it, not as cached: what must hold at this instant (an approved
+        call runs with its requester's rights as they are when it is approved)."""
+        row = await tx.one(GET_AGENT, tenant_id=tenant_id, agent_id=agent_id)
+        return agent_from_row(row) if row else None
 
     async def _listen(self) -> None:
         """LISTEN for agent changes; reconnects after a database restart (and then

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="Per-statement limit of the reads whose cost grows with the business "
         "(search_clients, recall, receivables_aging, find_available_slots).",
     )
+    calls_in_flight: int = Field(
+        default=4,
+        ge=1,
+        description="Calls one agent may have running at once; more wait their turn (at most "
+        "pool_timeout, then rate_limited), so one agent cannot hold every pooled connection.",
+    )
     http_sessions_per_agent: int = Field(
         default=20, ge=1, description="Streamable HTTP sessions one agent may hold open at once."
     )

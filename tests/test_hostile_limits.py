@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 from test_appointments import at, future_day, insert_appointment, iso, seed
 from test_reliability import own_postgres  # noqa: F401 (a fixture)
@@ -175,6 +176,35 @@ async def test_dates_at_the_end_of_the_calendar_are_invalid_input(make_agent, ma
             c, "find_available_slots", {"service_id": str(biz.clean), "from": "9999-12-31T00:00:00+00:00"}
         )
     assert booking["code"] == slots["code"] == "invalid_input"
+
+
+async def test_an_agent_cannot_hold_every_connection_with_calls_at_once(app, make_agent, connect, sql, dsn):
+    greedy = await make_agent(**ALL_RIGHTS)
+    other = await make_agent(**ALL_RIGHTS, tenant=greedy.tenant_name)
+    app.guard.in_flight.limit, app.guard.in_flight.wait_seconds = 1, 0.5
+    async with connect(greedy) as c:
+        stuck = await ok(c, "upsert_client", {"first_name": "Stuck"})
+        mine = await ok(c, "upsert_client", {"first_name": "Mine"})
+    results: dict[str, dict] = {}
+    with psycopg.connect(dsn, autocommit=False) as locker:
+        locker.execute("SELECT 1 FROM clients WHERE id = %s FOR UPDATE", (stuck["id"],))
+
+        async def slow() -> None:  # waits on the row lock, holding greedy's one turn
+            async with connect(greedy) as c:
+                results["slow"] = await ok(c, "upsert_client", {"client_id": stuck["id"], "last_name": "L"})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow)
+            await anyio.sleep(0.5)
+            async with connect(greedy) as c:
+                results["queued"] = await err(c, "get_client", {"client_id": mine["id"]})
+            async with connect(other) as c:
+                results["other"] = await ok(c, "get_client", {"client_id": mine["id"]})
+            locker.rollback()
+    assert results["queued"]["code"] == "rate_limited" and results["queued"]["limit"] == {
+        "calls_in_flight": 1
+    }
+    assert results["other"]["id"] == mine["id"] and results["slow"]["last_name"] == "L"
 
 
 async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_not_logged_per_call(

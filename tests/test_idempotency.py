@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from test_appointments import future_day, iso, seed
@@ -365,6 +366,9 @@ async def test_a_replay_to_an_agent_whose_scope_narrowed_is_refused(make_agent, 
     await operators.set_access_patterns(
         app.db, worker.tenant_name, worker.name, parse_access_patterns(narrower)
     )
+    with anyio.fail_after(10):  # the server hears of the change through LISTEN/NOTIFY
+        while (await app.directory.get(worker.tenant_id, worker.id)).access.scopes()["tasks"] != "assigned":
+            await anyio.sleep(0.05)
     async with connect(worker) as c:
         refused = await err(c, "claim_next_task", {"idempotency_key": "c-1"})
     assert refused["code"] == "permission_denied" and refused["first_call_at"]
