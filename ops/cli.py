@@ -325,6 +325,56 @@ def cmd_policy_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rule_line(r: dict[str, Any]) -> str:
+    if r["kind"] == "quiet_hours":
+        what = f"only {r['allowed_from']}-{r['allowed_until']} client time"
+    else:
+        what = f"at most {r['max_contacts']} per client per {r['window_days']} days"
+    channels = ",".join(r["channels"])
+    return (
+        f"[{r['tenant_name']}] {r['name']}: {channels} {what} -> {r['action']} {r['reason'] or ''}".rstrip()
+    )
+
+
+def cmd_compliance_set(args: argparse.Namespace, settings: Settings) -> int:
+    from . import compliance
+
+    rule = compliance.Rule(
+        name=args.name,
+        kind=args.kind,
+        channels=tuple(c.strip() for c in args.channels.split(",") if c.strip()),
+        action=args.action,
+        allowed_from=args.allowed_from,
+        allowed_until=args.allowed_until,
+        max_contacts=args.max,
+        window_days=args.window_days,
+        reason=args.reason,
+    )
+    row = _with_db(settings, lambda db: compliance.set_rule(db, args.tenant, rule, args.operator))
+    _print_json(row) if args.json else print(f"set {_rule_line(row)}")
+    return 0
+
+
+def cmd_compliance_list(args: argparse.Namespace, settings: Settings) -> int:
+    from . import compliance
+
+    rows = _with_db(settings, lambda db: compliance.list_rules(db, args.tenant))
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(_rule_line(r))
+    return 0
+
+
+def cmd_compliance_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from . import compliance
+
+    row = _with_db(settings, lambda db: compliance.remove_rule(db, args.tenant, args.name))
+    _print_json(row) if args.json else print(f"removed {row['name']} ({row['kind']})")
+    return 0
+
+
 def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:
     from . import policies
 
@@ -587,6 +637,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("policy_id")
     p.add_argument("--tenant", required=True)
     p.add_argument("--as", dest="operator", default=_operator_name(), help="who removes it (recorded)")
+
+    compliance = sub.add_parser(
+        "compliance", help="contact rules: quiet hours and how often a client may be contacted"
+    )
+    compliance_commands = compliance.add_subparsers(dest="compliance_command", required=True)
+    p = add(compliance_commands, "list", cmd_compliance_list, "list contact rules (opt-outs always apply)")
+    p.add_argument("--tenant")
+    p = add(compliance_commands, "set", cmd_compliance_set, "add or replace a contact rule by name")
+    p.add_argument("name", help="e.g. quiet_hours, frequency_cap, sms_weekly")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--kind", required=True, choices=["quiet_hours", "frequency_cap"])
+    p.add_argument("--channels", default="email,sms,phone", help="comma-separated: email,sms,phone")
+    p.add_argument("--action", default="block", choices=["block", "require_approval", "warn"])
+    p.add_argument("--from", dest="allowed_from", help="quiet_hours: contact allowed from HH:MM, client time")
+    p.add_argument("--until", dest="allowed_until", help="quiet_hours: ... until HH:MM")
+    p.add_argument("--max", type=int, help="frequency_cap: outbound contacts per client and channel")
+    p.add_argument("--window-days", type=int, help="frequency_cap: in this many days")
+    p.add_argument("--reason", help="why; agents see it")
+    p.add_argument("--as", dest="operator", default=_operator_name(), help="who sets it (recorded)")
+    p = add(compliance_commands, "remove", cmd_compliance_remove, "remove a contact rule (a default too)")
+    p.add_argument("name")
+    p.add_argument("--tenant", required=True)
 
     approvals = sub.add_parser("approvals", help="calls held for approval by a policy")
     approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)

@@ -45,6 +45,7 @@ INSTRUCTIONS = (
 DOMAIN_MODULES = (
     "bizctx.resources.agent",
     "bizctx.tools.clients",
+    "bizctx.tools.client_contacts",
     "bizctx.resources.clients",
     "bizctx.tools.appointments",
     "bizctx.resources.appointments",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -45,7 +45,6 @@ from .redact import mask_arguments
 
 if TYPE_CHECKING:
     from .guard import Call, Guard
-    from .policy import Policy
     from .registry import ToolSpec
 
 EXPIRY = timedelta(days=7)
@@ -59,6 +58,29 @@ SETTLE_HELD_CALL = QueryRef("governance", "settle_held_call")
 FINISH_APPROVAL_TASK = QueryRef("governance", "finish_approval_task")
 RECORD_DECISION = QueryRef("governance", "record_decision")
 FIND_HELD_CALL = QueryRef("operators", "find_held_call")
+
+
+class Gate(Protocol):
+    """What holds a call for approval: a `require_approval` policy, or a rule a handler found
+    (a contact rule); described to the requester and the approver as `describe()` says."""
+
+    @property
+    def id(self) -> UUID | None: ...  # the policy's, when a policy holds the call
+
+    @property
+    def reason(self) -> str | None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class HoldForApproval(Exception):
+    """Raised by a handler, before it writes anything, for a call a rule of its domain says
+    needs approval: the guard holds the call (as for a policy) instead of running it. Never
+    raised when the call runs because it was approved (`call.approved`)."""
+
+    def __init__(self, gate: Gate) -> None:
+        super().__init__(gate.reason)
+        self.gate = gate
 
 
 @dataclass(frozen=True)
@@ -107,7 +129,7 @@ class Approvals:
         self.guard = guard
 
     async def hold(
-        self, call: Call, spec: ToolSpec, args: BaseModel | None, policy: Policy, key: str | None
+        self, call: Call, spec: ToolSpec, args: BaseModel | None, policy: Gate, key: str | None
     ) -> ApprovalRequired:
         """Hold the call for approval, in the caller's transaction; the answer to give."""
         arguments = args.model_dump(mode="json", by_alias=True) if args is not None else {}

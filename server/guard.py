@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import idempotency
 from .access import AccessPatterns
-from .approvals import Approvals, Decider, Ran
+from .approvals import Approvals, Decider, Gate, HoldForApproval, Ran
 from .audit import AuditEntry, write_audit
 from .bounds import check_depth, check_size, cut
 from .database import Database, Tx
@@ -103,6 +103,8 @@ class Call:
         self.policies = policies
         # The tenant's policies as this transaction checked them (their version): what enforce reads.
         self.policy_book: TenantPolicies | None = None
+        # Running a call an approver approved: rules that would hold it for approval pass.
+        self.approved = False
 
     @property
     def access(self) -> AccessPatterns:
@@ -577,23 +579,37 @@ class Guard:
                     async with call.tx.savepoint():
                         await target.invoke(call, args)
                         raise _GiveBack()
-                except _GiveBack:
+                except (_GiveBack, HoldForApproval):
                     pass
-                held = await self.approvals.hold(call, target.spec, args, gate, key)
-                entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
-                entry.failed(held.code)
-                if key is not None:
-                    idempotency.store(
-                        call.tx, target.name, key, None, (None, None), task_id=held.details["task_id"]
-                    )
-                return held
-        result = await target.invoke(call, args)
+                return await self._hold(call, target, args, gate, key, entry)
+        try:
+            result = await target.invoke(call, args)
+        except HoldForApproval as found:  # a rule of the tool's domain (e.g. a contact rule)
+            return await self._hold(call, target, args, found.gate, key, entry)
         shaped = shape(result, hidden)
         entity = target.entity.of(args, result) if target.entity else (None, None)
         if key is not None:
             idempotency.store(call.tx, target.name, key, shaped, entity)
         entry.entity_type, entry.entity_id = entity
         return _as_readable(call.agent, target.spec, shaped, entity)
+
+    async def _hold(
+        self,
+        call: Call,
+        target: _Target,
+        args: BaseModel | None,
+        gate: Gate,
+        key: str | None,
+        entry: AuditEntry,
+    ) -> BizctxError:
+        """Hold the call for approval (its task, the held call, its key's record): the answer."""
+        assert target.spec is not None
+        held = await self.approvals.hold(call, target.spec, args, gate, key)
+        entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
+        entry.failed(held.code)
+        if key is not None:
+            idempotency.store(call.tx, target.name, key, None, (None, None), task_id=held.details["task_id"])
+        return held
 
     async def enforce(
         self, call: Call, spec: ToolSpec, args: BaseModel | None, *, gate: bool
@@ -720,6 +736,7 @@ class Guard:
                     held["transport"],
                 )
                 call.policy_book = book
+                call.approved = True
                 await self.enforce(call, spec, args, gate=False)
                 result = await spec.handler(call, args)
                 shaped = shape(result, hidden)

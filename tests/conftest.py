@@ -151,6 +151,12 @@ def settings(dsn: str, tmp_path: Path) -> Settings:
     )
 
 
+# The tools clients.read opens (DESIGN's seeded map, with v2's contact tools).
+CLIENT_READ_TOOLS = frozenset(
+    {"search_clients", "get_client", "get_client_context", "check_contact", "list_interactions"}
+)
+
+
 def small_settings(dsn: str, data_dir: Path, **pool: Any) -> Settings:
     """Settings for an app a test opens itself: a small pool (override with pool_* and
     pool_timeout), no embeddings, quiet logs."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import audit_rows, count, err, ok
+from conftest import CLIENT_READ_TOOLS, audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -108,7 +108,7 @@ async def test_writing_needs_the_capability_and_an_open_domain(make_agent, conne
     for agent in (reader, closed):
         async with connect(agent) as c:
             names = {t.name for t in (await c.list_tools()).tools}
-            assert names == {"search_clients", "get_client", "get_client_context"}
+            assert names == CLIENT_READ_TOOLS
             error = await err(c, "upsert_client", {"first_name": "Eve"})
             assert error["code"] == "permission_denied"
         assert audit_rows(sql, agent)[-1]["outcome"] == "denied"

@@ -22,7 +22,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from bizctx.server.http import build_http_app
-from conftest import INITIALIZE, audit_rows
+from conftest import CLIENT_READ_TOOLS, INITIALIZE, audit_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ async def test_streamable_http_serves_several_agents_each_its_own_tools(app, mak
             Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
         ):
             created = await client.call_tool("upsert_client", {"first_name": "Web"})
-    assert names[reader.name] == {"search_clients", "get_client", "get_client_context"}
+    assert names[reader.name] == CLIENT_READ_TOOLS
     assert names[writer.name] == names[reader.name] | {
         "upsert_client",
         "log_interaction",

@@ -21,6 +21,7 @@ from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
+from bizctx.tools.contact_rules import GOVERNED_CHANNELS, BrokenRule, clear_to_contact
 
 clients = Domain("clients")
 
@@ -64,6 +65,7 @@ CONTEXT_BALANCE_DUE = clients.query("context_balance_due")
 CONTEXT_OPEN_TASKS = clients.query("context_open_tasks")
 CONTEXT_RECENT_INTERACTIONS = clients.query("context_recent_interactions")
 CONTEXT_MEMORIES = clients.query("context_memories")
+NOW = clients.query("now")
 
 EMAIL_TAKEN = clients.constraint("clients_email_key")
 EXTERNAL_REF_TAKEN = clients.constraint("clients_external_ref_key")
@@ -136,6 +138,7 @@ class OptOut(BaseModel):
     channel: ContactChannel
     reason: str | None = None
     created_at: datetime
+    until: datetime | None = Field(default=None, description="When a temporary opt-out ends.")
 
 
 class Client(BaseModel):
@@ -579,12 +582,25 @@ class Interaction(BaseModel):
     created_at: datetime
 
 
+class LoggedInteraction(Interaction):
+    warnings: list[BrokenRule] = Field(
+        default_factory=list, description="Contact rules that only warn and that this contact broke."
+    )
+
+
 @clients.tool(
     action="write", idempotent=True, title="Log an interaction", entity=("client_interaction", "id")
 )
-async def log_interaction(call: Call, args: LogInteractionIn) -> Interaction:
+async def log_interaction(call: Call, args: LogInteractionIn) -> LoggedInteraction:
     """Record a call, message, visit or note about a client in their history, so the next agent
-    knows what was said. Returns the logged interaction."""
+    knows what was said. An outbound email, sms or phone contact must pass the contact rules
+    (opt-outs, quiet hours in the client's time zone, how often; see check_contact): a rule may
+    refuse it (policy_blocked), hold it for approval, or let it through with warnings. Returns
+    the logged interaction."""
+    warnings: list[BrokenRule] = []
+    if args.direction == "outbound" and args.channel in GOVERNED_CHANNELS:
+        at = args.occurred_at or await call.tx.value(NOW)
+        warnings = await clear_to_contact(call, args.client_id, args.channel, at)
     row = await call.tx.one(
         INSERT_INTERACTION,
         client_id=args.client_id,
@@ -596,7 +612,7 @@ async def log_interaction(call: Call, args: LogInteractionIn) -> Interaction:
     )
     if row is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
-    return Interaction(**row)
+    return LoggedInteraction(**row, warnings=warnings)
 
 
 # -- set_client_preference ----------------------------------------------------------------------
@@ -626,6 +642,9 @@ class SetClientPreferenceIn(BaseModel):
     reason: str | None = Field(
         default=None, max_length=500, description="Why, for opt_out (e.g. the client's words)."
     )
+    opt_out_until: AwareDatetime | None = Field(
+        default=None, description="For opt_out: until when (a temporary opt-out); omit for good."
+    )
 
 
 @clients.tool(
@@ -652,8 +671,16 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
             await call.tx.execute(
                 UPSERT_PREFERENCE, client_id=args.client_id, key=args.key, value=Jsonb(args.value)
             )
+    if args.opt_out_until is not None and not args.opt_out:
+        raise InvalidInput("opt_out_until needs opt_out: the channels the client opted out of.")
     for channel in args.opt_out or ():
-        await call.tx.execute(ADD_OPT_OUT, client_id=args.client_id, channel=channel, reason=args.reason)
+        await call.tx.execute(
+            ADD_OPT_OUT,
+            client_id=args.client_id,
+            channel=channel,
+            reason=args.reason,
+            until=args.opt_out_until,
+        )
     for channel in args.opt_in or ():
         await call.tx.execute(REMOVE_OPT_OUT, client_id=args.client_id, channel=channel)
     return await get_client_detail(call, args.client_id)

@@ -6,7 +6,8 @@ SELECT c.id,
        (SELECT p.value FROM client_preferences p
         WHERE p.tenant_id = c.tenant_id AND p.client_id = c.id AND p.key = %(lead_key)s::text) AS reminder_lead_minutes,
        ARRAY(SELECT o.channel FROM opt_outs o
-             WHERE o.tenant_id = c.tenant_id AND o.client_id = c.id ORDER BY o.channel) AS opted_out,
+             WHERE o.tenant_id = c.tenant_id AND o.client_id = c.id
+               AND (o.until IS NULL OR o.until > now()) ORDER BY o.channel) AS opted_out,
        (%(address_id)s::uuid IS NULL OR EXISTS (
             SELECT 1 FROM client_addresses a
             WHERE a.tenant_id = c.tenant_id AND a.client_id = c.id AND a.id = %(address_id)s::uuid)) AS address_ok

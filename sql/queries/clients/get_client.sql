@@ -13,7 +13,9 @@ SELECT c.id, c.display_name, c.client_type, c.first_name, c.last_name, c.company
                  JOIN client_segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
                  WHERE m.tenant_id = c.tenant_id AND m.client_id = c.id), '[]') AS segments,
        coalesce((SELECT jsonb_agg(jsonb_build_object('channel', o.channel, 'reason', o.reason,
-                                                     'created_at', o.created_at) ORDER BY o.channel)
-                 FROM opt_outs o WHERE o.tenant_id = c.tenant_id AND o.client_id = c.id), '[]') AS opt_outs
+                                                     'created_at', o.created_at, 'until', o.until)
+                                  ORDER BY o.channel)
+                 FROM opt_outs o WHERE o.tenant_id = c.tenant_id AND o.client_id = c.id
+                                   AND (o.until IS NULL OR o.until > now())), '[]') AS opt_outs
 FROM clients c
 WHERE c.tenant_id = bizctx_tenant() AND c.id = %(client_id)s AND c.deleted_at IS NULL

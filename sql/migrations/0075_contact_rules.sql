@@ -1,0 +1,143 @@
+-- Contact governance: every outbound contact with a client (email, sms, phone) passes the
+-- tenant's rules in the transaction that records it.
+--
+-- Why in SQL: the rules read the client's time zone, opt-outs and contact history, and a
+-- frequency cap is only a cap if two agents racing for the last allowed contact cannot both
+-- pass it. bizctx_lock_contact locks the client row (FOR NO KEY UPDATE: foreign keys to the
+-- client still insert) before the count, so the second racer counts the first's contact; the
+-- count is of the contacts themselves (client_interactions), so one logged by any path counts.
+--
+-- Opt-outs are not a rule an operator can edit: they always block, and may be temporary
+-- (until). Quiet hours and frequency caps are rows of compliance_rules; their action is
+-- block (policy_blocked), require_approval (the approval gate of migration 0060) or warn
+-- (allowed; the result says so). Defaults are seeded for every tenant, existing ones
+-- included, through the marker table of the default policies, so one an operator removed
+-- is not added again.
+ALTER TABLE opt_outs ADD COLUMN until timestamptz;
+
+CREATE TABLE compliance_rules (
+    tenant_id     uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    name          text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,59}$'),
+    kind          text NOT NULL CHECK (kind IN ('quiet_hours', 'frequency_cap')),
+    channels      text[] NOT NULL
+                      CHECK (cardinality(channels) > 0 AND channels <@ ARRAY['email', 'sms', 'phone']),
+    action        text NOT NULL CHECK (action IN ('block', 'require_approval', 'warn')),
+    -- quiet_hours: contact only from allowed_from to allowed_until, the client's local time.
+    allowed_from  time,
+    allowed_until time,
+    -- frequency_cap: at most max_contacts outbound per client and channel in window_days.
+    max_contacts  integer CHECK (max_contacts BETWEEN 1 AND 1000),
+    window_days   integer CHECK (window_days BETWEEN 1 AND 366),
+    reason        text CHECK (length(reason) <= 500),
+    default_key   text,
+    created_by    text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT compliance_rules_name_key UNIQUE (tenant_id, name),
+    CONSTRAINT compliance_rules_shape CHECK (
+        (kind = 'quiet_hours' AND allowed_from < allowed_until
+             AND max_contacts IS NULL AND window_days IS NULL)
+        OR (kind = 'frequency_cap' AND max_contacts IS NOT NULL AND window_days IS NOT NULL
+             AND allowed_from IS NULL AND allowed_until IS NULL))
+);
+SELECT bizctx_secure_tenant_table('compliance_rules', 'SELECT');
+
+CREATE FUNCTION bizctx_apply_default_contact_rules(p_tenant_id uuid) RETURNS void
+    LANGUAGE sql AS $$
+    WITH defaults (default_key, name, kind, channels, allowed_from, allowed_until, max_contacts, window_days) AS (
+        VALUES ('quiet_hours', 'quiet_hours', 'quiet_hours', ARRAY['phone', 'sms'],
+                time '08:00', time '21:00', NULL::integer, NULL::integer),
+               ('frequency_cap', 'frequency_cap', 'frequency_cap', ARRAY['email', 'sms', 'phone'],
+                NULL::time, NULL::time, 3, 7)
+    ),
+    fresh AS (
+        INSERT INTO policy_defaults_applied (tenant_id, default_key)
+        SELECT p_tenant_id, 'contact_rule:' || d.default_key FROM defaults d
+        ON CONFLICT DO NOTHING
+        RETURNING default_key
+    )
+    INSERT INTO compliance_rules (tenant_id, name, kind, channels, action, allowed_from, allowed_until,
+                                  max_contacts, window_days, default_key, created_by)
+    SELECT p_tenant_id, d.name, d.kind, d.channels, 'block', d.allowed_from, d.allowed_until,
+           d.max_contacts, d.window_days, d.default_key, 'bizctx defaults'
+    FROM defaults d JOIN fresh f ON f.default_key = 'contact_rule:' || d.default_key
+$$;
+
+CREATE OR REPLACE FUNCTION bizctx_tenant_defaults() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM bizctx_apply_default_policies(NEW.id);
+    PERFORM bizctx_apply_default_contact_rules(NEW.id);
+    RETURN NULL;
+END
+$$;
+
+SELECT bizctx_apply_default_contact_rules(id) FROM tenants;
+
+-- Every rule a contact of this client on this channel at p_at would break: the opt-outs in
+-- force, the quiet hours it falls in, the caps it would exceed. next_allowed_at: when waiting
+-- would help (none for a permanent opt-out). Runs as the caller: RLS applies.
+CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_at timestamptz)
+    RETURNS TABLE (rule text, action text, reason text, next_allowed_at timestamptz)
+    LANGUAGE sql STABLE AS $$
+    WITH client AS (
+        SELECT coalesce(c.time_zone, t.time_zone) AS tz
+          FROM clients c JOIN tenants t ON t.id = c.tenant_id
+         WHERE c.tenant_id = bizctx_tenant() AND c.id = p_client_id
+    )
+    SELECT 'opt_out', 'block',
+           format('The client opted out of %s%s%s.',
+                  CASE o.channel WHEN 'all' THEN 'all contact' ELSE o.channel END,
+                  CASE WHEN o.until IS NULL THEN ''
+                       ELSE ' until ' || to_char(o.until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
+                  coalesce(' (' || o.reason || ')', '')),
+           o.until
+      FROM opt_outs o
+     WHERE o.tenant_id = bizctx_tenant() AND o.client_id = p_client_id
+       AND o.channel IN (p_channel, 'all') AND (o.until IS NULL OR o.until > p_at)
+    UNION ALL
+    SELECT r.name, r.action,
+           coalesce(r.reason, format('Quiet hours: %s only from %s to %s in the client''s time zone (%s).',
+                                     p_channel, to_char(r.allowed_from, 'HH24:MI'),
+                                     to_char(r.allowed_until, 'HH24:MI'), client.tz)),
+           CASE WHEN l.local::time < r.allowed_from THEN (l.local::date + r.allowed_from) AT TIME ZONE client.tz
+                ELSE (l.local::date + 1 + r.allowed_from) AT TIME ZONE client.tz END
+      FROM compliance_rules r
+      CROSS JOIN client
+      CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE client.tz AS local) l
+     WHERE r.tenant_id = bizctx_tenant() AND r.kind = 'quiet_hours' AND p_channel = ANY (r.channels)
+       AND (l.local::time < r.allowed_from OR l.local::time >= r.allowed_until)
+    UNION ALL
+    SELECT r.name, r.action,
+           coalesce(r.reason, format('At most %s outbound %s contacts per client in %s days; %s already.',
+                                     r.max_contacts, p_channel, r.window_days, recent.n)),
+           -- When the max_contacts-th most recent contact leaves the window.
+           (SELECT i.occurred_at FROM client_interactions i
+             WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
+               AND i.direction = 'outbound' AND i.occurred_at <= p_at
+             ORDER BY i.occurred_at DESC OFFSET r.max_contacts - 1 LIMIT 1) + make_interval(days => r.window_days)
+      FROM compliance_rules r
+      CROSS JOIN LATERAL (
+          SELECT count(*) AS n FROM client_interactions i
+           WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
+             AND i.direction = 'outbound'
+             AND i.occurred_at > p_at - make_interval(days => r.window_days) AND i.occurred_at <= p_at
+      ) recent
+     WHERE r.tenant_id = bizctx_tenant() AND r.kind = 'frequency_cap' AND p_channel = ANY (r.channels)
+       AND recent.n >= r.max_contacts
+$$;
+
+-- Serializes the outbound contacts of one client, so a cap counts every racer's contact.
+CREATE FUNCTION bizctx_lock_contact(p_client_id uuid) RETURNS boolean
+    LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT 1 FROM clients
+                    WHERE tenant_id = bizctx_tenant() AND id = p_client_id AND deleted_at IS NULL
+                      FOR NO KEY UPDATE)
+$$;
+
+-- The clients domain's contact tools.
+INSERT INTO tool_capabilities (tool_name, capability) VALUES
+    ('check_contact', 'clients.read'),
+    ('list_interactions', 'clients.read');

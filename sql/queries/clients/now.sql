@@ -1,0 +1,2 @@
+-- The transaction's clock: what "now" means for every rule the call checks.
+SELECT now()
