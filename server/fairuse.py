@@ -10,7 +10,9 @@ row per agent and minute with the count (RefusalLog), not an insert per call.
 
 Calls at once (InFlight): an agent's calls beyond BIZCTX_CALLS_IN_FLIGHT wait for one of its
 own to finish before they take a database connection, so one agent's slow reads cannot hold
-the whole pool; one that waits longer than the pool timeout is `rate_limited`.
+the whole pool; and the reads whose cost grows with the business (declared `costly`) run one
+per agent and BIZCTX_COSTLY_READS_AT_ONCE per process, so one agent's searches cannot take
+every core of the database. One that waits longer than the pool timeout is `rate_limited`.
 
 In memory, per server process: N replicas allow an agent up to N times its rate. The
 database-counted limits are the `limit` policies (policy.py), for what must be exact.
@@ -19,6 +21,7 @@ database-counted limits are the `limit` policies (policy.py), for what must be e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -64,38 +67,70 @@ class CallRate:
         return (1.0 - bucket.tokens) / rate
 
 
-class InFlight:
-    """Each agent's calls running at once, at most `limit`: the others wait their turn."""
+@dataclass
+class _Turns:
+    calls: asyncio.Semaphore
+    costly: asyncio.Semaphore
+    users: int = 0  # calls of the agent running or waiting
 
-    def __init__(self, limit: int, wait_seconds: float) -> None:
+
+class InFlight:
+    """Turns: each agent's calls running at once (at most `limit`), and the costly reads
+    running at once (one per agent, and `costly_limit` in the whole process: they share the
+    database's cores). A call waits for its turn holding no connection; one that waits longer
+    than `wait_seconds` is rate_limited."""
+
+    def __init__(self, limit: int, wait_seconds: float, costly_limit: int) -> None:
         self.limit = limit
         self.wait_seconds = wait_seconds
-        self._slots: dict[UUID, asyncio.Semaphore] = {}
-        self._callers: Counter[UUID] = Counter()  # calls running or waiting, per agent
+        self.costly_limit = costly_limit
+        self._costly = asyncio.Semaphore(costly_limit)
+        self._agents: dict[UUID, _Turns] = {}
 
     @asynccontextmanager
-    async def turn(self, agent_id: UUID) -> AsyncIterator[None]:
-        slots = self._slots.setdefault(agent_id, asyncio.Semaphore(self.limit))
-        self._callers[agent_id] += 1
+    async def turn(self, agent_id: UUID, *, costly: bool = False) -> AsyncIterator[None]:
+        turns = self._agents.get(agent_id)
+        if turns is None:
+            turns = self._agents[agent_id] = _Turns(asyncio.Semaphore(self.limit), asyncio.Semaphore(1))
+        turns.users += 1
         try:
-            try:
-                await asyncio.wait_for(slots.acquire(), self.wait_seconds)
-            except TimeoutError:
-                raise RateLimited(
-                    f"You have {self.limit} calls running at once, your share; wait for one to "
-                    "finish before you send more.",
-                    limit={"calls_in_flight": self.limit},
-                    retry_after_s=1,
-                ) from None
-            try:
+            async with contextlib.AsyncExitStack() as held:
+                waiting_for = "calls"
+                try:
+                    async with asyncio.timeout(self.wait_seconds):
+                        await _take(held, turns.calls)
+                        if costly:
+                            waiting_for = "costly"
+                            await _take(held, turns.costly)
+                            await _take(held, self._costly)
+                except TimeoutError:
+                    raise self._refusal(waiting_for) from None
                 yield
-            finally:
-                slots.release()
         finally:
-            self._callers[agent_id] -= 1
-            if not self._callers[agent_id]:
-                del self._callers[agent_id]
-                del self._slots[agent_id]
+            turns.users -= 1
+            if not turns.users:
+                del self._agents[agent_id]
+
+    def _refusal(self, waiting_for: str) -> RateLimited:
+        if waiting_for == "calls":
+            return RateLimited(
+                f"You have {self.limit} calls running at once, your share; wait for one to finish "
+                "before you send more.",
+                limit={"calls_in_flight": self.limit},
+                retry_after_s=1,
+            )
+        return RateLimited(
+            "Searches like this one take their turn (one of yours at a time, "
+            f"{self.costly_limit} on the server) and none came in {self.wait_seconds:g} s; retry in a "
+            "moment, or narrow the call.",
+            limit={"costly_reads_in_flight": {"agent": 1, "server": self.costly_limit}},
+            retry_after_s=1,
+        )
+
+
+async def _take(held: contextlib.AsyncExitStack, turn: asyncio.Semaphore) -> None:
+    await turn.acquire()
+    held.callback(turn.release)
 
 
 @dataclass

@@ -207,7 +207,9 @@ class Guard:
         self.approvals = Approvals(self)
         self.rate = CallRate()
         self.refusals = RefusalLog()
-        self.in_flight = InFlight(settings.calls_in_flight, settings.pool_timeout)
+        self.in_flight = InFlight(
+            settings.calls_in_flight, settings.pool_timeout, settings.costly_reads_at_once
+        )
         self._tool_cache: dict[tuple[str, bool], types.Tool] = {}
 
     # -- who may see what ---------------------------------------------------------------
@@ -438,7 +440,8 @@ class Guard:
                     )
             digest = idempotency.fingerprint(args) if key is not None else ""
             # Its turn among the agent's own calls, before it takes a pooled connection.
-            async with self.in_flight.turn(agent.id):
+            costly = target.spec is not None and target.spec.costly is not None
+            async with self.in_flight.turn(agent.id, costly=costly):
                 answer = await self._transact(
                     agent, transport, target, args, key, digest, hidden, entry, started
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Calls one agent may have running at once; more wait their turn (at most "
         "pool_timeout, then rate_limited), so one agent cannot hold every pooled connection.",
+    )
+    costly_reads_at_once: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        description="Costly reads (see costly_read_ms) running at once in this process, all agents "
+        "together (one per agent); default half the CPU cores.",
     )
     http_sessions_per_agent: int = Field(
         default=20, ge=1, description="Streamable HTTP sessions one agent may hold open at once."

@@ -4,6 +4,7 @@ by row of issue 14's table, now ends in a clear error or a bounded cost."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -79,6 +80,26 @@ async def test_a_slot_search_too_costly_to_run_is_refused(make_agent, make_tenan
         week = await ok(c, "find_available_slots", {**month, "to": iso(future_day(9), "00:00")})
     assert costly["code"] == "invalid_input" and "step_minutes" in costly["message"]
     assert week["slots"]
+    # The cost is start times x resources able to deliver it: a crew of eight is refused the
+    # week in 5-minute steps, and answered for one of them.
+    for name in ("C1", "C2", "C3", "C4", "C5", "C6"):
+        sql.execute(
+            "INSERT INTO resources (tenant_id, kind, name, capabilities) VALUES (%s, 'staff', %s, %s)",
+            (agent.tenant_id, name, ["cleaning"]),
+        )
+    async with connect(agent) as c:
+        crew = await err(c, "find_available_slots", {**month, "to": iso(future_day(9), "00:00")})
+        one = await ok(
+            c,
+            "find_available_slots",
+            {**month, "to": iso(future_day(9), "00:00"), "resource_id": str(biz.ana)},
+        )
+    assert (
+        crew["code"] == "invalid_input"
+        and "8 resources" in crew["message"]
+        and "resource_id" in crew["message"]
+    )
+    assert one["slots"]
 
 
 async def test_a_read_whose_cost_grows_with_the_business_has_a_budget(app, make_agent, connect, sql):
@@ -205,6 +226,29 @@ async def test_an_agent_cannot_hold_every_connection_with_calls_at_once(app, mak
         "calls_in_flight": 1
     }
     assert results["other"]["id"] == mine["id"] and results["slow"]["last_name"] == "L"
+
+
+async def test_costly_reads_take_turns_one_per_agent_and_a_few_per_server(app, make_agent, connect):
+    greedy = await make_agent(**ALL_RIGHTS)
+    other = await make_agent(**ALL_RIGHTS, tenant=greedy.tenant_name)
+    third = await make_agent(**ALL_RIGHTS, tenant=greedy.tenant_name)
+    turns = app.guard.in_flight
+    turns.wait_seconds = 0.3
+    turns.costly_limit, turns._costly = 2, asyncio.Semaphore(2)  # two at once on this server
+    async with connect(greedy) as c:
+        client = await ok(c, "upsert_client", {"first_name": "Ann"})
+        # greedy's search is running (held here): its next one waits, then is refused ...
+        async with turns.turn(greedy.id, costly=True):
+            second = await err(c, "search_clients", {"query": "Ann"})
+            cheap = await ok(c, "get_client", {"client_id": client["id"]})  # ... its cheap reads are not
+            async with connect(other) as o:
+                others = await ok(o, "search_clients", {"query": "Ann"})  # another agent's search runs
+                async with turns.turn(other.id, costly=True):  # the server's two turns are taken
+                    async with connect(third) as t:
+                        full = await err(t, "search_clients", {"query": "Ann"})
+    assert second["code"] == full["code"] == "rate_limited" and second["retry_after_s"] == 1
+    assert second["limit"] == {"costly_reads_in_flight": {"agent": 1, "server": 2}}
+    assert cheap["id"] == client["id"] and [x["id"] for x in others["clients"]] == [client["id"]]
 
 
 async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_not_logged_per_call(

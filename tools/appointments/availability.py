@@ -21,6 +21,7 @@ from .models import ResourceRef, ServiceRef, Slot, appointments
 
 FIND_AVAILABLE_SLOTS = appointments.query("find_available_slots")
 RESOURCE_FOR_SERVICE = appointments.query("resource_for_service")
+COUNT_SERVICE_RESOURCES = appointments.query("count_service_resources")
 # Which of some resources can deliver a service at a time: working, off, already booked.
 BOOKABLE_RESOURCES = appointments.query("bookable_resources")
 
@@ -29,6 +30,9 @@ DEFAULT_SLOT_DAYS = 7
 MAX_SLOT_DAYS = 31
 # Start times one search may try: 7 days in 5-minute steps, 31 days in 23-minute ones.
 MAX_SLOT_STARTS = 2016
+# (start time, resource) pairs one search may try: its cost. 1,940 start times of 8 resources
+# took 1.5 s alone (bench/fairness_bench.py); this is 7 days in 15-minute steps of 6.
+MAX_SLOT_CANDIDATES = 4032
 # A conflict lists this many next free slots, searched this far ahead.
 NEXT_FREE_SLOTS = 5
 NEXT_FREE_DAYS = 14
@@ -187,6 +191,15 @@ async def find_available_slots(call: Call, args: FindAvailableSlotsIn) -> FindAv
             RESOURCE_FOR_SERVICE, service_id=args.service_id, resource_id=args.resource_id
         )
         check_resource(row, args.resource_id, service)
+        able = 1
+    else:
+        able = await call.tx.value(COUNT_SERVICE_RESOURCES, service_id=args.service_id)
+    if starts * able > MAX_SLOT_CANDIDATES:
+        raise InvalidInput(
+            f"from..to in {args.step_minutes}-minute steps is {starts} start times for each of {able} "
+            f"resources, {starts * able} in all; at most {MAX_SLOT_CANDIDATES:,} per call: pass "
+            "resource_id, a shorter range or a larger step_minutes."
+        )
     slots = await find_slots(
         call,
         args.service_id,
