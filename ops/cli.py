@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bizctx.server import migrations
 from bizctx.server.access import DOMAINS, parse_access_patterns
@@ -26,6 +27,26 @@ from .embedded import embedded_status, resolve_dsn, stop_embedded
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+T = TypeVar("T")
+
+
+def _from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """A dataclass made from the parsed options of the same names."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
+def _print_rows(
+    args: argparse.Namespace, rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]
+) -> int:
+    """A listing: JSON with --json, else a line per row."""
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(line(r))
+    return 0
 
 
 def _access_arg(value: str) -> Any:
@@ -169,12 +190,9 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = _with_db(settings, operators.list_tenants)
-    if args.json:
-        _print_json(rows)
-    else:
-        for r in rows:
-            print(f"{r['name']:30} {r['id']}  {r['time_zone']:20} agents: {r['agents']}")
-    return 0
+    return _print_rows(
+        args, rows, lambda r: f"{r['name']:30} {r['id']}  {r['time_zone']:20} agents: {r['agents']}"
+    )
 
 
 def _show_agent(agent: dict) -> str:
@@ -204,12 +222,7 @@ def cmd_agent_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = _with_db(settings, lambda db: operators.list_agents(db, args.tenant))
-    if args.json:
-        _print_json(rows)
-    else:
-        for r in rows:
-            print(f"[{r['tenant_name']}] {_show_agent(r)}")
-    return 0
+    return _print_rows(args, rows, lambda r: f"[{r['tenant_name']}] {_show_agent(r)}")
 
 
 def cmd_agent_grant(args: argparse.Namespace, settings: Settings) -> int:
@@ -283,17 +296,7 @@ def _policy_line(p: dict[str, Any]) -> str:
 def cmd_policy_add(args: argparse.Namespace, settings: Settings) -> int:
     from . import policies
 
-    new = policies.NewPolicy(
-        tool=args.tool,
-        effect=args.effect,
-        when=args.when,
-        max_calls=args.max_calls,
-        max_amount=args.max_amount,
-        window=args.window,
-        per=args.per,
-        agent=args.agent,
-        reason=args.reason,
-    )
+    new = _from_args(policies.NewPolicy, args)
     row = _with_db(settings, lambda db: policies.add_policy(db, args.tenant, new, args.operator))
     _print_json(row) if args.json else print(f"added {_policy_line(row)}")
     return 0
@@ -303,12 +306,7 @@ def cmd_policy_list(args: argparse.Namespace, settings: Settings) -> int:
     from . import policies
 
     rows = _with_db(settings, lambda db: policies.list_policies(db, args.tenant))
-    if args.json:
-        _print_json(rows)
-    else:
-        for r in rows:
-            print(_policy_line(r))
-    return 0
+    return _print_rows(args, rows, _policy_line)
 
 
 def cmd_policy_remove(args: argparse.Namespace, settings: Settings) -> int:
@@ -325,6 +323,10 @@ def cmd_policy_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _channels(value: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip())
+
+
 def _rule_line(r: dict[str, Any]) -> str:
     if r["kind"] == "quiet_hours":
         what = f"only {r['allowed_from']}-{r['allowed_until']} client time"
@@ -339,17 +341,7 @@ def _rule_line(r: dict[str, Any]) -> str:
 def cmd_compliance_set(args: argparse.Namespace, settings: Settings) -> int:
     from . import compliance
 
-    rule = compliance.Rule(
-        name=args.name,
-        kind=args.kind,
-        channels=tuple(c.strip() for c in args.channels.split(",") if c.strip()),
-        action=args.action,
-        allowed_from=args.allowed_from,
-        allowed_until=args.allowed_until,
-        max_contacts=args.max,
-        window_days=args.window_days,
-        reason=args.reason,
-    )
+    rule = _from_args(compliance.Rule, args)
     row = _with_db(settings, lambda db: compliance.set_rule(db, args.tenant, rule, args.operator))
     _print_json(row) if args.json else print(f"set {_rule_line(row)}")
     return 0
@@ -359,12 +351,7 @@ def cmd_compliance_list(args: argparse.Namespace, settings: Settings) -> int:
     from . import compliance
 
     rows = _with_db(settings, lambda db: compliance.list_rules(db, args.tenant))
-    if args.json:
-        _print_json(rows)
-    else:
-        for r in rows:
-            print(_rule_line(r))
-    return 0
+    return _print_rows(args, rows, _rule_line)
 
 
 def cmd_compliance_remove(args: argparse.Namespace, settings: Settings) -> int:
@@ -648,11 +635,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="e.g. quiet_hours, frequency_cap, sms_weekly")
     p.add_argument("--tenant", required=True)
     p.add_argument("--kind", required=True, choices=["quiet_hours", "frequency_cap"])
-    p.add_argument("--channels", default="email,sms,phone", help="comma-separated: email,sms,phone")
+    p.add_argument(
+        "--channels",
+        type=_channels,
+        default=("email", "sms", "phone"),
+        help="comma-separated: email,sms,phone",
+    )
     p.add_argument("--action", default="block", choices=["block", "require_approval", "warn"])
     p.add_argument("--from", dest="allowed_from", help="quiet_hours: contact allowed from HH:MM, client time")
     p.add_argument("--until", dest="allowed_until", help="quiet_hours: ... until HH:MM")
-    p.add_argument("--max", type=int, help="frequency_cap: outbound contacts per client and channel")
+    p.add_argument(
+        "--max", dest="max_contacts", type=int, help="frequency_cap: outbound contacts per client and channel"
+    )
     p.add_argument("--window-days", type=int, help="frequency_cap: in this many days")
     p.add_argument("--reason", help="why; agents see it")
     p.add_argument("--as", dest="operator", default=_operator_name(), help="who sets it (recorded)")

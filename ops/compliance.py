@@ -4,6 +4,7 @@ A rule is checked whole when it is set, so a typo never reaches a contact."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -66,17 +67,7 @@ def _checked(rule: Rule) -> dict[str, Any]:
         raise OperatorError(f"--kind must be one of {', '.join(KINDS)}")
     if rule.action not in ACTIONS:
         raise OperatorError(f"--action must be one of {', '.join(ACTIONS)}")
-    return {
-        "name": rule.name,
-        "kind": rule.kind,
-        "channels": sorted(set(rule.channels)),
-        "action": rule.action,
-        "allowed_from": rule.allowed_from,
-        "allowed_until": rule.allowed_until,
-        "max_contacts": rule.max_contacts,
-        "window_days": rule.window_days,
-        "reason": rule.reason,
-    }
+    return {**dataclasses.asdict(rule), "channels": sorted(set(rule.channels))}
 
 
 async def set_rule(db: Database, tenant_ref: str, rule: Rule, set_by: str) -> dict[str, Any]:

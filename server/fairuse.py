@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -44,6 +45,42 @@ log = logging.getLogger("bizctx.fairuse")
 class _Bucket:
     tokens: float
     at: float
+
+
+class CostlyTime:
+    """Each agent's database time on costly reads, a bucket of `seconds_per_minute` seconds
+    refilled evenly: a costly read is let in while the bucket is not empty and charged its
+    duration after. Turns (InFlight) bound how many run at once; this bounds how much of the
+    database one agent's searches take over time, so a back-to-back flood of them leaves the
+    others most of a core."""
+
+    def __init__(self, seconds_per_minute: float, clock: Any = time.monotonic) -> None:
+        self.seconds_per_minute = seconds_per_minute
+        self._buckets: dict[UUID, _Bucket] = {}
+        self._clock = clock
+
+    def _refilled(self, agent_id: UUID) -> _Bucket:
+        now = self._clock()
+        full = self.seconds_per_minute
+        bucket = self._buckets.setdefault(agent_id, _Bucket(full, now))
+        bucket.tokens = min(full, bucket.tokens + (now - bucket.at) * full / 60.0)
+        bucket.at = now
+        return bucket
+
+    def check(self, agent_id: UUID) -> None:
+        bucket = self._refilled(agent_id)
+        if bucket.tokens > 0:
+            return
+        retry_after_s = max(1, math.ceil(-bucket.tokens * 60.0 / self.seconds_per_minute))
+        raise RateLimited(
+            f"Your searches have used their share of database time ({self.seconds_per_minute:g} s a "
+            f"minute); retry in {retry_after_s} s, or narrow them.",
+            limit={"costly_seconds_per_minute": self.seconds_per_minute},
+            retry_after_s=retry_after_s,
+        )
+
+    def charge(self, agent_id: UUID, seconds: float) -> None:
+        self._refilled(agent_id).tokens -= seconds
 
 
 class CallRate:

@@ -44,7 +44,7 @@ from .errors import (
     RateLimited,
     Unavailable,
 )
-from .fairuse import CallRate, InFlight, RefusalLog
+from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog
 from .identity import Agent, AgentDirectory
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
@@ -207,6 +207,7 @@ class Guard:
         self.approvals = Approvals(self)
         self.rate = CallRate()
         self.refusals = RefusalLog()
+        self.costly_time = CostlyTime(settings.costly_seconds_per_minute)
         self.in_flight = InFlight(
             settings.calls_in_flight, settings.pool_timeout, settings.costly_reads_at_once
         )
@@ -441,10 +442,17 @@ class Guard:
             digest = idempotency.fingerprint(args) if key is not None else ""
             # Its turn among the agent's own calls, before it takes a pooled connection.
             costly = target.spec is not None and target.spec.costly is not None
+            if costly:
+                self.costly_time.check(agent.id)
             async with self.in_flight.turn(agent.id, costly=costly):
-                answer = await self._transact(
-                    agent, transport, target, args, key, digest, hidden, entry, started
-                )
+                ran_from = time.perf_counter()
+                try:
+                    answer = await self._transact(
+                        agent, transport, target, args, key, digest, hidden, entry, started
+                    )
+                finally:
+                    if costly:  # what it took of the database, finished or not
+                        self.costly_time.charge(agent.id, time.perf_counter() - ran_from)
             log.info(
                 "%s %s %s%s",
                 target.kind,

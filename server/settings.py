@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Calls one agent may have running at once; more wait their turn (at most "
         "pool_timeout, then rate_limited), so one agent cannot hold every pooled connection.",
     )
+    costly_seconds_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Database time one agent's costly reads may take per minute (a refilling "
+        "budget); past it they are rate_limited until it refills.",
+    )
     costly_reads_at_once: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
         ge=1,

@@ -246,3 +246,24 @@ def test_two_processes_on_one_data_dir_share_one_embedded_server(tmp_path):
     finally:
         run(env, "db", "stop", check=False)
     assert json.loads(run(env, "db", "status", "--json", check=False).stdout)["up"] is False
+
+
+def test_policies_and_contact_rules_from_the_cli(env, tenant):
+    def bizctx(command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(env, *command.split(), "--tenant", tenant, check=check)
+
+    limit = "policy add --tool record_payment --effect limit --max-calls 5 --window 1h --per agent --json"
+    added = json.loads(bizctx(limit).stdout)
+    assert (added["tool"], added["max_calls"], added["window_seconds"]) == ("record_payment", 5, 3600)
+    listed = bizctx("policy list").stdout
+    assert "record_payment: limit 5 calls per 3600 s per agent" in listed and "void_invoice" in listed
+
+    cap = "compliance set sms_daily --kind frequency_cap --channels sms --max 1 --window-days 1 --action warn"
+    rule = json.loads(bizctx(cap + " --json").stdout)
+    assert (rule["channels"], rule["max_contacts"], rule["action"]) == (["sms"], 1, "warn")
+    rules = json.loads(bizctx("compliance list --json").stdout)
+    assert [r["name"] for r in rules] == ["frequency_cap", "quiet_hours", "sms_daily"]
+    bad = bizctx("compliance set late --kind quiet_hours --from 22:00 --until 06:00", check=False)
+    assert bad.returncode != 0 and "--from must come before --until" in bad.stderr
+    assert "removed sms_daily" in bizctx("compliance remove sms_daily").stdout
+    assert "sms_daily" not in bizctx("compliance list").stdout

@@ -46,6 +46,14 @@ def outbound(desk, channel: str, when: str | None = None, **extra) -> dict:
     return {**args, **({"occurred_at": when} if when else {}), **extra}
 
 
+async def check(c, desk, channel: str, when: str | None = None) -> dict:
+    return await ok(
+        c,
+        "check_contact",
+        {"client_id": desk["client"], "channel": channel, **({"at": when} if when else {})},
+    )
+
+
 def interactions(sql, desk) -> int:
     return count(sql, "client_interactions", desk["tenant"]["id"])
 
@@ -107,7 +115,7 @@ async def test_a_temporary_opt_out_ends_when_it_says(desk, connect, sql):
             "set_client_preference",
             {"client_id": desk["client"], "opt_out": ["email"], "opt_out_until": until},
         )
-        during = await ok(c, "check_contact", {"client_id": desk["client"], "channel": "email", "at": NOON})
+        during = await check(c, desk, "email", NOON)
         refused = await err(c, "log_interaction", outbound(desk, "email", NOON))
         after = await ok(c, "log_interaction", outbound(desk, "email", "2027-01-20T09:01:00-05:00"))
         never_permanent = await err(
@@ -128,26 +136,10 @@ async def test_a_temporary_opt_out_ends_when_it_says(desk, connect, sql):
 async def test_quiet_hours_are_the_clients_local_time_across_a_dst_change(desk, connect, sql):
     """New York springs forward at 02:00 on 2027-03-14: the next 08:00 is 12:00 UTC, not 13:00."""
     async with connect(desk["agent"]) as c:
-        night_before = await ok(
-            c,
-            "check_contact",
-            {"client_id": desk["client"], "channel": "phone", "at": "2027-03-13T21:30:00-05:00"},
-        )
-        midnight = await ok(
-            c,
-            "check_contact",
-            {"client_id": desk["client"], "channel": "sms", "at": "2027-03-14T00:30:00-05:00"},
-        )
-        morning = await ok(
-            c,
-            "check_contact",
-            {"client_id": desk["client"], "channel": "phone", "at": "2027-03-14T08:05:00-04:00"},
-        )
-        email_at_night = await ok(
-            c,
-            "check_contact",
-            {"client_id": desk["client"], "channel": "email", "at": "2027-03-14T03:30:00-04:00"},
-        )
+        night_before = await check(c, desk, "phone", "2027-03-13T21:30:00-05:00")
+        midnight = await check(c, desk, "sms", "2027-03-14T00:30:00-05:00")
+        morning = await check(c, desk, "phone", "2027-03-14T08:05:00-04:00")
+        email_at_night = await check(c, desk, "email", "2027-03-14T03:30:00-04:00")
         call_at_3 = await err(c, "log_interaction", outbound(desk, "phone", "2027-03-14T03:00:00-04:00"))
     for night in (night_before, midnight):
         assert not night["allowed"] and night["rules"][0]["rule"] == "quiet_hours"
@@ -221,11 +213,7 @@ async def test_a_warn_only_rule_lets_the_contact_through_and_says_so(app, desk, 
     async with connect(desk["agent"]) as c:
         first = await ok(c, "log_interaction", outbound(desk, "sms", NOON))
         second = await ok(c, "log_interaction", outbound(desk, "sms", "2027-01-12T13:00:00-05:00"))
-        checked = await ok(
-            c,
-            "check_contact",
-            {"client_id": desk["client"], "channel": "sms", "at": "2027-01-12T14:00:00-05:00"},
-        )
+        checked = await check(c, desk, "sms", "2027-01-12T14:00:00-05:00")
     assert first["warnings"] == []
     assert [w["rule"] for w in second["warnings"]] == ["sms_daily"]
     assert (
@@ -298,7 +286,7 @@ async def test_check_contact_says_how_the_client_likes_to_be_contacted(desk, con
     async with connect(desk["agent"]) as c:
         for key, value in (("preferred_channel", "sms"), ("contact_hours", {"from": "10:00", "to": "16:00"})):
             await ok(c, "set_client_preference", {"client_id": desk["client"], "key": key, "value": value})
-        checked = await ok(c, "check_contact", {"client_id": desk["client"], "channel": "sms", "at": NOON})
+        checked = await check(c, desk, "sms", NOON)
         bad = await err(c, "check_contact", {"client_id": desk["client"], "channel": "fax"})
         missing = await err(
             c, "check_contact", {"client_id": "00000000-0000-0000-0000-000000000000", "channel": "sms"}

@@ -251,6 +251,22 @@ async def test_costly_reads_take_turns_one_per_agent_and_a_few_per_server(app, m
     assert cheap["id"] == client["id"] and [x["id"] for x in others["clients"]] == [client["id"]]
 
 
+async def test_an_agents_costly_reads_have_a_share_of_database_time(app, make_agent, connect, sql):
+    greedy = await make_agent(**ALL_RIGHTS)
+    other = await make_agent(**ALL_RIGHTS, tenant=greedy.tenant_name)
+    app.guard.costly_time.seconds_per_minute = 0.001  # a millisecond a minute: one search spends it
+    async with connect(greedy) as c:
+        client = await ok(c, "upsert_client", {"first_name": "Ann"})
+        first = await ok(c, "search_clients", {"query": "Ann"})
+        spent = await err(c, "search_clients", {"query": "Ann"})
+        cheap = await ok(c, "get_client", {"client_id": client["id"]})
+    async with connect(other) as c:
+        theirs = await ok(c, "search_clients", {"query": "Ann"})
+    assert first["clients"] and theirs["clients"] and cheap["id"] == client["id"]
+    assert spent["code"] == "rate_limited" and spent["retry_after_s"] >= 1
+    assert spent["limit"] == {"costly_seconds_per_minute": 0.001}
+
+
 async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_not_logged_per_call(
     app, make_agent, connect, sql
 ):

@@ -106,16 +106,11 @@ async def interactions_page(call: Call, args: ListInteractionsIn) -> ListInterac
     if await call.tx.one(CONTACT_PREFERENCES, client_id=args.client_id) is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
     after = read_cursor(args, kind="list_interactions", o=datetime, i=UUID)
-    rows = await call.tx.all(
-        LIST_INTERACTIONS,
-        client_id=args.client_id,
-        channel=args.channel,
-        direction=args.direction,
-        since=args.since,
-        after_at=after["o"] if after else None,
-        after_id=after["i"] if after else None,
-        limit=args.limit + 1,
+    filters = args.model_dump(include={"client_id", "channel", "direction", "since"})
+    position = (
+        {"after_at": after["o"], "after_id": after["i"]} if after else {"after_at": None, "after_id": None}
     )
+    rows = await call.tx.all(LIST_INTERACTIONS, **filters, **position, limit=args.limit + 1)
     page, next_cursor = keyset_page(rows, args, kind="list_interactions", key=_position)
     return ListInteractionsOut(interactions=[Interaction(**r) for r in page], next_cursor=next_cursor)
 

@@ -18,6 +18,7 @@ from bizctx.server.bounds import FreeJson
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
+from bizctx.server.queries import QueryRef
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
@@ -369,6 +370,27 @@ def _primary_address(addresses: list[Address]) -> Address | None:
     return service[0] if service else (addresses[0] if addresses else None)
 
 
+# The context's sections of other domains: each needs its domain open for read, else it is
+# named in `withheld`.
+_CONTEXT_SECTIONS: tuple[tuple[str, str, QueryRef, dict[str, int]], ...] = (
+    (
+        "appointments",
+        "upcoming_appointments",
+        CONTEXT_UPCOMING_APPOINTMENTS,
+        {"limit": CONTEXT_APPOINTMENTS_LIMIT},
+    ),
+    ("invoices", "open_invoices", CONTEXT_OPEN_INVOICES, {"limit": CONTEXT_INVOICES_LIMIT}),
+    ("invoices", "balance_due", CONTEXT_BALANCE_DUE, {}),
+    ("tasks", "open_tasks", CONTEXT_OPEN_TASKS, {"limit": CONTEXT_TASKS_LIMIT}),
+    (
+        "mem_docs",
+        "memories",
+        CONTEXT_MEMORIES,
+        {"limit": CONTEXT_MEMORIES_LIMIT, "max_chars": CONTEXT_TEXT_CHARS_LIMIT},
+    ),
+)
+
+
 async def client_context_view(call: Call, client_id: UUID) -> ClientContext:
     detail = await get_client_detail(call, client_id)
     access = call.access
@@ -380,34 +402,11 @@ async def client_context_view(call: Call, client_id: UUID) -> ClientContext:
         limit=CONTEXT_INTERACTIONS_LIMIT,
         max_chars=CONTEXT_TEXT_CHARS_LIMIT,
     )
-    if access.allows("appointments", "read"):
-        sections["upcoming_appointments"] = await call.tx.all(
-            CONTEXT_UPCOMING_APPOINTMENTS, client_id=client_id, limit=CONTEXT_APPOINTMENTS_LIMIT
-        )
-    else:
-        withheld.append("upcoming_appointments")
-    if access.allows("invoices", "read"):
-        sections["open_invoices"] = await call.tx.all(
-            CONTEXT_OPEN_INVOICES, client_id=client_id, limit=CONTEXT_INVOICES_LIMIT
-        )
-        sections["balance_due"] = await call.tx.all(CONTEXT_BALANCE_DUE, client_id=client_id)
-    else:
-        withheld += ["open_invoices", "balance_due"]
-    if access.allows("tasks", "read"):
-        sections["open_tasks"] = await call.tx.all(
-            CONTEXT_OPEN_TASKS, client_id=client_id, limit=CONTEXT_TASKS_LIMIT
-        )
-    else:
-        withheld.append("open_tasks")
-    if access.allows("mem_docs", "read"):
-        sections["memories"] = await call.tx.all(
-            CONTEXT_MEMORIES,
-            client_id=client_id,
-            limit=CONTEXT_MEMORIES_LIMIT,
-            max_chars=CONTEXT_TEXT_CHARS_LIMIT,
-        )
-    else:
-        withheld.append("memories")
+    for domain, name, query, params in _CONTEXT_SECTIONS:
+        if access.allows(domain, "read"):
+            sections[name] = await call.tx.all(query, client_id=client_id, **params)
+        else:
+            withheld.append(name)
     return ClientContext(
         client=Client(**detail.model_dump(include=set(Client.model_fields))),
         primary_address=_primary_address(detail.addresses),
