@@ -97,7 +97,7 @@ def _checked(new: NewPolicy) -> dict[str, Any]:
         "max_calls": new.max_calls,
         "max_amount": max_amount,
         "window_seconds": parse_window(new.window) if new.window else None,
-        "scope": new.per,
+        "per": new.per,
         "reason": new.reason,
     }
 
