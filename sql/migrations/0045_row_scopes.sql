@@ -1,7 +1,7 @@
 -- Task and mem_docs scopes are row policies, held by the database.
 --
 -- Why: an agent's scope (tasks: all | assigned; mem_docs: own | own_and_shared | all) was
--- a condition every query had to repeat (a scope parameter compared with 'all' OR assignee = ...,
+-- a condition every query had to repeat (`%(scope)s = 'all' OR assignee_agent_id = ...`,
 -- in 15 files, with two Python fallbacks that disagreed), and list_task_events had none at
 -- all: it was safe only because its callers looked the task up first. Nothing would have
 -- noticed a new query that forgot it. Now the guard sets the agent's scopes in the same
