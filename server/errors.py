@@ -17,6 +17,8 @@ class BizctxError(Exception):
 
     code: str = "internal"
     retryable: bool = False
+    # Whether the message describes a record (then withheld from write-only callers).
+    about_the_record: bool = True
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -26,6 +28,32 @@ class BizctxError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable, **self.details}
 
+    def withheld(self, domain: str) -> BizctxError:
+        """This error as told to a caller who may change `domain` but not read it: a conflict
+        or a business rule's refusal describes the record as it stands (a balance, a status, a
+        client's words), so it keeps only its code and what the caller needs to act (which
+        rule, when to retry, which approval task), never the record's data."""
+        if self.code not in _WITHHELD_MESSAGES or not self.about_the_record:
+            return self
+        shown = type(self)(
+            _WITHHELD_MESSAGES[self.code].format(domain=domain),
+            **{k: v for k, v in self.details.items() if k in _ACTIONABLE_DETAILS},
+        )
+        shown.retryable = self.retryable
+        return shown
+
+
+_WITHHELD_MESSAGES = {
+    "conflict": "The change conflicts with the record's current state. The details are withheld: you "
+    "may change {domain} but not read it; an agent that may read {domain} can look.",
+    "policy_blocked": "A business rule (see rule) refuses this now; next_allowed_at, when present, says "
+    "when it may be allowed. The reason is withheld: you may change {domain} but not read it.",
+}
+# Details that say how to act on a refusal and nothing about the record.
+_ACTIONABLE_DETAILS = frozenset(
+    {"rule", "next_allowed_at", "retry_after_s", "limit", "task_id", "policy", "request_id"}
+)
+
 
 class NotFound(BizctxError):
     code = "not_found"
@@ -33,6 +61,12 @@ class NotFound(BizctxError):
 
 class Conflict(BizctxError):
     code = "conflict"
+
+
+class KeyReused(Conflict):
+    """An idempotency key's misuse: about the caller's own calls, never a record."""
+
+    about_the_record = False
 
 
 class PermissionDenied(BizctxError):

@@ -468,10 +468,12 @@ class Guard:
             raise held.error from None
         except Exception as exc:
             error = as_bizctx_error(exc, request_id)
+            if target.spec is not None and write_only(agent, target.spec):
+                error = error.withheld(target.spec.domain)
             if target.entity is not None and args is not None:
                 entry.entity_type, entry.entity_id = target.entity.of(args)
             entry.replayed = False
-            entry.failed(error.code)
+            entry.failed(error.code, error.details.get("rule"))
             entry.duration_ms = (time.perf_counter() - started) * 1000
             if isinstance(error, RateLimited):
                 # Counted, not written per call: a flood costs no insert (one row a minute).
@@ -617,7 +619,7 @@ class Guard:
         assert target.spec is not None
         held = await self.approvals.hold(call, target.spec, args, gate, key)
         entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
-        entry.failed(held.code)
+        entry.failed(held.code, held.details.get("policy"))
         if key is not None:
             idempotency.store(call.tx, target.name, key, None, (None, None), task_id=held.details["task_id"])
         return held
@@ -756,8 +758,11 @@ class Guard:
             ran = Ran("succeeded", result=shaped, summary={**summary, "entity_id": entry.entity_id})
         except Exception as exc:
             error = as_bizctx_error(exc, request_id)
-            entry.failed(error.code)
-            failure = {"code": error.code, "message": error.message}
+            entry.failed(error.code, error.details.get("rule"))
+            # The task's result is read by its requester and by tasks readers, who may not read
+            # the tool's domain: it tells how the call ended, never the record's state.
+            told = error.withheld(spec.domain) if spec is not None else error
+            failure = {"code": told.code, "message": told.message}
             ran = Ran(
                 "failed",
                 error=error.to_dict(),

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .canonical import digest
 from .database import Tx
-from .errors import Conflict, InvalidInput, PermissionDenied
+from .errors import InvalidInput, KeyReused, PermissionDenied
 from .queries import QueryRef
 
 KEEP_DAYS = 30
@@ -99,7 +99,7 @@ async def claim(tx: Tx, tool: str, key: str, digest: str, scopes: dict[str, str]
         if row is not None:
             return FirstCall(**row)
         # Gone between the two statements (its holder rolled back): claim it again.
-    raise Conflict("This idempotency_key is being used by another call right now; retry in a moment.")
+    raise KeyReused("This idempotency_key is being used by another call right now; retry in a moment.")
 
 
 # Scopes from narrowest to widest: a replay to a narrower scope than the first call's is refused.
@@ -131,18 +131,18 @@ def replayable(first: FirstCall, digest: str) -> bool:
     return first.fingerprint == digest and (first.result is not None or first.task_id is not None)
 
 
-def refusal(first: FirstCall, tool: str, key: str) -> Conflict:
+def refusal(first: FirstCall, tool: str, key: str) -> KeyReused:
     """The conflict for a key whose first call had other arguments (or unknown ones)."""
     when = first.created_at.isoformat()
     if first.fingerprint is None:
-        return Conflict(
+        return KeyReused(
             f"This idempotency_key was used at {when} (before bizctx's upgrade) for a {tool} call; "
             "that call took effect and nothing was written now. Check its outcome with the read "
             "tools, and use a new key for a new call.",
             idempotency_key=key,
             first_call_at=when,
         )
-    return Conflict(
+    return KeyReused(
         f"This idempotency_key was already used at {when} for a {tool} call with other arguments; "
         "use a new key for a new call (or repeat the first call's arguments exactly to get its result).",
         idempotency_key=key,

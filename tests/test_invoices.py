@@ -717,3 +717,42 @@ async def test_overdue_and_invoice_resources(writer, make_agent, connect, sql):
         with pytest.raises(MCPError):
             await c.read_resource("bizctx://invoices/overdue")
     assert audit_rows(sql, outsider)[-1]["outcome"] == "denied"
+
+
+async def test_a_write_only_agent_is_not_told_the_balance_by_a_refused_payment(
+    writer, make_agent, connect, sql
+):
+    """record_payment's conflicts name the balance due: a read. An agent that may record
+    payments but not read invoices learns only that its payment does not fit."""
+    cashier = await make_agent(
+        caps=["invoices.write"], access={"invoices": {"write": True}}, tenant=writer.tenant_name
+    )
+    client_id = seed_client(sql, writer)
+    async with connect(writer) as c:
+        inv = await issue(c, client_id, items=[line("1", "37.45")])
+        reader_view = await err(
+            c, "record_payment", {"invoice_id": inv["id"], "method": "card", "amount": "500.00"}
+        )
+    async with connect(cashier) as c:
+        refused = await err(
+            c, "record_payment", {"invoice_id": inv["id"], "method": "card", "amount": "500.00"}
+        )
+        paid = await ok(
+            c,
+            "record_payment",
+            {"invoice_id": inv["id"], "method": "card", "amount": "37.45", "idempotency_key": "p1"},
+        )
+        reused = await err(
+            c,
+            "record_payment",
+            {"invoice_id": inv["id"], "method": "card", "amount": "1.00", "idempotency_key": "p1"},
+        )
+    assert reader_view["code"] == "conflict" and reader_view["balance_due"] == "37.45"
+    assert refused["code"] == "conflict" and "37.45" not in json.dumps(refused)
+    assert "balance_due" not in refused and "withheld" in refused["message"]
+    assert set(paid) == {"done", "entity_type", "entity_id", "note"}
+    # An idempotency conflict is about the agent's own call: told in full.
+    assert (
+        reused["code"] == "conflict" and "idempotency_key" in reused["message"] and "first_call_at" in reused
+    )
+    assert count(sql, "payments", writer.tenant_id) == 1
