@@ -46,11 +46,14 @@ class AuditEntry:
     replayed: bool = False
     # The approval task whose decision ran this call (a held call, run on approval).
     approval_task_id: Any = None
+    # The rule or policy that refused or held the call (its error's `rule`), as evidence.
+    rule: Any = None
 
-    def failed(self, code: str) -> None:
+    def failed(self, code: str, rule: Any = None) -> None:
         """Record the error that ended the call, with the outcome its kind means."""
         self.error_code = code
         self.outcome = OUTCOMES.get(code, "error")
+        self.rule = rule
 
 
 def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
@@ -72,6 +75,7 @@ def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> Non
         arguments=Jsonb(bounded(entry.arguments if entry.arguments is not None else {})),
         replayed=entry.replayed,
         approval_task_id=entry.approval_task_id,
+        rule=Jsonb(bounded(entry.rule)) if entry.rule is not None else None,
     )
 
 

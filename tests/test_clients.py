@@ -444,8 +444,30 @@ async def test_preferences_and_opt_outs(writer, connect, sql):
         )
         assert out["preferences"] == {"reminder_channels": ["sms", "email"]}
         assert [o["channel"] for o in out["opt_outs"]] == ["phone", "sms"]
-        out = await ok(c, "set_client_preference", {"client_id": cid, "opt_in": ["sms"]})
+        unasked = await err(c, "set_client_preference", {"client_id": cid, "opt_in": ["sms"]})
+        note = await ok(c, "log_interaction", {"client_id": cid, "channel": "note", "summary": "Said yes"})
+        not_inbound = await err(
+            c,
+            "set_client_preference",
+            {"client_id": cid, "opt_in": ["sms"], "inbound_interaction_id": note["id"]},
+        )
+        assert [o["channel"] for o in (await ok(c, "get_client", {"client_id": cid}))["opt_outs"]] == [
+            "phone",
+            "sms",
+        ]
+        asked = await ok(
+            c,
+            "log_interaction",
+            {"client_id": cid, "channel": "sms", "direction": "inbound", "summary": "Texted START"},
+        )
+        out = await ok(
+            c,
+            "set_client_preference",
+            {"client_id": cid, "opt_in": ["sms"], "inbound_interaction_id": asked["id"]},
+        )
         assert [o["channel"] for o in out["opt_outs"]] == ["phone"]
+        assert unasked["code"] == not_inbound["code"] == "invalid_input"
+        assert "inbound_interaction_id" in unasked["message"] and "inbound" in not_inbound["message"]
         out = await ok(
             c, "set_client_preference", {"client_id": cid, "key": "reminder_channels", "value": None}
         )
@@ -464,6 +486,8 @@ async def test_preferences_and_opt_outs(writer, connect, sql):
     assert [r["outcome"] for r in audit_rows(sql, writer) if r["name"] == "set_client_preference"] == [
         "ok",
         "ok",
+        "error",  # opt_in without the client's request
+        "error",  # opt_in citing a note, not the client's inbound request
         "ok",
         "ok",
         "error",

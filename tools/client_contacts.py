@@ -13,8 +13,8 @@ from bizctx.server.bounds import FreeJson
 from bizctx.server.errors import NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
-from bizctx.tools.clients import NOW, Interaction, InteractionChannel, clients
-from bizctx.tools.contact_rules import BrokenRule, GovernedChannel, next_allowed, rules_broken
+from bizctx.tools.clients import Interaction, InteractionChannel, clients
+from bizctx.tools.contact_rules import NOW, BrokenRule, GovernedChannel, next_allowed, rules_broken
 
 CONTACT_PREFERENCES = clients.query("contact_preferences")
 LIST_INTERACTIONS = clients.query("list_interactions")

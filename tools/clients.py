@@ -22,7 +22,7 @@ from bizctx.server.queries import QueryRef
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
-from bizctx.tools.contact_rules import GOVERNED_CHANNELS, BrokenRule, clear_to_contact
+from bizctx.tools.contact_rules import LOCK_CONTACT, NOT_A_CONTACT, NOW, BrokenRule, clear_to_contact
 
 clients = Domain("clients")
 
@@ -66,7 +66,6 @@ CONTEXT_BALANCE_DUE = clients.query("context_balance_due")
 CONTEXT_OPEN_TASKS = clients.query("context_open_tasks")
 CONTEXT_RECENT_INTERACTIONS = clients.query("context_recent_interactions")
 CONTEXT_MEMORIES = clients.query("context_memories")
-NOW = clients.query("now")
 
 EMAIL_TAKEN = clients.constraint("clients_email_key")
 EXTERNAL_REF_TAKEN = clients.constraint("clients_external_ref_key")
@@ -565,7 +564,9 @@ class LogInteractionIn(BaseModel):
         default=None, max_length=100_000, description="The full text (message body, transcript), if any."
     )
     occurred_at: AwareDatetime | None = Field(
-        default=None, description="When it happened (ISO 8601 with offset); default now."
+        default=None,
+        description="When it happened (ISO 8601 with offset); default now. An outbound contact is "
+        "recorded as it happens (at most 15 minutes late).",
     )
 
 
@@ -592,14 +593,13 @@ class LoggedInteraction(Interaction):
 )
 async def log_interaction(call: Call, args: LogInteractionIn) -> LoggedInteraction:
     """Record a call, message, visit or note about a client in their history, so the next agent
-    knows what was said. An outbound email, sms or phone contact must pass the contact rules
-    (opt-outs, quiet hours in the client's time zone, how often; see check_contact): a rule may
-    refuse it (policy_blocked), hold it for approval, or let it through with warnings. Returns
-    the logged interaction."""
+    knows what was said. An outbound contact must pass the contact rules (opt-outs; for email,
+    sms and phone also quiet hours in the client's time zone and how often; see check_contact):
+    a rule may refuse it (policy_blocked), hold it for approval, or let it through with
+    warnings; record it as it happens. Returns the logged interaction."""
     warnings: list[BrokenRule] = []
-    if args.direction == "outbound" and args.channel in GOVERNED_CHANNELS:
-        at = args.occurred_at or await call.tx.value(NOW)
-        warnings = await clear_to_contact(call, args.client_id, args.channel, at)
+    if args.direction == "outbound" and args.channel != NOT_A_CONTACT:
+        warnings = await clear_to_contact(call, args.client_id, args.channel, args.occurred_at)
     row = await call.tx.one(
         INSERT_INTERACTION,
         client_id=args.client_id,
@@ -642,7 +642,14 @@ class SetClientPreferenceIn(BaseModel):
         default=None, max_length=500, description="Why, for opt_out (e.g. the client's words)."
     )
     opt_out_until: AwareDatetime | None = Field(
-        default=None, description="For opt_out: until when (a temporary opt-out); omit for good."
+        default=None,
+        description="For opt_out: until when (a temporary opt-out, in the future); omit for good. An "
+        "opt-out said again never gets shorter.",
+    )
+    inbound_interaction_id: UUID | None = Field(
+        default=None,
+        description="Needed with opt_in: the client's inbound interaction (log it with log_interaction, "
+        "direction inbound) in which they asked to be contacted again.",
     )
 
 
@@ -651,9 +658,10 @@ class SetClientPreferenceIn(BaseModel):
 )
 async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> ClientDetail:
     """Set or remove one preference of a client (key + JSON value; null removes it), and/or
-    record channels the client does not want to be contacted on (opt_out) or agreed to again
-    (opt_in). Opt-outs are honoured by everything that contacts clients, reminders included.
-    Returns the client with its preferences and opt-outs."""
+    record channels the client does not want to be contacted on (opt_out, for good or until a
+    time) or asked to be contacted on again (opt_in, citing the inbound interaction in which
+    they asked). Opt-outs are honoured by everything that contacts clients, reminders included,
+    and are kept by address too. Returns the client with its preferences and opt-outs."""
     if args.key is None and "value" in args.model_fields_set:
         raise InvalidInput("value needs a key: pass the preference name as key.")
     if args.key is None and not args.opt_out and not args.opt_in:
@@ -661,8 +669,27 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
     overlap = set(args.opt_out or ()) & set(args.opt_in or ())
     if overlap:
         raise InvalidInput(f"A channel cannot be opted out and in at once: {sorted(overlap)}.")
-    if await call.tx.one(CLIENT_EXISTS, client_id=args.client_id) is None:
+    if args.opt_out_until is not None and not args.opt_out:
+        raise InvalidInput("opt_out_until needs opt_out: the channels the client opted out of.")
+    if args.inbound_interaction_id is not None and not args.opt_in:
+        raise InvalidInput("inbound_interaction_id goes with opt_in: the channels the client asked for.")
+    if args.opt_in and args.inbound_interaction_id is None:
+        raise InvalidInput(
+            "opt_in needs inbound_interaction_id: log the client's request with log_interaction "
+            "(direction inbound) and pass its id, so the record shows they asked."
+        )
+    if args.opt_out or args.opt_in:
+        # A contact being recorded for this client holds this lock: it sees the change, or ends first.
+        found = await call.tx.value(LOCK_CONTACT, client_id=args.client_id)
+    else:
+        found = await call.tx.one(CLIENT_EXISTS, client_id=args.client_id) is not None
+    if not found:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
+    if args.opt_out_until is not None and args.opt_out_until <= await call.tx.value(NOW):
+        raise InvalidInput(
+            f"opt_out_until {args.opt_out_until.isoformat()} has passed: give a time in the future, "
+            "or omit it for an opt-out for good."
+        )
     if args.key is not None:
         if args.value is None:
             await call.tx.execute(DELETE_PREFERENCE, client_id=args.client_id, key=args.key)
@@ -670,8 +697,6 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
             await call.tx.execute(
                 UPSERT_PREFERENCE, client_id=args.client_id, key=args.key, value=Jsonb(args.value)
             )
-    if args.opt_out_until is not None and not args.opt_out:
-        raise InvalidInput("opt_out_until needs opt_out: the channels the client opted out of.")
     for channel in args.opt_out or ():
         await call.tx.execute(
             ADD_OPT_OUT,
@@ -681,5 +706,15 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
             until=args.opt_out_until,
         )
     for channel in args.opt_in or ():
-        await call.tx.execute(REMOVE_OPT_OUT, client_id=args.client_id, channel=channel)
+        asked = await call.tx.value(
+            REMOVE_OPT_OUT,
+            client_id=args.client_id,
+            channel=channel,
+            inbound_interaction_id=args.inbound_interaction_id,
+        )
+        if not asked:
+            raise InvalidInput(
+                f"inbound_interaction_id {args.inbound_interaction_id} is not an inbound interaction "
+                "of this client; log their request with log_interaction (direction inbound) first."
+            )
     return await get_client_detail(call, args.client_id)

@@ -17,22 +17,29 @@ cannot both get it:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from bizctx.server.approvals import HoldForApproval
-from bizctx.server.errors import NotFound, PolicyBlocked
+from bizctx.server.errors import InvalidInput, NotFound, PolicyBlocked
 from bizctx.server.guard import Call
 from bizctx.server.queries import QueryRef
 
 RULES_BROKEN = QueryRef("clients", "contact_rules_broken")
 LOCK_CONTACT = QueryRef("clients", "lock_contact")
+NOW = QueryRef("clients", "now")
 
+# The channels operators' rules (quiet hours, caps) name; an opt-out of `all` also covers an
+# outbound chat or visit. Only an internal note is never a contact.
 GovernedChannel = Literal["email", "sms", "phone"]
-GOVERNED_CHANNELS = ("email", "sms", "phone")
+NOT_A_CONTACT = "note"
+# The rules are evaluated when the contact happens: one is recorded as it happens, or up to
+# this long after (never ahead: a contact logged for later would pick the rules it meets).
+RECORDED_LATE = timedelta(minutes=15)
+CLOCK_SKEW = timedelta(minutes=1)
 # Waiting out one rule can land in another (an opt-out ending at night): look this many steps on.
 _LOOKAHEAD = 8
 
@@ -91,9 +98,22 @@ async def next_allowed(
     return None
 
 
-async def clear_to_contact(call: Call, client_id: UUID, channel: str, at: datetime) -> list[BrokenRule]:
-    """Lock the client for contact and apply the rules to a contact at `at`: raises
-    PolicyBlocked or HoldForApproval, or returns the warnings the contact goes ahead with."""
+async def clear_to_contact(
+    call: Call, client_id: UUID, channel: str, occurred_at: datetime | None
+) -> list[BrokenRule]:
+    """Lock the client for contact and apply the rules to a contact at `occurred_at` (now when
+    None; at most RECORDED_LATE ago): raises PolicyBlocked or HoldForApproval, or returns the
+    warnings the contact goes ahead with. An approved held call is checked at its stored time:
+    the approver accepted it as it was asked."""
+    now = await call.tx.value(NOW)
+    at = occurred_at or now
+    if not call.approved and not now - RECORDED_LATE <= at <= now + CLOCK_SKEW:
+        raise InvalidInput(
+            f"occurred_at {at.isoformat()} is out of range for an outbound contact: the contact rules "
+            f"apply when it happens, so record it as it happens or up to "
+            f"{int(RECORDED_LATE.total_seconds() // 60)} minutes after (now is {now.isoformat()}); "
+            "omit occurred_at to mean now."
+        )
     if not await call.tx.value(LOCK_CONTACT, client_id=client_id):
         raise NotFound(f"No client {client_id}; find clients with search_clients.")
     broken = await rules_broken(call, client_id, channel, at)

@@ -9,9 +9,12 @@
 -- and the only role it may become is bizctx_app.
 --
 -- One login role per database (roles are per cluster; a test server holds many bizctx
--- databases). Its password is random, made here, and kept in agent_login, a table only the
--- owner can read, so every server process of this database finds the same one; a trust- or
--- peer-authenticated server ignores it. Creating a role needs CREATEROLE (or a superuser):
+-- databases), named after the database and a hash of its whole name, so two databases whose
+-- names share a long prefix never share (or re-password) one role. Its password is random,
+-- made here, and kept in agent_login, a table only the owner can read, so every server
+-- process of this database finds the same one. The server must accept a password for it
+-- (md5/scram, or trust) over the DSN's connection: `peer` or `ident` lines reject it, and
+-- start-up then says so (server/app.py). Creating a role needs CREATEROLE (or a superuser):
 -- an owner without it gets a NOTICE, no agent_login row, and a server that logs in as the
 -- owner and says so at start-up (README: "Least privilege in the database").
 CREATE TABLE agent_login (
@@ -23,11 +26,12 @@ REVOKE ALL ON agent_login FROM PUBLIC;
 
 DO $$
 DECLARE
-    login name := left('bizctx_login_' || current_database(), 63);
+    login name := 'bizctx_login_' || left(current_database(), 32) || '_' || left(md5(current_database()), 12);
     secret text := encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex');
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
-        -- Left by a dropped database of the same name: made safe again, with a new password.
+        -- Left by a dropped database of the same name (the hash makes it no other database's):
+        -- made safe again, with a new password.
         EXECUTE format('ALTER ROLE %I LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS '
                        'PASSWORD %L', login, secret);
     ELSE

@@ -15,6 +15,61 @@
 -- is not added again.
 ALTER TABLE opt_outs ADD COLUMN until timestamptz;
 
+-- A refused or held call keeps, as evidence in its audit row, the rule or policy that did it
+-- (its error's `rule`: a rule's name, or the policy as described to the agent).
+ALTER TABLE audit_logs ADD COLUMN rule jsonb;
+
+-- An opt-out never gets shorter by being said again: one for good stays for good, a later
+-- end wins, and only one that has already ended is replaced. Both opt-out tables use it.
+CREATE FUNCTION bizctx_longer_opt_out(p_old timestamptz, p_new timestamptz) RETURNS timestamptz
+    LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_old IS NOT NULL AND p_old <= now() THEN p_new
+                WHEN p_old IS NULL OR p_new IS NULL THEN NULL
+                ELSE greatest(p_old, p_new) END
+$$;
+
+-- Opt-outs are also kept by address (the e-mail, the phone's digits), so a client deleted
+-- and created again, or a duplicate record of the same person, stays suppressed. Kept when
+-- the client goes (no foreign key to it: a suppression list outlives the record); lifted
+-- only with the client's own opt-out, by the same opt-in (see remove_opt_out.sql).
+CREATE FUNCTION bizctx_phone_digits(p_phone text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT nullif(regexp_replace(p_phone, '\D', '', 'g'), '') $$;
+
+CREATE TABLE opt_out_addresses (
+    tenant_id  uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    channel    text NOT NULL CHECK (channel IN ('email', 'sms', 'phone', 'all')),
+    -- An e-mail as clients store it (lower-cased), or a phone number's digits.
+    address    text NOT NULL CHECK (length(address) BETWEEN 1 AND 320),
+    until      timestamptz,
+    reason     text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, channel, address)
+);
+SELECT bizctx_secure_tenant_table('opt_out_addresses', 'SELECT, INSERT, UPDATE, DELETE');
+
+CREATE FUNCTION bizctx_keep_opt_out_addresses() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO opt_out_addresses (tenant_id, channel, address, until, reason)
+    SELECT NEW.tenant_id, NEW.channel, a.address, NEW.until, NEW.reason
+      FROM clients c
+     CROSS JOIN LATERAL (VALUES
+               (CASE WHEN NEW.channel IN ('email', 'all') THEN c.email END),
+               (CASE WHEN NEW.channel IN ('sms', 'phone', 'all') THEN bizctx_phone_digits(c.phone) END),
+               (CASE WHEN NEW.channel IN ('sms', 'phone', 'all') THEN bizctx_phone_digits(c.mobile_phone) END)
+           ) a (address)
+     WHERE c.tenant_id = NEW.tenant_id AND c.id = NEW.client_id AND a.address IS NOT NULL
+    ON CONFLICT (tenant_id, channel, address) DO UPDATE
+       SET until = bizctx_longer_opt_out(opt_out_addresses.until, EXCLUDED.until),
+           reason = coalesce(EXCLUDED.reason, opt_out_addresses.reason);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER keep_opt_out_addresses AFTER INSERT OR UPDATE ON opt_outs
+    FOR EACH ROW EXECUTE FUNCTION bizctx_keep_opt_out_addresses();
+-- Opt-outs recorded before this migration are kept by address too.
+UPDATE opt_outs SET reason = reason;
+
 CREATE TABLE compliance_rules (
     tenant_id     uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     id            uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -83,9 +138,23 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
     RETURNS TABLE (rule text, action text, reason text, next_allowed_at timestamptz)
     LANGUAGE sql STABLE AS $$
     WITH client AS (
-        SELECT coalesce(c.time_zone, t.time_zone) AS tz
+        SELECT coalesce(c.time_zone, t.time_zone) AS tz,
+               array_remove(ARRAY[c.email, bizctx_phone_digits(c.phone), bizctx_phone_digits(c.mobile_phone)],
+                            NULL) AS addresses
           FROM clients c JOIN tenants t ON t.id = c.tenant_id
          WHERE c.tenant_id = bizctx_tenant() AND c.id = p_client_id
+    ),
+    -- The client's own opt-outs and those kept for its addresses: per channel, the one that
+    -- lasts longest (for good first).
+    outs AS (
+        SELECT DISTINCT ON (o.channel) o.channel, o.until, o.reason
+          FROM (SELECT o.channel, o.until, o.reason FROM opt_outs o
+                 WHERE o.tenant_id = bizctx_tenant() AND o.client_id = p_client_id
+                UNION ALL
+                SELECT a.channel, a.until, a.reason FROM opt_out_addresses a CROSS JOIN client
+                 WHERE a.tenant_id = bizctx_tenant() AND a.address = ANY (client.addresses)) o
+         WHERE o.channel IN (p_channel, 'all') AND (o.until IS NULL OR o.until > p_at)
+         ORDER BY o.channel, o.until DESC NULLS FIRST
     )
     SELECT 'opt_out', 'block',
            format('The client opted out of %s%s%s.',
@@ -94,9 +163,7 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
                        ELSE ' until ' || to_char(o.until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') END,
                   coalesce(' (' || o.reason || ')', '')),
            o.until
-      FROM opt_outs o
-     WHERE o.tenant_id = bizctx_tenant() AND o.client_id = p_client_id
-       AND o.channel IN (p_channel, 'all') AND (o.until IS NULL OR o.until > p_at)
+      FROM outs o
     UNION ALL
     SELECT r.name, r.action,
            coalesce(r.reason, format('Quiet hours: %s only from %s to %s in the client''s time zone (%s).',
