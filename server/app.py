@@ -96,6 +96,8 @@ async def open_database(
         agent_dsn = settings.agent_database_url or await _agent_login(Tx(conn, book), dsn)
     finally:
         await conn.close()
+    if agent_dsn is not None:
+        await _can_log_in(agent_dsn)
     db = Database(settings, book, dsn, agent_dsn)
     await db.open()
     try:
@@ -111,6 +113,22 @@ async def open_database(
         yield db
     finally:
         await db.close()
+
+
+async def _can_log_in(agent_dsn: str) -> None:
+    """Start-up fails with what to do when agent calls' login is refused (a pg_hba.conf line
+    that wants peer or ident for it, a wrong BIZCTX_AGENT_DATABASE_URL), not at the first call."""
+    try:
+        conn = await connect_once(agent_dsn)
+    except psycopg.OperationalError as exc:
+        user = psycopg.conninfo.conninfo_to_dict(agent_dsn).get("user", "?")
+        raise StartupError(
+            f"agent calls cannot log in as {user}: {str(exc).strip()}. Let the server accept a password "
+            "for that role (a host/local line with scram-sha-256 or md5 in pg_hba.conf), or set "
+            "BIZCTX_AGENT_DATABASE_URL to a login that can only become bizctx_app (README: Least "
+            "privilege in the database)."
+        ) from None
+    await conn.close()
 
 
 async def _agent_login(tx: Tx, dsn: str) -> str | None:

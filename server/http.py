@@ -208,7 +208,8 @@ def _plain(body: bytes) -> bytes:
 
 class HeaderDeadlineProtocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers are not complete
-    within HEADER_SECONDS (uvicorn itself waits forever for half-sent headers)."""
+    within HEADER_SECONDS of its opening or of its last response (uvicorn itself waits forever
+    for half-sent headers, on a new connection or a kept-alive one)."""
 
     HEADER_SECONDS = 10.0
 
@@ -218,15 +219,25 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.cycle is not None:
+        if not self._awaiting_headers():
             self._header_deadline.cancel()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # may start a pipelined request's cycle
+        if self._awaiting_headers() and not self.transport.is_closing():
+            self._header_deadline.cancel()
+            self._header_deadline = self.loop.call_later(self.HEADER_SECONDS, self._headers_too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._header_deadline.cancel()
         super().connection_lost(exc)
 
+    def _awaiting_headers(self) -> bool:
+        """No request in progress: none yet, or the last one answered."""
+        return self.cycle is None or self.cycle.response_complete
+
     def _headers_too_slow(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():
+        if self._awaiting_headers() and not self.transport.is_closing():
             log.info("closed a connection whose request headers did not arrive in time")
             self.transport.close()
 

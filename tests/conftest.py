@@ -119,8 +119,8 @@ def new_database(server_dsn: str):
     """A factory of empty databases on the session's server, dropped at the end."""
     created: list[str] = []
 
-    def make() -> str:
-        name = f"bizctx_test_{uuid.uuid4().hex[:12]}"
+    def make(name: str | None = None) -> str:
+        name = name or f"bizctx_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(server_dsn, autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
         created.append(name)

@@ -396,6 +396,7 @@ async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
         log_config=None,
         lifespan="on",
         http=HeaderDeadlineProtocol,
+        timeout_keep_alive=60,  # not what closes the half-sent second request
     )
     server = uvicorn.Server(config)
 
@@ -403,6 +404,29 @@ async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(data)
             s.settimeout(15)
+            started = time.monotonic()
+            try:
+                received = s.recv(4096)
+            except TimeoutError:
+                received = b"<still open>"
+            return received, time.monotonic() - started
+
+    def after_a_first_request(data: bytes) -> tuple[bytes, float]:
+        """Keep-alive: one whole request answered, then a half-sent second one."""
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            s.settimeout(15)
+            first = b""
+            while b"\r\n\r\n" not in first:
+                first += s.recv(4096)
+            head, _, body = first.partition(b"\r\n\r\n")
+            length = int(
+                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))[15:]
+            )
+            while len(body) < length:
+                body += s.recv(4096)
+            assert head.startswith(b"HTTP/1.1 200"), first
+            s.sendall(data)
             started = time.monotonic()
             try:
                 received = s.recv(4096)
@@ -423,8 +447,10 @@ async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
             + b"\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
             b'Content-Length: 500\r\n\r\n{"jsonrpc":',
         )
+        second = await anyio.to_thread.run_sync(after_a_first_request, b"POST /mcp HTTP/1.1\r\nHost: x\r\n")
         server.should_exit = True
     assert headers[0] != b"<still open>" and headers[1] < 5
+    assert second[0] != b"<still open>" and second[1] < 5
     assert body[0] != b"<still open>" and body[1] < 5
 
 

@@ -12,6 +12,7 @@ from bizctx.ops import operators
 from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server, open_app
+from bizctx.server.errors import StartupError
 from bizctx.server.guard import Principal
 from bizctx.server.queries import QueryBook
 from conftest import small_settings
@@ -371,3 +372,31 @@ async def test_an_owner_that_is_not_a_superuser(createrole, sql, new_database, s
         assert login.startswith("bizctx_login_") and not warned
     else:
         assert login == owner and len(warned) == 1 and "owns the tables" in warned[0]
+
+
+async def test_databases_whose_names_share_a_long_prefix_get_their_own_login_roles(new_database, tmp_path):
+    """Role names are cut at 63 characters: the hash of the whole name keeps two databases from
+    sharing one (the second would have changed the first's password, locking its agents out)."""
+    stem = f"bizctx_test_{uuid.uuid4().hex[:8]}_" + "x" * 36
+    first, second = new_database(stem + "_a"), new_database(stem + "_b")
+    logins = []
+    for dsn in (first, second):
+        migrations.migrate(dsn)
+        with psycopg.connect(dsn, row_factory=dict_row) as conn:
+            logins.append(conn.execute("SELECT role_name FROM agent_login").fetchone()["role_name"])
+    assert logins[0] != logins[1] and all(len(name) <= 63 for name in logins)
+    async with open_app(small_settings(first, tmp_path), migrate=False) as app:  # its password still works
+        async with app.db.agent_tx(uuid.uuid4(), None):
+            pass  # a call's transaction opens (as bizctx_app) on the login's connection
+        async with app.db.pool.connection() as conn:
+            assert (await (await conn.execute("SELECT current_user AS u")).fetchone())["u"] == logins[0]
+
+
+async def test_a_login_the_server_refuses_stops_start_up_with_what_to_do(dsn, tmp_path):
+    wrong = psycopg.conninfo.make_conninfo(dsn, user="bizctx_no_such_login", password="nope")
+    settings = small_settings(dsn, tmp_path).model_copy(update={"agent_database_url": wrong})
+    with pytest.raises(StartupError) as refused:
+        async with open_app(settings, migrate=False):
+            pass
+    assert "bizctx_no_such_login" in str(refused.value) and "BIZCTX_AGENT_DATABASE_URL" in str(refused.value)
+    assert "nope" not in str(refused.value)
