@@ -42,12 +42,20 @@ UNFINISHED = (
 )
 
 AGENTS: dict[str, dict[str, Any]] = {
-    # Takes the calls (and logs them) and books the visits; never sees e-mail or phone.
+    # Takes the calls (and logs them) and books the visits; never sees e-mail or phone; reads
+    # the message templates (what to say when calling back).
     "front-desk": {
-        "capabilities": ["clients.read", "clients.write", "appointments.read", "appointments.write"],
+        "capabilities": [
+            "clients.read",
+            "clients.write",
+            "appointments.read",
+            "appointments.write",
+            "contacts.read",
+        ],
         "access": {
             "clients": {"read": True, "write": True, "redact": ["email", "phone"]},
             "appointments": {"read": True, "write": True},
+            "contacts": {"read": True},
         },
     },
     # Invoices and payments; asks operations to approve what needs approval (refunds).
@@ -60,7 +68,8 @@ AGENTS: dict[str, dict[str, Any]] = {
         },
     },
     # Runs the queue, decides approvals (reading the invoices a held void is about), keeps the
-    # business's memory.
+    # business's memory, and sends the due reminders (reading the clients and appointments
+    # they are for).
     "operations": {
         "capabilities": [
             "tasks.read",
@@ -70,11 +79,18 @@ AGENTS: dict[str, dict[str, Any]] = {
             "mem_docs.read",
             "mem_docs.write",
             "invoices.read",
+            "contacts.read",
+            "contacts.write",
+            "clients.read",
+            "appointments.read",
         ],
         "access": {
             "tasks": {"read": True, "write": True, "scope": "all"},
             "mem_docs": {"read": True, "write": True, "scope": "own_and_shared"},
             "invoices": {"read": True},
+            "contacts": {"read": True, "write": True},
+            "clients": {"read": True},
+            "appointments": {"read": True},
         },
     },
 }

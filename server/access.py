@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs")
+DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs", "contacts")
 
 # The fields an operator may redact, per domain. Fixed: redaction keys name data
 # categories, and each output model maps its own fields onto them.
@@ -20,6 +20,7 @@ REDACTABLE: dict[str, frozenset[str]] = {
     "invoices": frozenset(),
     "tasks": frozenset(),
     "mem_docs": frozenset(),
+    "contacts": frozenset(),
 }
 
 
@@ -72,6 +73,12 @@ class MemDocsAccess(_DomainAccess):
     )
 
 
+class ContactsAccess(_DomainAccess):
+    """Message templates and the reminder outbox (what a contact says, and when it goes)."""
+
+    domain_name = "contacts"
+
+
 class AccessPatterns(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,6 +87,7 @@ class AccessPatterns(BaseModel):
     invoices: InvoicesAccess | None = None
     tasks: TasksAccess | None = None
     mem_docs: MemDocsAccess | None = None
+    contacts: ContactsAccess | None = None
 
     def domain(self, name: str) -> _DomainAccess | None:
         return getattr(self, name, None) if name in DOMAINS else None

@@ -55,6 +55,7 @@ DOMAIN_MODULES = (
     "bizctx.resources.invoices",
     "bizctx.tools.tasks",
     "bizctx.resources.tasks",
+    "bizctx.tools.contacts",
 )
 
 

@@ -171,10 +171,12 @@ def _resource_fields(spec: ResourceSpec) -> dict[str, Any]:
 def write_only(agent: Agent, spec: ToolSpec | None) -> bool:
     """A plain write tool (capability `<domain>.write`) called by an agent that may change its
     domain but not read it. Working a task (tasks.work) or deciding one (tasks.approve) means
-    reading it: those tools answer in full."""
+    reading it, and a tool that hands out other domains' data (`reads`, e.g. a claimed
+    reminder) needs their read: those tools answer in full."""
     return (
         spec is not None
         and spec.capability == f"{spec.domain}.write"
+        and not spec.reads
         and not agent.access.allows(spec.domain, "read")
     )
 
@@ -224,6 +226,12 @@ class Guard:
             return f"This agent lacks the capability {capability!r} that {spec.name} needs."
         if not agent.access.allows(spec.domain, spec.action):
             return f"This agent's access_patterns do not open the {spec.domain} domain for {spec.action}."
+        for domain in spec.reads:
+            if not agent.access.allows(domain, "read"):
+                return (
+                    f"{spec.name} returns {domain} data, and this agent's access_patterns do not open "
+                    f"the {domain} domain for read."
+                )
         return None
 
     def resource_refusal(self, agent: Agent, spec: ResourceSpec) -> str | None:

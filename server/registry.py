@@ -93,6 +93,8 @@ class ToolSpec:
     amount: AmountOf | None = None
     # A read whose cost grows with the business: how to narrow it (see Domain.tool).
     costly: str | None = None
+    # Other domains whose data it returns: their read is needed too (see Domain.tool).
+    reads: tuple[str, ...] = ()
 
     @property
     def takes_key(self) -> bool:
@@ -190,12 +192,15 @@ class Domain:
         entity: tuple[str, ...] | None = None,
         amount: AmountOf | None = None,
         costly: str | None = None,
+        reads: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
         and idempotent. `entity` names what a call is about (see Entity); `amount` tells the
         money a call moves, `async (call, args) -> (amount, currency)`, for policies. `costly`
         marks a read whose cost grows with the business: its statements get the shorter
-        BIZCTX_COSTLY_READ_MS budget, and the text says how to narrow a call that ran out."""
+        BIZCTX_COSTLY_READ_MS budget, and the text says how to narrow a call that ran out.
+        `reads` names the other domains whose data the tool returns: an agent needs read on
+        each of them to see or call it."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
         is_read = action == "read"
@@ -224,6 +229,7 @@ class Domain:
                     entity=_entity(entity),
                     amount=amount,
                     costly=costly,
+                    reads=reads,
                 )
             )
             return fn

@@ -47,6 +47,8 @@ ALL_RIGHTS: dict[str, Any] = {
         "tasks.approve",
         "mem_docs.read",
         "mem_docs.write",
+        "contacts.read",
+        "contacts.write",
     ],
     "access": {
         "clients": {"read": True, "write": True},
@@ -54,6 +56,7 @@ ALL_RIGHTS: dict[str, Any] = {
         "invoices": {"read": True, "write": True},
         "tasks": {"read": True, "write": True, "scope": "all"},
         "mem_docs": {"read": True, "write": True, "scope": "all"},
+        "contacts": {"read": True, "write": True},
     },
 }
 

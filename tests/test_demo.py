@@ -138,18 +138,21 @@ async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_d
     assert logged == len(business.interactions)
 
 
-# agent -> (a tool it may call with its arguments, a tool it lacks)
-JOBS = {
-    "front-desk": (("search_clients", {"query": "smith"}), "create_invoice"),
-    "billing": (("list_invoices", {"overdue_only": True}), "decide_approval"),
-    "operations": (("list_tasks", {}), "search_clients"),
-}
+# (agent, a tool it may call with its arguments, a tool it lacks)
+JOBS = [
+    ("front-desk", ("search_clients", {"query": "smith"}), "create_invoice"),
+    ("front-desk", ("list_templates", {}), "claim_due_reminders"),
+    ("billing", ("list_invoices", {"overdue_only": True}), "decide_approval"),
+    ("operations", ("list_tasks", {}), "upsert_client"),
+    # Sends the reminders: reads the templates, claims due reminders (reading their clients).
+    ("operations", ("list_templates", {"category": "reminder"}), "create_invoice"),
+]
 
 
 async def test_every_demo_agent_can_do_its_job_and_nothing_else(demo_settings):
     keys = await seed(demo_settings)
     async with open_app(demo_settings, migrate=False) as app:
-        for name, ((tool, args), lacking) in JOBS.items():
+        for name, (tool, args), lacking in JOBS:
             agent = await app.directory.by_key(keys[name])
             principal = Principal(agent.tenant_id, agent.id, "memory")
             async with Client(build_server(app, lambda ctx, p=principal: p)) as client:
@@ -159,11 +162,13 @@ async def test_every_demo_agent_can_do_its_job_and_nothing_else(demo_settings):
             assert not allowed.is_error, (name, allowed.content[0].text)
             assert denied.is_error and error_of(denied)["code"] == "permission_denied"
             assert tool in tools and lacking not in tools
-            if name == "front-desk":
+            if tool == "search_clients":
                 hits = allowed.structured_content["clients"]
                 assert hits and all("email" not in h and "phone" not in h for h in hits)
-            if name == "billing":
+            if tool == "list_invoices":
                 assert allowed.structured_content["invoices"]
+            if tool == "list_templates":
+                assert allowed.structured_content["templates"]
 
 
 async def test_operations_recalls_demo_memories_by_meaning(demo_settings):

@@ -54,8 +54,8 @@ class Setup:
     """Makes what a write tool acts on, through the tools themselves, as the first agent (and
     a requester, for approvals: nobody decides their own request)."""
 
-    def __init__(self, c, requester, biz) -> None:
-        self.c, self.requester, self.biz = c, requester, biz
+    def __init__(self, c, requester, biz, sql) -> None:
+        self.c, self.requester, self.biz, self.sql = c, requester, biz, sql
         self.day = future_day(12)
         self.slot = iter(["09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00"])
 
@@ -74,6 +74,18 @@ class Setup:
 
     async def task(self, **extra: Any) -> str:
         return (await ok(self.c, "create_task", {"type": "call", "title": "Call Ann", **extra}))["id"]
+
+    async def due_reminder(self) -> str:
+        """An e-mail reminder of a booked appointment, due a minute ago (booking only schedules
+        reminders ahead)."""
+        appointment = await self.appointment()
+        return str(
+            self.sql.execute(
+                "INSERT INTO appointment_reminders (tenant_id, appointment_id, channel, send_at)"
+                " VALUES (%s, %s, 'email', now() - interval '1 minute') RETURNING id",
+                (self.biz.tenant_id, appointment),
+            ).fetchone()["id"]
+        )
 
     async def claimed_task(self) -> str:
         task_id = await self.task(priority=1000)
@@ -145,6 +157,15 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
         doc = await ok(s.c, "remember", note("Old price list.", 7))
         other = await ok(s.c, "remember", note("Older price list.", 8))
         return {"mem_doc_id": doc["id"]}, {"mem_doc_id": other["id"]}
+    if tool == "claim_due_reminders":
+        await s.due_reminder()
+        return {"channels": ["email"]}, {"channels": ["email"], "limit": 2}
+    if tool == "complete_reminder":
+        reminder = await s.due_reminder()
+        claimed = await ok(s.c, "claim_due_reminders", {"channels": ["email"]})
+        assert [r["reminder_id"] for r in claimed["reminders"]] == [reminder]
+        args = {"reminder_id": reminder, "outcome": "sent"}
+        return args, {**args, "outcome": "failed", "error": "Bounced."}
     raise AssertionError(f"{tool} is a write tool with no idempotency case here: add one")
 
 
@@ -158,7 +179,7 @@ async def test_every_write_tool_keeps_the_one_idempotency_contract(
     second = await make_agent(**ALL_RIGHTS, tenant=tenant["name"])
     biz = seed(sql, first.tenant_id)
     async with connect(first) as c:
-        args, other = await write_case(tool, Setup(c, lambda: connect(second), biz))
+        args, other = await write_case(tool, Setup(c, lambda: connect(second), biz, sql))
         keyed = {**args, "idempotency_key": "key-1"}
         done = await c.call_tool(tool, keyed)
         assert not done.is_error, done.content[0].text
@@ -198,7 +219,7 @@ async def test_the_same_amount_or_instant_written_differently_is_the_same_call(
     biz = seed(sql, agent.tenant_id)
     day = future_day(12)
     async with connect(agent) as c:
-        s = Setup(c, None, biz)
+        s = Setup(c, None, biz, sql)
         invoice_id = await s.invoice()
         pay = {"invoice_id": invoice_id, "method": "card", "idempotency_key": "pay-1"}
         paid = await ok(c, "record_payment", {**pay, "amount": "5.00"})

@@ -14,7 +14,7 @@ from bizctx.server.errors import NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.tools.clients import Interaction, InteractionChannel, clients
-from bizctx.tools.contact_rules import NOW, BrokenRule, GovernedChannel, next_allowed, rules_broken
+from bizctx.tools.contact_rules import NOW, BrokenRule, GovernedChannel, judge
 
 CONTACT_PREFERENCES = clients.query("contact_preferences")
 LIST_INTERACTIONS = clients.query("list_interactions")
@@ -63,17 +63,16 @@ async def check_contact(call: Call, args: CheckContactIn) -> CheckContactOut:
     if prefs is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
     at = args.at or await call.tx.value(NOW)
-    broken = await rules_broken(call, args.client_id, args.channel, at)
-    allowed = not any(r.action == "block" for r in broken)
-    when = None if allowed else await next_allowed(call, args.client_id, args.channel, at, broken)
+    verdict = await judge(call, args.client_id, args.channel, at)
+    allowed = not verdict.blocking
     return CheckContactOut(
         client_id=args.client_id,
         channel=args.channel,
         at=at,
         allowed=allowed,
-        needs_approval=any(r.action == "require_approval" for r in broken),
-        rules=broken,
-        next_allowed_at=when,
+        needs_approval=bool(verdict.needing_approval),
+        rules=verdict.broken,
+        next_allowed_at=None if allowed else verdict.next_allowed_at,
         **prefs,
     )
 

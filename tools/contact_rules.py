@@ -98,6 +98,34 @@ async def next_allowed(
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The rules on one contact: every rule it breaks, and when none would block it."""
+
+    broken: list[BrokenRule]
+    next_allowed_at: datetime | None
+
+    @property
+    def blocking(self) -> list[BrokenRule]:
+        return [r for r in self.broken if r.action == "block"]
+
+    @property
+    def needing_approval(self) -> tuple[BrokenRule, ...]:
+        return tuple(r for r in self.broken if r.action == "require_approval")
+
+    @property
+    def warnings(self) -> list[BrokenRule]:
+        return [r for r in self.broken if r.action == "warn"]
+
+
+async def judge(call: Call, client_id: UUID, channel: str, at: datetime) -> Verdict:
+    """Apply the rules to a contact at `at` (the client locked for contact by the caller
+    when the contact is to be made)."""
+    broken = await rules_broken(call, client_id, channel, at)
+    blocked = any(r.action == "block" for r in broken)
+    return Verdict(broken, await next_allowed(call, client_id, channel, at, broken) if blocked else at)
+
+
 async def clear_to_contact(
     call: Call, client_id: UUID, channel: str, occurred_at: datetime | None
 ) -> list[BrokenRule]:
@@ -116,21 +144,19 @@ async def clear_to_contact(
         )
     if not await call.tx.value(LOCK_CONTACT, client_id=client_id):
         raise NotFound(f"No client {client_id}; find clients with search_clients.")
-    broken = await rules_broken(call, client_id, channel, at)
-    blocking = [r for r in broken if r.action == "block"]
-    if blocking:
-        when = await next_allowed(call, client_id, channel, at, broken)
+    verdict = await judge(call, client_id, channel, at)
+    if verdict.blocking:
+        first, when = verdict.blocking[0], verdict.next_allowed_at
         wait = f" The next allowed time is {when.isoformat()}." if when else " Waiting will not help."
-        details: dict[str, Any] = {"rule": blocking[0].rule, "reason": blocking[0].reason}
+        details: dict[str, Any] = {"rule": first.rule, "reason": first.reason}
         if when is not None:
             details["next_allowed_at"] = when.isoformat()
         raise PolicyBlocked(
-            f"Contacting this client by {channel} is not allowed now: {blocking[0].reason}{wait} "
+            f"Contacting this client by {channel} is not allowed now: {first.reason}{wait} "
             "Check first with check_contact.",
             **details,
-            rules=[r.model_dump(mode="json") for r in broken],
+            rules=[r.model_dump(mode="json") for r in verdict.broken],
         )
-    needing = tuple(r for r in broken if r.action == "require_approval")
-    if needing and not call.approved:
-        raise HoldForApproval(ContactGate(needing))
-    return [r for r in broken if r.action == "warn"]
+    if verdict.needing_approval and not call.approved:
+        raise HoldForApproval(ContactGate(verdict.needing_approval))
+    return verdict.warnings

@@ -15,6 +15,27 @@
 -- is not added again.
 ALTER TABLE opt_outs ADD COLUMN until timestamptz;
 
+-- The reminder outbox (tools/contacts.py): a due reminder is leased to one agent at a time,
+-- like a task (lease, expiry, attempts); the agent holding it sends it and completes it (sent
+-- or failed). A leased reminder counts against the frequency caps from the moment it is
+-- leased, so two agents cannot between them send more than a cap allows. skipped_rule: the
+-- rule that skipped it (an opt-out at send time).
+ALTER TABLE appointment_reminders
+    DROP CONSTRAINT appointment_reminders_status_check,
+    ADD CONSTRAINT appointment_reminders_status_check
+        CHECK (status IN ('pending', 'leased', 'sent', 'skipped', 'cancelled', 'failed')),
+    ADD COLUMN leased_by_agent_id uuid,
+    ADD COLUMN leased_at timestamptz,
+    ADD COLUMN lease_expires_at timestamptz,
+    ADD COLUMN attempts integer NOT NULL DEFAULT 0 CHECK (attempts BETWEEN 0 AND 100),
+    ADD COLUMN skipped_rule text,
+    ADD COLUMN interaction_id uuid,
+    ADD CONSTRAINT appointment_reminders_lease CHECK (
+        (status = 'leased') = (leased_by_agent_id IS NOT NULL AND lease_expires_at IS NOT NULL));
+-- Leases that ran out, claimable again.
+CREATE INDEX appointment_reminders_lease_idx ON appointment_reminders (tenant_id, lease_expires_at)
+    WHERE status = 'leased';
+
 -- A refused or held call keeps, as evidence in its audit row, the rule or policy that did it
 -- (its error's `rule`: a rule's name, or the policy as described to the agent).
 ALTER TABLE audit_logs ADD COLUMN rule jsonb;
@@ -155,6 +176,20 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
                  WHERE a.tenant_id = bizctx_tenant() AND a.address = ANY (client.addresses)) o
          WHERE o.channel IN (p_channel, 'all') AND (o.until IS NULL OR o.until > p_at)
          ORDER BY o.channel, o.until DESC NULLS FIRST
+    ),
+    -- Every outbound contact of the client on the channel: those recorded, and the reminders
+    -- leased and not yet completed. Those after p_at count too: a racer that committed while
+    -- this transaction waited for the contact lock stamped its contact later than this
+    -- transaction's now(), and a check of a past moment errs on the side of the client.
+    made AS (
+        SELECT i.occurred_at AS at FROM client_interactions i
+         WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
+           AND i.direction = 'outbound'
+        UNION ALL
+        SELECT r.leased_at FROM appointment_reminders r
+          JOIN appointments a ON a.tenant_id = r.tenant_id AND a.id = r.appointment_id
+         WHERE r.tenant_id = bizctx_tenant() AND a.client_id = p_client_id AND r.channel = p_channel
+           AND r.status = 'leased'
     )
     SELECT 'opt_out', 'block',
            format('The client opted out of %s%s%s.',
@@ -181,16 +216,11 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
            coalesce(r.reason, format('At most %s outbound %s contacts per client in %s days; %s already.',
                                      r.max_contacts, p_channel, r.window_days, recent.n)),
            -- When the max_contacts-th most recent contact leaves the window.
-           (SELECT i.occurred_at FROM client_interactions i
-             WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
-               AND i.direction = 'outbound' AND i.occurred_at <= p_at
-             ORDER BY i.occurred_at DESC OFFSET r.max_contacts - 1 LIMIT 1) + make_interval(days => r.window_days)
+           (SELECT m.at FROM made m ORDER BY m.at DESC OFFSET r.max_contacts - 1 LIMIT 1)
+               + make_interval(days => r.window_days)
       FROM compliance_rules r
       CROSS JOIN LATERAL (
-          SELECT count(*) AS n FROM client_interactions i
-           WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
-             AND i.direction = 'outbound'
-             AND i.occurred_at > p_at - make_interval(days => r.window_days) AND i.occurred_at <= p_at
+          SELECT count(*) AS n FROM made m WHERE m.at > p_at - make_interval(days => r.window_days)
       ) recent
      WHERE r.tenant_id = bizctx_tenant() AND r.kind = 'frequency_cap' AND p_channel = ANY (r.channels)
        AND recent.n >= r.max_contacts

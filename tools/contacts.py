@@ -1,0 +1,409 @@
+"""The contacts domain: message templates, rendered under the caller's access, and the reminder
+outbox (due reminders leased to one agent at a time, checked against the contact rules when
+they are handed out, completed as sent or failed).
+
+bizctx sends nothing itself: the agent holding a reminder's lease sends it through whatever
+channel it has. bizctx guarantees each reminder is handed out to one agent at a time, never on
+a channel a rule blocks at that moment (an opt-out skips it; quiet hours and caps defer it to
+when it is allowed), counted against the caps from the moment it is handed out, and recorded
+as the client's outbound interaction when it is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bizctx.server.access import AccessPatterns
+from bizctx.server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bizctx.server.guard import Call
+from bizctx.server.registry import Domain
+from bizctx.tools.contact_rules import LOCK_CONTACT, NOW, BrokenRule, GovernedChannel, judge
+
+contacts = Domain("contacts")
+
+LIST_TEMPLATES = contacts.query("list_templates")
+TEMPLATE_FOR = contacts.query("template_for")
+RENDER_FIELDS = contacts.query("render_fields")
+DUE_REMINDERS = contacts.query("due_reminders")
+LEASE_REMINDER = contacts.query("lease_reminder")
+SET_ASIDE_REMINDER = contacts.query("set_aside_reminder")
+LEASED_REMINDER = contacts.query("leased_reminder")
+FINISH_REMINDER = contacts.query("finish_reminder")
+INSERT_INTERACTION = contacts.query("insert_interaction", domain="clients")
+
+Category = Literal["reminder", "payment_reminder", "final_notice", "marketing"]
+WITHHELD = "[withheld]"
+# A reminder is handed out at most this many times (a lease that runs out, a failed send).
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One template placeholder: the domain its value belongs to, the redactable field it is
+    (if any), and the render_fields column it comes from."""
+
+    domain: str | None
+    column: str
+    redact: str | None = None
+
+
+# The fixed list (migration 0080 holds templates to it): no attribute access, no expressions.
+PLACEHOLDERS: dict[str, Placeholder] = {
+    "business_name": Placeholder(None, "business_name"),
+    "client_name": Placeholder("clients", "client_name"),
+    "client_first_name": Placeholder("clients", "client_first_name"),
+    "client_email": Placeholder("clients", "client_email", redact="email"),
+    "client_phone": Placeholder("clients", "client_phone", redact="phone"),
+    "appointment_date": Placeholder("appointments", "appointment_date"),
+    "appointment_time": Placeholder("appointments", "appointment_time"),
+    "service_name": Placeholder("appointments", "service_name"),
+    "invoice_number": Placeholder("invoices", "invoice_number"),
+    "invoice_total": Placeholder("invoices", "invoice_total"),
+    "invoice_balance": Placeholder("invoices", "invoice_balance"),
+    "invoice_due_date": Placeholder("invoices", "invoice_due_date"),
+    "currency": Placeholder("invoices", "currency"),
+}
+_TOKEN = re.compile(r"\{([a-z_]+)\}")
+# The client's address on each channel, and the redactable field it is.
+ADDRESS = {
+    "email": ("client_email", "email"),
+    "sms": ("client_mobile", "phone"),
+    "phone": ("client_phone", "phone"),
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+    withheld: list[str]
+
+
+def render(template: dict[str, Any], fields: dict[str, Any], access: AccessPatterns) -> Rendered:
+    """Fill a template's placeholders from `fields`; one whose domain the caller may not read,
+    or whose field is redacted for it, renders as [withheld], never its value."""
+    withheld: list[str] = []
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        spot = PLACEHOLDERS[name]
+        hidden = spot.domain is not None and (
+            not access.allows(spot.domain, "read") or (spot.redact or "") in access.redacted(spot.domain)
+        )
+        if hidden:
+            withheld.append(name)
+            return WITHHELD
+        return _text(fields[spot.column]) if fields.get(spot.column) is not None else ""
+
+    subject = _TOKEN.sub(fill, template["subject"]) if template["subject"] is not None else None
+    body = _TOKEN.sub(fill, template["body"])
+    return Rendered(subject, body, sorted(set(withheld)))
+
+
+def _needs(template: dict[str, Any], domain: str) -> bool:
+    text = (template["subject"] or "") + template["body"]
+    return any(PLACEHOLDERS[n].domain == domain for n in _TOKEN.findall(text))
+
+
+# -- list_templates ---------------------------------------------------------------------------
+
+
+class ListTemplatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: GovernedChannel | None = Field(default=None, description="Only this channel's templates.")
+    category: Category | None = Field(default=None, description="Only this category's templates.")
+
+
+class Template(BaseModel):
+    id: UUID
+    name: str
+    channel: GovernedChannel
+    category: Category
+    subject: str | None = Field(default=None, description="For e-mail; placeholders in {braces}.")
+    body: str = Field(description="The text, with placeholders in {braces} (see render_template).")
+    updated_at: datetime
+
+
+class ListTemplatesOut(BaseModel):
+    templates: list[Template]
+    placeholders: list[str] = Field(description="Every placeholder a template may use.")
+
+
+@contacts.tool(action="read", title="List message templates")
+async def list_templates(call: Call, args: ListTemplatesIn) -> ListTemplatesOut:
+    """The business's message templates (reminders, payment reminders, final notices), by name,
+    optionally for one channel or category. Fill one for a client with render_template."""
+    rows = await call.tx.all(LIST_TEMPLATES, channel=args.channel, category=args.category)
+    return ListTemplatesOut(templates=[Template(**r) for r in rows], placeholders=sorted(PLACEHOLDERS))
+
+
+# -- render_template --------------------------------------------------------------------------
+
+
+class RenderTemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(
+        min_length=1, max_length=60, description="The template's name (see list_templates)."
+    )
+    client_id: UUID = Field(description="The client the message is for.")
+    appointment_id: UUID | None = Field(
+        default=None, description="The client's appointment, for a template about one (reminders)."
+    )
+    invoice_id: UUID | None = Field(
+        default=None, description="The client's invoice, for a template about one (payment reminders)."
+    )
+
+
+class RenderTemplateOut(BaseModel):
+    template: str
+    channel: GovernedChannel
+    subject: str | None = None
+    body: str
+    withheld: list[str] = Field(
+        description="Placeholders rendered as [withheld]: data you may not read (ask an agent that may)."
+    )
+
+
+@contacts.tool(action="read", title="Render a message template", entity=("client", "client_id"))
+async def render_template(call: Call, args: RenderTemplateIn) -> RenderTemplateOut:
+    """Fill a message template for a client (and the appointment or invoice it is about) with
+    the business's, client's, appointment's or invoice's fields. A placeholder for data you may
+    not read renders as [withheld], never its value. Rendering contacts nobody: check_contact
+    says whether the client may be contacted, log_interaction records the contact."""
+    template = await call.tx.one(TEMPLATE_FOR, name=args.template, channel=None, category=None)
+    if template is None:
+        raise NotFound("No template has that name; list them with list_templates.")
+    for domain, given in (("appointments", args.appointment_id), ("invoices", args.invoice_id)):
+        if _needs(template, domain) and given is None:
+            what = domain[:-1]
+            raise InvalidInput(f"Template {args.template!r} is about an {what}: pass {what}_id.")
+    fields = await call.tx.one(
+        RENDER_FIELDS,
+        client_id=args.client_id,
+        appointment_id=args.appointment_id,
+        invoice_id=args.invoice_id,
+    )
+    if fields is None:
+        raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
+    for column, given in (("appointment_id", args.appointment_id), ("invoice_id", args.invoice_id)):
+        if given is not None and fields[column] is None:
+            raise NotFound(f"No {column[:-3]} {given} of this client.")
+    rendered = render(template, fields, call.access)
+    return RenderTemplateOut(
+        template=template["name"],
+        channel=template["channel"],
+        subject=rendered.subject,
+        body=rendered.body,
+        withheld=rendered.withheld,
+    )
+
+
+# -- claim_due_reminders ----------------------------------------------------------------------
+
+
+class ClaimDueRemindersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=5, ge=1, le=20, description="At most this many reminders, 1-20.")
+    channels: list[GovernedChannel] | None = Field(
+        default=None, min_length=1, description="Only these channels (the ones you can send on); default all."
+    )
+    lease_seconds: int = Field(
+        default=300, ge=30, le=3600, description="How long each is yours to send and complete (30-3600 s)."
+    )
+
+
+class DueReminder(BaseModel):
+    reminder_id: UUID
+    appointment_id: UUID
+    client_id: UUID
+    channel: GovernedChannel
+    to: str = Field(description="The client's address on the channel (e-mail or phone number).")
+    subject: str | None = None
+    body: str = Field(description="The message, rendered from the business's template.")
+    template: str
+    attempts: int = Field(description="Times handed out, this one included (at most 3).")
+    lease_expires_at: datetime = Field(description="Complete it before this, or it is handed out again.")
+    warnings: list[BrokenRule] = Field(
+        description="Contact rules that only warn and that this contact breaks."
+    )
+
+
+class SetAside(BaseModel):
+    reminder_id: UUID
+    rule: str = Field(description="The rule (opt_out, a compliance rule's name, or no_address).")
+    reason: str
+    deferred_to: datetime | None = Field(
+        default=None, description="Handed out again from then; null when skipped for good."
+    )
+
+
+class ClaimDueRemindersOut(BaseModel):
+    reminders: list[DueReminder] = Field(
+        description="Yours to send now; complete each with complete_reminder."
+    )
+    set_aside: list[SetAside] = Field(description="Due, but a rule stops them now: skipped or deferred.")
+
+
+def _addressable(access: AccessPatterns, wanted: list[GovernedChannel] | None) -> list[str]:
+    """The channels whose client address the caller may see, of those it asked for."""
+    redacted = access.redacted("clients")
+    asked: list[str] = list(wanted or ADDRESS)
+    usable = [ch for ch in asked if ADDRESS[ch][1] not in redacted]
+    if not usable:
+        raise PermissionDenied(
+            f"The client's address on {', '.join(asked)} is redacted for you, so you cannot send those "
+            "reminders; an agent that may see it must."
+        )
+    return usable
+
+
+@contacts.tool(action="write", title="Claim due reminders", reads=("clients", "appointments"))
+async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDueRemindersOut:
+    """Take the appointment reminders that are due, to send them yourself: each comes rendered
+    from the business's template with the client's address, leased to you for lease_seconds
+    (nobody else gets it meanwhile). The contact rules are applied now: a reminder to a client
+    who opted out is skipped; one in the client's quiet hours or over a frequency cap is
+    deferred to when it is allowed. Send each, then call complete_reminder (sent or failed);
+    a lease that runs out hands the reminder out again (3 times at most)."""
+    channels = _addressable(call.access, args.channels)
+    due = await call.tx.all(DUE_REMINDERS, channels=channels, limit=args.limit, max_attempts=MAX_ATTEMPTS)
+    # The clients' contact locks, in one order for every claimer (no deadlock between two).
+    for client_id in sorted({r["client_id"] for r in due}):
+        await call.tx.value(LOCK_CONTACT, client_id=client_id)
+    now = await call.tx.value(NOW)
+    handed: list[DueReminder] = []
+    aside: list[SetAside] = []
+    for r in due:
+        verdict = await judge(call, r["client_id"], r["channel"], now)
+        stop = verdict.blocking or list(verdict.needing_approval)
+        fields = await call.tx.one(
+            RENDER_FIELDS, client_id=r["client_id"], appointment_id=r["appointment_id"], invoice_id=None
+        )
+        address = fields[ADDRESS[r["channel"]][0]] if fields else None
+        if stop or fields is None or not address:
+            rule, reason = (
+                (stop[0].rule, stop[0].reason)
+                if stop
+                else ("no_address", f"The client has no {r['channel']} address on record.")
+            )
+            # An opt-out (or nothing to send to) skips it; a rule that waiting ends defers it.
+            defer_to = verdict.next_allowed_at if stop and rule != "opt_out" and verdict.blocking else None
+            await call.tx.execute(
+                SET_ASIDE_REMINDER, reminder_id=r["id"], defer_to=defer_to, rule=rule, reason=reason
+            )
+            aside.append(SetAside(reminder_id=r["id"], rule=rule, reason=reason, deferred_to=defer_to))
+            continue
+        template = await call.tx.one(TEMPLATE_FOR, name=None, channel=r["channel"], category="reminder")
+        if template is None:
+            raise Conflict(f"The business has no {r['channel']} reminder template; an operator must add one.")
+        rendered = render(template, fields, call.access)
+        lease = await call.tx.row(LEASE_REMINDER, reminder_id=r["id"], lease_seconds=args.lease_seconds)
+        handed.append(
+            DueReminder(
+                reminder_id=r["id"],
+                appointment_id=r["appointment_id"],
+                client_id=r["client_id"],
+                channel=r["channel"],
+                to=address,
+                subject=rendered.subject,
+                body=rendered.body,
+                template=template["name"],
+                attempts=lease["attempts"],
+                lease_expires_at=lease["lease_expires_at"],
+                warnings=verdict.warnings,
+            )
+        )
+    return ClaimDueRemindersOut(reminders=handed, set_aside=aside)
+
+
+# -- complete_reminder ------------------------------------------------------------------------
+
+
+class CompleteReminderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reminder_id: UUID = Field(description="A reminder you claimed with claim_due_reminders.")
+    outcome: Literal["sent", "failed"] = Field(description="sent, or failed (it is tried again later).")
+    error: str | None = Field(default=None, max_length=1000, description="For failed: what went wrong.")
+
+
+class CompletedReminder(BaseModel):
+    reminder_id: UUID
+    status: Literal["sent", "pending", "failed"] = Field(
+        description="sent; pending (failed, handed out again in 5 minutes); failed (no attempts left)."
+    )
+    channel: GovernedChannel
+    attempts: int
+    sent_at: datetime | None = None
+    interaction_id: UUID | None = Field(
+        default=None, description="The outbound interaction recorded in the client's history when sent."
+    )
+
+
+@contacts.tool(
+    action="write",
+    idempotent=True,
+    title="Complete a reminder",
+    entity=("appointment_reminder", "reminder_id"),
+)
+async def complete_reminder(call: Call, args: CompleteReminderIn) -> CompletedReminder:
+    """Say how a reminder you claimed went: sent (recorded as an outbound interaction in the
+    client's history) or failed (with the error; handed out again in 5 minutes, 3 attempts at
+    most). Only the agent holding the lease may complete it."""
+    if args.outcome == "sent" and args.error is not None:
+        raise InvalidInput("error is for outcome failed; leave it out for sent.")
+    held = await call.tx.one(LEASED_REMINDER, reminder_id=args.reminder_id)
+    if held is None:
+        raise NotFound(f"No reminder {args.reminder_id}; claim reminders with claim_due_reminders.")
+    if held["status"] != "leased" or held["leased_by_agent_id"] != call.agent.id:
+        raise Conflict(
+            f"Reminder {args.reminder_id} is not leased to you (it is {held['status']}): its lease ran out "
+            "and it was handed out again, or it was completed. Claim again with claim_due_reminders.",
+            status=held["status"],
+        )
+    interaction_id = None
+    if args.outcome == "sent":
+        logged = await call.tx.one(
+            INSERT_INTERACTION,
+            client_id=held["client_id"],
+            channel=held["channel"],
+            direction="outbound",
+            summary=f"Appointment reminder sent by {held['channel']}.",
+            content=None,
+            occurred_at=None,
+        )
+        interaction_id = logged["id"] if logged else None
+    row = await call.tx.row(
+        FINISH_REMINDER,
+        reminder_id=args.reminder_id,
+        sent=args.outcome == "sent",
+        max_attempts=MAX_ATTEMPTS,
+        interaction_id=interaction_id,
+        error=args.error,
+    )
+    return CompletedReminder(
+        reminder_id=row["id"],
+        status=row["status"],
+        channel=row["channel"],
+        attempts=row["attempts"],
+        sent_at=row["sent_at"],
+        interaction_id=row["interaction_id"],
+    )
