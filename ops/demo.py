@@ -172,6 +172,7 @@ async def _seed_data(
         await call(agent, tool, args)
     invoices = await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
     await _held_void(app.guard, tenant_id, agents, business, invoices.ids)
+    await _collections_ladder(app.guard, tenant_id, agents, business, invoices.ids)
     rows = {kind: len(business.rows[kind]) for kind in ("clients", "appointments", "invoices")}
     return rows | {"interactions": len(calls), "tasks": tasks, "mem_docs": len(business.memories)}
 
@@ -197,6 +198,33 @@ async def _held_void(
     code = (result.meta or {}).get("bizctx/error", {}).get("code")
     if code != "approval_required":
         raise OperatorError(f"seeding the demo: billing's void was not held ({code}){UNFINISHED}")
+
+
+async def _collections_ladder(
+    guard: Guard, tenant_id: UUID, agents: dict[str, UUID], business: demo_data.Business, ids: dict[int, Any]
+) -> None:
+    """A collections ladder at work: billing starts one on the most overdue invoice of a client
+    with no opt-outs, so its due step is queued (bizctx://invoices/{id}/collection; operations
+    claims its steps)."""
+    held = next(n for n, row in enumerate(business.rows["invoices"], 1) if row["status"] == "open")
+    reachable = {c["external_ref"] for c in business.rows["clients"] if not c["opt_outs"]}
+    today = datetime.now(ZoneInfo(TIME_ZONE)).date()
+    n = min(
+        (
+            (row["due_date"], n)
+            for n, row in enumerate(business.rows["invoices"], 1)
+            if row["status"] in ("open", "partial")
+            and row["due_date"] < today
+            and row["client_ref"] in reachable
+            and n != held
+        ),
+    )[1]
+    args = {"invoice_id": str(ids[n]), "idempotency_key": "demo-collection"}
+    billing = Principal(tenant_id, agents["billing"], "memory")
+    result = await guard.call_tool(billing, "start_collection", args)
+    if result.is_error:
+        code = (result.meta or {}).get("bizctx/error", {}).get("code")
+        raise OperatorError(f"seeding the demo: billing could not start collections ({code}){UNFINISHED}")
 
 
 def _caller(guard: Guard, tenant_id: UUID, agents: dict[str, UUID]) -> demo_data.Call:

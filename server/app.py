@@ -52,6 +52,7 @@ DOMAIN_MODULES = (
     "bizctx.tools.mem_docs",
     "bizctx.resources.mem_docs",
     "bizctx.tools.invoices",
+    "bizctx.tools.collections",
     "bizctx.resources.invoices",
     "bizctx.tools.tasks",
     "bizctx.resources.tasks",

@@ -111,6 +111,13 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
             "JOIN agents a ON a.tenant_id = c.tenant_id AND a.id = c.requested_by_agent_id"
         ).fetchall()
         assert held == [("void_invoice", "billing", "awaiting_approval")]
+        # A collections ladder runs on an overdue invoice, its due step queued as a task.
+        ladders = conn.execute(
+            "SELECT c.status, count(*) FILTER (WHERE s.status = 'queued') FROM collections c "
+            "JOIN collection_steps s ON s.collection_id = c.id GROUP BY c.id, c.status"
+        ).fetchall()
+        assert [status for status, _ in ladders] == ["active"] and ladders[0][1] == 1
+        assert conn.execute("SELECT count(*) FROM message_templates").fetchone()[0] >= 7
 
 
 async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
@@ -129,8 +136,8 @@ async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_d
 
     business = demo.demo_data.build(datetime.now(ZoneInfo(demo.TIME_ZONE)).date(), demo.TIME_ZONE)
     found = counts(demo_settings.database_url)
-    # Its tasks, and the approval task that holds billing's void.
-    assert found["tasks"] == len(business.tasks) + 1 and found["mem_docs"] == len(business.memories)
+    # Its tasks, the approval task that holds billing's void, and the collections ladder's due step.
+    assert found["tasks"] == len(business.tasks) + 2 and found["mem_docs"] == len(business.memories)
     assert found["appointments"] == len(business.rows["appointments"])
     assert found["invoices"] == len(business.rows["invoices"])
     with psycopg.connect(demo_settings.database_url) as conn:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -69,6 +69,22 @@ class Setup:
         items = [{"description": "Deep clean", "quantity": "1", "unit_price": "100.00"}]
         invoice = await ok(
             self.c, "create_invoice", {"client_id": str(self.biz.client), "currency": "USD", "items": items}
+        )
+        return invoice["id"]
+
+    async def overdue_invoice(self) -> str:
+        items = [{"description": "Deep clean", "quantity": "1", "unit_price": "100.00"}]
+        due = future_day(-20)
+        invoice = await ok(
+            self.c,
+            "create_invoice",
+            {
+                "client_id": str(self.biz.client),
+                "currency": "USD",
+                "items": items,
+                "issue_date": (due - timedelta(days=30)).isoformat(),
+                "due_date": due.isoformat(),
+            },
         )
         return invoice["id"]
 
@@ -157,6 +173,14 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
         doc = await ok(s.c, "remember", note("Old price list.", 7))
         other = await ok(s.c, "remember", note("Older price list.", 8))
         return {"mem_doc_id": doc["id"]}, {"mem_doc_id": other["id"]}
+    if tool == "start_collection":
+        first, second = await s.overdue_invoice(), await s.overdue_invoice()
+        return {"invoice_id": first}, {"invoice_id": second}
+    if tool == "stop_collection":
+        invoice = await s.overdue_invoice()
+        await ok(s.c, "start_collection", {"invoice_id": invoice})
+        args = {"invoice_id": invoice, "reason": "Payment plan agreed."}
+        return args, {**args, "reason": "Disputed."}
     if tool == "claim_due_reminders":
         await s.due_reminder()
         return {"channels": ["email"]}, {"channels": ["email"], "limit": 2}

@@ -187,6 +187,12 @@ async def render_template(call: Call, args: RenderTemplateIn) -> RenderTemplateO
     the business's, client's, appointment's or invoice's fields. A placeholder for data you may
     not read renders as [withheld], never its value. Rendering contacts nobody: check_contact
     says whether the client may be contacted, log_interaction records the contact."""
+    return await render_named(call, args)
+
+
+async def render_named(call: Call, args: RenderTemplateIn) -> RenderTemplateOut:
+    """A template by name, filled for a client (and appointment or invoice) under the caller's
+    access: render_template's answer, and a claimed collections task's message."""
     template = await call.tx.one(TEMPLATE_FOR, name=args.template, channel=None, category=None)
     if template is None:
         raise NotFound("No template has that name; list them with list_templates.")
