@@ -362,6 +362,35 @@ def cmd_compliance_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _template_line(r: dict[str, Any]) -> str:
+    subject = f" {r['subject']!r}" if r["subject"] else ""
+    return f"[{r['tenant_name']}] {r['name']}: {r['channel']} {r['category']}{subject}: {r['body']}"
+
+
+def cmd_templates_set(args: argparse.Namespace, settings: Settings) -> int:
+    from . import templates
+
+    template = _from_args(templates.Template, args)
+    row = _with_db(settings, lambda db: templates.set_template(db, args.tenant, template))
+    _print_json(row) if args.json else print(f"set {_template_line(row)}")
+    return 0
+
+
+def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
+    from . import templates
+
+    rows = _with_db(settings, lambda db: templates.list_templates(db, args.tenant))
+    return _print_rows(args, rows, _template_line)
+
+
+def cmd_templates_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from . import templates
+
+    row = _with_db(settings, lambda db: templates.remove_template(db, args.tenant, args.name))
+    _print_json(row) if args.json else print(f"removed {row['name']} ({row['channel']} {row['category']})")
+    return 0
+
+
 def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:
     from . import policies
 
@@ -651,6 +680,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why; agents see it")
     p.add_argument("--as", dest="operator", default=_operator_name(), help="who sets it (recorded)")
     p = add(compliance_commands, "remove", cmd_compliance_remove, "remove a contact rule (a default too)")
+    p.add_argument("name")
+    p.add_argument("--tenant", required=True)
+
+    templates = sub.add_parser("templates", help="message templates: what reminders and notices say")
+    template_commands = templates.add_subparsers(dest="templates_command", required=True)
+    p = add(template_commands, "list", cmd_templates_list, "list message templates")
+    p.add_argument("--tenant")
+    p = add(template_commands, "set", cmd_templates_set, "add or replace a message template by name")
+    p.add_argument("name", help="e.g. reminder_sms (claim_due_reminders uses the first reminder per channel)")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--channel", required=True, choices=["email", "sms", "phone"])
+    p.add_argument(
+        "--category", required=True, choices=["reminder", "payment_reminder", "final_notice", "marketing"]
+    )
+    p.add_argument("--subject", help="email only; placeholders in {braces}")
+    p.add_argument(
+        "--body", required=True, help="the text; placeholders in {braces}, e.g. {client_first_name}"
+    )
+    p = add(template_commands, "remove", cmd_templates_remove, "remove a message template (a default too)")
     p.add_argument("name")
     p.add_argument("--tenant", required=True)
 

@@ -244,6 +244,8 @@ def _client(rng: random.Random, i: int) -> dict[str, Any]:
         "addresses": [_address(rng)],
         "preferences": _preferences(rng),
         "opt_outs": _opt_outs(i),
+        # A few live across the country: quiet hours are in the client's time zone.
+        "time_zone": "America/Los_Angeles" if i % 13 == 0 else None,
     }
 
 

@@ -267,3 +267,18 @@ def test_policies_and_contact_rules_from_the_cli(env, tenant):
     assert bad.returncode != 0 and "--from must come before --until" in bad.stderr
     assert "removed sms_daily" in bizctx("compliance remove sms_daily").stdout
     assert "sms_daily" not in bizctx("compliance list").stdout
+
+    def template(name: str, body: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(
+            env, "templates", "set", name, "--tenant", tenant, "--channel", "sms", "--category", "reminder",
+            "--body", body, "--json", check=check,
+        )  # fmt: skip
+
+    short = json.loads(template("reminder_short", "{business_name}: see you {appointment_date}!").stdout)
+    assert (short["name"], short["channel"]) == ("reminder_short", "sms")
+    assert short["body"] == "{business_name}: see you {appointment_date}!"
+    unknown = template("leaky", "Your card {client.card_number}", check=False)
+    assert unknown.returncode != 0 and "unknown placeholders {client.card_number}" in unknown.stderr
+    names = [t["name"] for t in json.loads(bizctx("templates list --json").stdout)]
+    assert "reminder_short" in names and "reminder_sms" in names and "leaky" not in names
+    assert "removed reminder_short" in bizctx("templates remove reminder_short").stdout

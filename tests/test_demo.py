@@ -78,6 +78,7 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
         ).fetchone()[0]
         assert overdue > 0
         assert conn.execute("SELECT count(*) FROM opt_outs").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM clients WHERE time_zone IS NOT NULL").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM resource_unavailability").fetchone()[0] > 0
         past, future = conn.execute(
             "SELECT count(*) FILTER (WHERE starts_at < now()), count(*) FILTER (WHERE starts_at > now()) "
