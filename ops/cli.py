@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -338,57 +339,50 @@ def _rule_line(r: dict[str, Any]) -> str:
     )
 
 
-def cmd_compliance_set(args: argparse.Namespace, settings: Settings) -> int:
-    from . import compliance
-
-    rule = _from_args(compliance.Rule, args)
-    row = _with_db(settings, lambda db: compliance.set_rule(db, args.tenant, rule, args.operator))
-    _print_json(row) if args.json else print(f"set {_rule_line(row)}")
-    return 0
-
-
-def cmd_compliance_list(args: argparse.Namespace, settings: Settings) -> int:
-    from . import compliance
-
-    rows = _with_db(settings, lambda db: compliance.list_rules(db, args.tenant))
-    return _print_rows(args, rows, _rule_line)
-
-
-def cmd_compliance_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from . import compliance
-
-    row = _with_db(settings, lambda db: compliance.remove_rule(db, args.tenant, args.name))
-    _print_json(row) if args.json else print(f"removed {row['name']} ({row['kind']})")
-    return 0
-
-
 def _template_line(r: dict[str, Any]) -> str:
     subject = f" {r['subject']!r}" if r["subject"] else ""
     return f"[{r['tenant_name']}] {r['name']}: {r['channel']} {r['category']}{subject}: {r['body']}"
 
 
-def cmd_templates_set(args: argparse.Namespace, settings: Settings) -> int:
-    from . import templates
-
-    template = _from_args(templates.Template, args)
-    row = _with_db(settings, lambda db: templates.set_template(db, args.tenant, template))
-    _print_json(row) if args.json else print(f"set {_template_line(row)}")
-    return 0
+Command = Callable[[argparse.Namespace, Settings], int]
 
 
-def cmd_templates_list(args: argparse.Namespace, settings: Settings) -> int:
-    from . import templates
+def _named_commands(
+    module: str, kind: str, item: str, line: Callable[[dict[str, Any]], str]
+) -> tuple[Command, Command, Command]:
+    """`set`, `list` and `remove` for a kind of per-tenant row operators manage by name:
+    ops/<module>.py has `kind` (an operators.TenantNamed) and `item`, the dataclass set takes.
+    Imported when run, as every command's module is."""
 
-    rows = _with_db(settings, lambda db: templates.list_templates(db, args.tenant))
-    return _print_rows(args, rows, _template_line)
+    def named() -> Any:
+        return getattr(importlib.import_module(f"bizctx.ops.{module}"), kind)
+
+    def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
+        new = _from_args(getattr(importlib.import_module(f"bizctx.ops.{module}"), item), args)
+        row = _with_db(
+            settings, lambda db: named().set(db, args.tenant, new, getattr(args, "operator", None))
+        )
+        _print_json(row) if args.json else print(f"set {line(row)}")
+        return 0
+
+    def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+        rows = _with_db(settings, lambda db: named().list(db, args.tenant))
+        return _print_rows(args, rows, line)
+
+    def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+        row = _with_db(settings, lambda db: named().remove(db, args.tenant, args.name))
+        _print_json(row) if args.json else print(f"removed {row['name']}")
+        return 0
+
+    return cmd_set, cmd_list, cmd_remove
 
 
-def cmd_templates_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from . import templates
-
-    row = _with_db(settings, lambda db: templates.remove_template(db, args.tenant, args.name))
-    _print_json(row) if args.json else print(f"removed {row['name']} ({row['channel']} {row['category']})")
-    return 0
+cmd_compliance_set, cmd_compliance_list, cmd_compliance_remove = _named_commands(
+    "compliance", "RULES", "Rule", _rule_line
+)
+cmd_templates_set, cmd_templates_list, cmd_templates_remove = _named_commands(
+    "templates", "TEMPLATES", "Template", _template_line
+)
 
 
 def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,7 +13,7 @@ from bizctx.server.database import Database
 from bizctx.server.errors import OperatorError
 from bizctx.server.queries import QueryRef
 
-from .operators import find_tenant
+from .operators import TenantNamed
 
 SET_RULE = QueryRef("operators", "set_compliance_rule")
 LIST_RULES = QueryRef("operators", "list_compliance_rules")
@@ -70,26 +70,18 @@ def _checked(rule: Rule) -> dict[str, Any]:
     return {**dataclasses.asdict(rule), "channels": sorted(set(rule.channels))}
 
 
+RULES = TenantNamed(
+    "contact rule", "compliance", SET_RULE, LIST_RULES, REMOVE_RULE, _checked, by_column="created_by"
+)
+
+
 async def set_rule(db: Database, tenant_ref: str, rule: Rule, set_by: str) -> dict[str, Any]:
-    columns = _checked(rule)
-    async with db.operator_tx() as tx:
-        tenant = await find_tenant(tx, tenant_ref)
-        await tx.row(SET_RULE, tenant_id=tenant["id"], created_by=set_by, **columns)
-        return await tx.row(LIST_RULES, tenant_id=tenant["id"], name=rule.name)
+    return await RULES.set(db, tenant_ref, rule, set_by)
 
 
 async def list_rules(db: Database, tenant_ref: str | None) -> list[dict[str, Any]]:
-    async with db.operator_tx() as tx:
-        tenant_id = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
-        return await tx.all(LIST_RULES, tenant_id=tenant_id, name=None)
+    return await RULES.list(db, tenant_ref)
 
 
 async def remove_rule(db: Database, tenant_ref: str, name: str) -> dict[str, Any]:
-    async with db.operator_tx() as tx:
-        tenant = await find_tenant(tx, tenant_ref)
-        removed = await tx.one(REMOVE_RULE, tenant_id=tenant["id"], name=name)
-    if removed is None:
-        raise OperatorError(
-            f"tenant {tenant['name']!r} has no contact rule {name!r} (see `bizctx compliance list`)"
-        )
-    return removed
+    return await RULES.remove(db, tenant_ref, name)

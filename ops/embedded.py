@@ -95,5 +95,3 @@ def _is_root() -> bool:
 
 def resolve_dsn(settings: Settings) -> str:
     return settings.database_url or start_embedded(settings)
-
-

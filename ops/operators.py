@@ -4,6 +4,7 @@ and reading the audit log. Each function is one operator transaction."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,46 @@ async def find_tenant(tx: Tx, ref: str) -> dict[str, Any]:
     if row is None:
         raise OperatorError(f"no tenant named {ref!r} (see `bizctx tenant list`)")
     return row
+
+
+@dataclass(frozen=True)
+class TenantNamed:
+    """A kind of row each tenant has by name and operators manage (contact rules, message
+    templates): set whole after `check` (OperatorError says what is wrong), listed, removed.
+    The queries take tenant_id and name; `set_query` the checked columns too, and the
+    operator's name as `by_column` when the kind records who set it."""
+
+    noun: str
+    command: str
+    set_query: QueryRef
+    list_query: QueryRef
+    remove_query: QueryRef
+    check: Callable[[Any], dict[str, Any]]
+    by_column: str | None = None
+
+    async def set(self, db: Database, tenant_ref: str, item: Any, by: str | None = None) -> dict[str, Any]:
+        columns = self.check(item)
+        if self.by_column is not None:
+            columns[self.by_column] = by
+        async with db.operator_tx() as tx:
+            tenant = await find_tenant(tx, tenant_ref)
+            await tx.row(self.set_query, tenant_id=tenant["id"], **columns)
+            return await tx.row(self.list_query, tenant_id=tenant["id"], name=columns["name"])
+
+    async def list(self, db: Database, tenant_ref: str | None) -> list[dict[str, Any]]:
+        async with db.operator_tx() as tx:
+            tenant_id = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
+            return await tx.all(self.list_query, tenant_id=tenant_id, name=None)
+
+    async def remove(self, db: Database, tenant_ref: str, name: str) -> dict[str, Any]:
+        async with db.operator_tx() as tx:
+            tenant = await find_tenant(tx, tenant_ref)
+            removed = await tx.one(self.remove_query, tenant_id=tenant["id"], name=name)
+        if removed is None:
+            raise OperatorError(
+                f"tenant {tenant['name']!r} has no {self.noun} {name!r} (see `bizctx {self.command} list`)"
+            )
+        return removed
 
 
 async def _agent(tx: Tx, tenant_ref: str, ref: str) -> dict[str, Any]:

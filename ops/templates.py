@@ -10,12 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bizctx.server.database import Database
 from bizctx.server.errors import OperatorError
 from bizctx.server.queries import QueryRef
 from bizctx.tools.contacts import PLACEHOLDERS
 
-from .operators import find_tenant
+from .operators import TenantNamed
 
 SET_TEMPLATE = QueryRef("operators", "set_template")
 LIST_TEMPLATES = QueryRef("operators", "list_templates")
@@ -59,26 +58,4 @@ def _checked(template: Template) -> dict[str, Any]:
     return dataclasses.asdict(template)
 
 
-async def set_template(db: Database, tenant_ref: str, template: Template) -> dict[str, Any]:
-    columns = _checked(template)
-    async with db.operator_tx() as tx:
-        tenant = await find_tenant(tx, tenant_ref)
-        await tx.row(SET_TEMPLATE, tenant_id=tenant["id"], **columns)
-        return await tx.row(LIST_TEMPLATES, tenant_id=tenant["id"], name=template.name)
-
-
-async def list_templates(db: Database, tenant_ref: str | None) -> list[dict[str, Any]]:
-    async with db.operator_tx() as tx:
-        tenant_id = (await find_tenant(tx, tenant_ref))["id"] if tenant_ref else None
-        return await tx.all(LIST_TEMPLATES, tenant_id=tenant_id, name=None)
-
-
-async def remove_template(db: Database, tenant_ref: str, name: str) -> dict[str, Any]:
-    async with db.operator_tx() as tx:
-        tenant = await find_tenant(tx, tenant_ref)
-        removed = await tx.one(REMOVE_TEMPLATE, tenant_id=tenant["id"], name=name)
-    if removed is None:
-        raise OperatorError(
-            f"tenant {tenant['name']!r} has no template {name!r} (see `bizctx templates list`)"
-        )
-    return removed
+TEMPLATES = TenantNamed("template", "templates", SET_TEMPLATE, LIST_TEMPLATES, REMOVE_TEMPLATE, _checked)

@@ -400,16 +400,20 @@ async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
     )
     server = uvicorn.Server(config)
 
+    def until_closed(s: socket.socket, data: bytes) -> tuple[bytes, float]:
+        """Send `data`; what comes back (b"" when the server closed the connection) and when."""
+        s.sendall(data)
+        s.settimeout(15)
+        started = time.monotonic()
+        try:
+            received = s.recv(4096)
+        except TimeoutError:
+            received = b"<still open>"
+        return received, time.monotonic() - started
+
     def half(data: bytes) -> tuple[bytes, float]:
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(data)
-            s.settimeout(15)
-            started = time.monotonic()
-            try:
-                received = s.recv(4096)
-            except TimeoutError:
-                received = b"<still open>"
-            return received, time.monotonic() - started
+            return until_closed(s, data)
 
     def after_a_first_request(data: bytes) -> tuple[bytes, float]:
         """Keep-alive: one whole request answered, then a half-sent second one."""
@@ -426,13 +430,7 @@ async def test_half_sent_requests_are_closed(app, make_agent, monkeypatch):
             while len(body) < length:
                 body += s.recv(4096)
             assert head.startswith(b"HTTP/1.1 200"), first
-            s.sendall(data)
-            started = time.monotonic()
-            try:
-                received = s.recv(4096)
-            except TimeoutError:
-                received = b"<still open>"
-            return received, time.monotonic() - started
+            return until_closed(s, data)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

@@ -405,11 +405,4 @@ async def complete_reminder(call: Call, args: CompleteReminderIn) -> CompletedRe
         interaction_id=interaction_id,
         error=args.error,
     )
-    return CompletedReminder(
-        reminder_id=row["id"],
-        status=row["status"],
-        channel=row["channel"],
-        attempts=row["attempts"],
-        sent_at=row["sent_at"],
-        interaction_id=row["interaction_id"],
-    )
+    return CompletedReminder(**row)

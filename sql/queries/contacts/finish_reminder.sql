@@ -10,4 +10,4 @@ SET status = CASE WHEN %(sent)s THEN 'sent'
     last_error = %(error)s,
     leased_by_agent_id = NULL, leased_at = NULL, lease_expires_at = NULL
 WHERE tenant_id = bizctx_tenant() AND id = %(reminder_id)s
-RETURNING id, status, channel, attempts, sent_at, send_at, last_error, interaction_id
+RETURNING id AS reminder_id, status, channel, attempts, sent_at, interaction_id
