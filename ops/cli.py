@@ -385,6 +385,25 @@ cmd_templates_set, cmd_templates_list, cmd_templates_remove = _named_commands(
 )
 
 
+def _ladder_line(r: dict[str, Any]) -> str:
+    return f"[{r['tenant_name']}] step {r['step']}: day {r['days']} {r['channel']} {r['template']}"
+
+
+def cmd_collections_ladder(args: argparse.Namespace, settings: Settings) -> int:
+    from . import collections
+
+    rows = _with_db(settings, lambda db: collections.list_ladders(db, args.tenant))
+    return _print_rows(args, rows, _ladder_line)
+
+
+def cmd_collections_set_ladder(args: argparse.Namespace, settings: Settings) -> int:
+    from . import collections
+
+    steps = [collections.parse_step(s) for s in args.step]
+    rows = _with_db(settings, lambda db: collections.set_ladder(db, args.tenant, steps))
+    return _print_rows(args, rows, _ladder_line)
+
+
 def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:
     from . import policies
 
@@ -695,6 +714,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(template_commands, "remove", cmd_templates_remove, "remove a message template (a default too)")
     p.add_argument("name")
     p.add_argument("--tenant", required=True)
+
+    collections = sub.add_parser(
+        "collections", help="the collections ladder each tenant's overdue invoices climb"
+    )
+    collection_commands = collections.add_subparsers(dest="collections_command", required=True)
+    p = add(collection_commands, "ladder", cmd_collections_ladder, "show the ladder (its steps)")
+    p.add_argument("--tenant")
+    p = add(collection_commands, "set-ladder", cmd_collections_set_ladder, "replace a tenant's ladder whole")
+    p.add_argument("--tenant", required=True)
+    p.add_argument(
+        "--step",
+        action="append",
+        required=True,
+        help="DAYS:CHANNEL:TEMPLATE after the due date, e.g. 7:sms:payment_reminder_sms; repeat, in order",
+    )
 
     approvals = sub.add_parser("approvals", help="calls held for approval by a policy")
     approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)

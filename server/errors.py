@@ -48,10 +48,12 @@ _WITHHELD_MESSAGES = {
     "may change {domain} but not read it; an agent that may read {domain} can look.",
     "policy_blocked": "A business rule (see rule) refuses this now; next_allowed_at, when present, says "
     "when it may be allowed. The reason is withheld: you may change {domain} but not read it.",
+    "approval_required": "Nothing was done yet: this call waits for an approver (see task_id). Why is "
+    "withheld: you may change {domain} but not read it.",
 }
 # Details that say how to act on a refusal and nothing about the record.
 _ACTIONABLE_DETAILS = frozenset(
-    {"rule", "next_allowed_at", "retry_after_s", "limit", "task_id", "policy", "request_id"}
+    {"rule", "next_allowed_at", "retry_after_s", "limit", "task_id", "request_id"}
 )
 
 

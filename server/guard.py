@@ -473,6 +473,8 @@ class Guard:
                 raise _Committed(answer)  # held for approval: its task and audit row are committed
             return answer, entry.replayed
         except _Committed as held:
+            if target.spec is not None and write_only(agent, target.spec):
+                raise held.error.withheld(target.spec.domain) from None
             raise held.error from None
         except Exception as exc:
             error = as_bizctx_error(exc, request_id)

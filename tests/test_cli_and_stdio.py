@@ -282,3 +282,23 @@ def test_policies_and_contact_rules_from_the_cli(env, tenant):
     names = [t["name"] for t in json.loads(bizctx("templates list --json").stdout)]
     assert "reminder_short" in names and "reminder_sms" in names and "leaky" not in names
     assert "removed reminder_short" in bizctx("templates remove reminder_short").stdout
+
+    ladder = [s["template"] for s in json.loads(bizctx("collections ladder --json").stdout)]
+    assert ladder == [
+        "payment_reminder_email",
+        "payment_reminder_sms",
+        "payment_reminder_phone",
+        "final_notice_email",
+    ]
+    two = (
+        "collections set-ladder --step 3:email:payment_reminder_email --step 10:phone:payment_reminder_phone"
+    )
+    steps = json.loads(bizctx(two + " --json").stdout)
+    assert [(s["step"], s["days"], s["channel"]) for s in steps] == [(1, 3, "email"), (2, 10, "phone")]
+    wrong = bizctx("collections set-ladder --step 3:sms:payment_reminder_email", check=False)
+    assert wrong.returncode != 0 and "no sms template named 'payment_reminder_email'" in wrong.stderr
+    backwards = bizctx(
+        "collections set-ladder --step 9:sms:payment_reminder_sms --step 2:sms:payment_reminder_sms",
+        check=False,
+    )
+    assert backwards.returncode != 0 and "must rise" in backwards.stderr

@@ -9,10 +9,11 @@ import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import anyio
 import pytest
 from test_contact_rules import zone_at
 
-from conftest import audit_rows, count, err, ok
+from conftest import audit_rows, count, err, error_of, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +111,7 @@ async def test_a_ladder_collapses_past_steps_and_its_due_step_is_claimed_with_it
     assert task["id"] == steps[2]["task_id"] and task["type"] == "collections_contact"
     # The payload holds references, never contact data; the message is rendered at the claim.
     assert set(task["payload"]) == {"collection_id", "step", "channel", "template", "client_id", "invoice_id"}
-    assert "ann@example.com" not in json.dumps(task) and "555" not in json.dumps(task)
+    assert "ann@example.com" not in json.dumps(task) and "555 0100" not in json.dumps(task)
     assert message["template"] == "payment_reminder_sms" and message["channel"] == "sms"
     assert inv["invoice_number"] in message["body"] and "80.00 USD" in message["body"]
     assert message["withheld"] == [] and nothing["task"] is None
@@ -233,3 +234,110 @@ async def test_the_client_context_shows_a_risk_profile_from_the_data(books, make
     # No invoices read: how they pay is withheld, how they answer is not.
     assert partial["avg_payment_delay_days"] is None and partial["overdue_invoices"] is None
     assert partial["response_rate_90d"] == "0.50"
+
+
+async def test_a_ladder_follows_the_tenants_own_steps(app, books, connect):
+    from bizctx.ops import collections as ladders
+
+    await ladders.set_ladder(
+        app.db,
+        books["tenant"]["name"],
+        [ladders.Step(2, "phone", "payment_reminder_phone"), ladders.Step(5, "email", "final_notice_email")],
+    )
+    async with connect(books["billing"]) as c:
+        inv = await overdue(c, books, days=1)
+        ladder = await ok(c, "start_collection", {"invoice_id": inv["id"]})
+    due = books["today"] - timedelta(days=1)
+    assert [(s["step"], s["channel"], s["template"], s["status"]) for s in ladder["steps"]] == [
+        (1, "phone", "payment_reminder_phone", "scheduled"),
+        (2, "email", "final_notice_email", "scheduled"),
+    ]
+    assert datetime.fromisoformat(ladder["steps"][0]["due_at"]) == at_nine(books, due + timedelta(days=2))
+
+
+# -- found by a hostile review (each was a failing probe first) --------------------------------
+
+
+async def test_two_agents_starting_one_ladder_get_one_and_a_clear_conflict(books, make_agent, connect, sql):
+    other = await make_agent(**BILLING, tenant=books["tenant"]["name"], name="billing-2")
+    async with connect(books["billing"]) as c:
+        inv = await overdue(c, books, days=10)
+    answers: list = []
+
+    async def start(agent) -> None:
+        async with connect(agent) as c:
+            answers.append(await c.call_tool("start_collection", {"invoice_id": inv["id"]}))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(start, books["billing"])
+        tg.start_soon(start, other)
+    refused = [error_of(a) for a in answers if a.is_error]
+    assert len(answers) == 2 and len(refused) == 1
+    assert refused[0]["code"] == "conflict" and "already runs" in refused[0]["message"]
+    assert count(sql, "collections", books["billing"].tenant_id) == 1
+
+
+async def test_a_claimed_step_that_ran_out_is_not_handed_out_again_once_paid(books, make_agent, connect, sql):
+    other = await make_agent(**COLLECTOR, tenant=books["tenant"]["name"], name="collector-2")
+    async with connect(books["billing"]) as c:
+        inv = await overdue(c, books, days=10)
+        await ok(c, "start_collection", {"invoice_id": inv["id"]})
+    async with connect(books["collector"]) as c:
+        first = await ok(c, "claim_next_task", {"task_types": ["collections_contact"], "lease_seconds": 60})
+    async with connect(books["billing"]) as c:
+        await ok(c, "record_payment", {"invoice_id": inv["id"], "amount": "80.00", "method": "card"})
+    # The collector went silent: its lease runs out (brought forward).
+    sql.execute(
+        "UPDATE tasks SET lease_expires_at = now() - interval '1 s' WHERE id = %s", (first["task"]["id"],)
+    )
+    async with connect(other) as c:
+        again = await ok(c, "claim_next_task", {"task_types": ["collections_contact"]})
+        shown = json.loads(
+            (await c.read_resource(f"bizctx://invoices/{inv['id']}/collection")).contents[0].text
+        )
+    assert again["task"] is None
+    assert shown["status"] == "completed" and shown["steps"][1]["task_status"] == "cancelled"
+
+
+async def test_a_queued_step_is_skipped_when_its_channel_is_opted_out(books, connect):
+    async with connect(books["billing"]) as c:
+        inv = await overdue(c, books, days=10)  # step 2 (sms) is queued
+        await ok(c, "start_collection", {"invoice_id": inv["id"]})
+        await ok(c, "set_client_preference", {"client_id": books["client"], "opt_out": ["sms"]})
+    async with connect(books["collector"]) as c:
+        got = await ok(c, "claim_next_task", {"task_types": ["collections_contact"]})
+        shown = json.loads(
+            (await c.read_resource(f"bizctx://invoices/{inv['id']}/collection")).contents[0].text
+        )
+    assert got["task"] is None
+    step = shown["steps"][1]
+    assert (step["status"], step["note"], step["task_status"]) == (
+        "skipped",
+        "The client opted out of sms.",
+        "cancelled",
+    )
+    assert shown["status"] == "active" and shown["steps"][2]["status"] == "scheduled"  # the ladder goes on
+
+
+async def test_a_worker_with_assigned_scope_gets_no_ladder_it_was_not_given(books, make_agent, connect, sql):
+    narrow = await make_agent(
+        caps=["tasks.read", "tasks.work", "contacts.read"],
+        access={"tasks": {"read": True, "write": True, "scope": "assigned"}, "contacts": {"read": True}},
+        tenant=books["tenant"]["name"],
+    )
+    async with connect(books["billing"]) as c:
+        inv = await overdue(c, books, days=10)
+        ladder = await ok(c, "start_collection", {"invoice_id": inv["id"]})
+    bring_forward(sql, ladder, 3)
+    async with connect(narrow) as c:
+        got = await ok(c, "claim_next_task", {})
+        listed = await ok(c, "list_tasks", {})
+    async with connect(books["collector"]) as c:  # scope all: the ladder's work is there
+        claimed = [
+            (await ok(c, "claim_next_task", {"task_types": ["collections_contact"]}))["task"] for _ in "ab"
+        ]
+    assert got["task"] is None and listed["tasks"] == []
+    assert sorted(t["payload"]["step"] for t in claimed) == [2, 3]
+    for task in claimed:  # the ladder's starter's work, naming references only
+        assert task["created_by_agent_id"] == str(books["billing"].id)
+        assert inv["invoice_number"] not in task["title"]

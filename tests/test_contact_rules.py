@@ -553,3 +553,130 @@ async def test_operators_set_list_and_remove_rules_checked_when_set(app, desk, s
     # A removed default is not added back when the defaults are applied again.
     sql.execute("SELECT bizctx_apply_default_contact_rules(%s)", (desk["tenant"]["id"],))
     assert [r["name"] for r in await compliance.list_rules(app.db, tenant)] == ["frequency_cap"]
+
+
+# -- found by a hostile review (each was a failing probe first) --------------------------------
+
+
+def to(client: str, channel: str, direction: str = "outbound", **extra) -> dict:
+    return {"client_id": client, "channel": channel, "direction": direction, "summary": "Hello", **extra}
+
+
+async def test_an_opt_in_must_cite_a_request_made_after_the_opt_out(desk, connect, sql):
+    client = desk["client"]
+    a_year_ago = (datetime.now(UTC) - timedelta(days=365)).isoformat()
+    async with connect(desk["agent"]) as c:
+        stop = await ok(c, "log_interaction", to(client, "sms", "inbound", summary="STOP. Never text me."))
+        await ok(c, "set_client_preference", {"client_id": client, "opt_out": ["sms"], "reason": "STOP"})
+        citing_stop = await err(
+            c,
+            "set_client_preference",
+            {"client_id": client, "opt_in": ["sms"], "inbound_interaction_id": stop["id"]},
+        )
+        backdated = await ok(c, "log_interaction", to(client, "sms", "inbound", occurred_at=a_year_ago))
+        citing_old = await err(
+            c,
+            "set_client_preference",
+            {"client_id": client, "opt_in": ["sms"], "inbound_interaction_id": backdated["id"]},
+        )
+        still = await err(c, "log_interaction", to(client, "sms"))
+        start = await ok(c, "log_interaction", to(client, "sms", "inbound", summary="START"))
+        await ok(
+            c,
+            "set_client_preference",
+            {"client_id": client, "opt_in": ["sms"], "inbound_interaction_id": start["id"]},
+        )
+        sent = await ok(c, "log_interaction", to(client, "sms"))
+    for refused in (citing_stop, citing_old):
+        assert refused["code"] == "invalid_input" and "after that interaction" in refused["message"]
+    assert still["code"] == "policy_blocked" and sent["warnings"] == []
+
+
+async def test_an_address_opt_out_holds_however_the_number_is_written(desk, connect):
+    async with connect(desk["agent"]) as c:
+        pat = await ok(
+            c, "upsert_client", {"first_name": "Pat", "phone": "+1 (555) 010-4242", "time_zone": zone_at(12)}
+        )
+        await ok(c, "set_client_preference", {"client_id": pat["id"], "opt_out": ["sms"]})
+        twins = [
+            await ok(
+                c,
+                "upsert_client",
+                {"first_name": "Pat", "last_name": n, "phone": phone, "time_zone": zone_at(12)},
+            )
+            for n, phone in (("B", "+1 555 010 4242"), ("C", "(555) 010-4242"), ("D", "001 555 010 4242"))
+        ]
+        checks = [await ok(c, "check_contact", {"client_id": t["id"], "channel": "sms"}) for t in twins]
+        texted = await err(c, "log_interaction", to(twins[1]["id"], "sms"))
+    assert [ch["allowed"] for ch in checks] == [False, False, False]
+    assert texted["code"] == "policy_blocked" and texted["rule"] == "opt_out"
+
+
+async def test_an_address_given_after_the_opt_out_is_kept_too(desk, connect):
+    async with connect(desk["agent"]) as c:
+        lee = await ok(c, "upsert_client", {"first_name": "Lee", "time_zone": zone_at(12)})
+        await ok(c, "set_client_preference", {"client_id": lee["id"], "opt_out": ["all"]})
+        await ok(
+            c,
+            "upsert_client",
+            {"client_id": lee["id"], "phone": "+44 20 7946 0999", "email": "lee@example.org"},
+        )
+        twin = await ok(
+            c,
+            "upsert_client",
+            {
+                "first_name": "Lee",
+                "last_name": "Again",
+                "phone": "+44 20 7946 0999",
+                "time_zone": zone_at(12),
+            },
+        )
+        checked = await ok(c, "check_contact", {"client_id": twin["id"], "channel": "sms"})
+    assert not checked["allowed"] and checked["rules"][0]["rule"] == "opt_out"
+
+
+async def test_another_clients_opt_in_does_not_lift_an_address_suppression(desk, connect):
+    async with connect(desk["agent"]) as c:
+        a = await ok(
+            c, "upsert_client", {"first_name": "A", "phone": "+1 555 010 7777", "time_zone": zone_at(12)}
+        )
+        await ok(c, "set_client_preference", {"client_id": a["id"], "opt_out": ["sms"]})
+        a_twin = await ok(
+            c,
+            "upsert_client",
+            {"first_name": "A", "last_name": "Twin", "phone": "+1 555 010 7777", "time_zone": zone_at(12)},
+        )
+        b = await ok(c, "upsert_client", {"first_name": "B", "time_zone": zone_at(12)})
+        await ok(c, "upsert_client", {"client_id": b["id"], "phone": "+1 555 010 7777"})
+        hi = await ok(c, "log_interaction", to(b["id"], "phone", "inbound", summary="Yes, text me"))
+        await ok(
+            c,
+            "set_client_preference",
+            {"client_id": b["id"], "opt_in": ["sms"], "inbound_interaction_id": hi["id"]},
+        )
+        after = await ok(c, "check_contact", {"client_id": a_twin["id"], "channel": "sms"})
+    assert not after["allowed"]  # A's own opt-out keeps the number suppressed
+
+
+async def test_a_held_contact_tells_a_write_only_agent_no_contact_counts(app, desk, make_agent, connect):
+    await set_rule(
+        app,
+        desk,
+        name="frequency_cap",
+        kind="frequency_cap",
+        channels=("email",),
+        action="require_approval",
+        max_contacts=1,
+        window_days=7,
+    )
+    writer = await make_agent(
+        caps=["clients.write"], access={"clients": {"write": True}}, tenant=desk["tenant"]["name"]
+    )
+    async with connect(desk["agent"]) as c:
+        await ok(c, "log_interaction", to(desk["client"], "email"))
+        reader_view = await err(c, "log_interaction", to(desk["client"], "email"))
+    async with connect(writer) as c:
+        held = await err(c, "log_interaction", to(desk["client"], "email"))
+    assert reader_view["code"] == held["code"] == "approval_required"
+    assert "already" in json.dumps(reader_view) and "already" not in json.dumps(held)
+    assert held["task_id"] and "withheld" in held["message"] and "policy" not in held

@@ -129,19 +129,17 @@ async def test_a_lease_that_runs_out_hands_the_reminder_out_again_three_times_at
         third = await ok(c, "claim_due_reminders", {})
         run_out()
         fourth = await ok(o, "claim_due_reminders", {})
-        failed = await ok(
-            c,
-            "complete_reminder",
-            {"reminder_id": str(due), "outcome": "failed", "error": "SMS gateway down"},
-        )
+        gone = await err(c, "complete_reminder", {"reminder_id": str(due), "outcome": "sent"})
     assert [r["attempts"] for r in (*first["reminders"], *second["reminders"], *third["reminders"])] == [
         1,
         2,
         3,
     ]
     assert late["code"] == "conflict"
-    assert fourth["reminders"] == []  # three attempts: not handed out a fourth time
-    assert failed["status"] == "failed" and status_of(sql, due)["last_error"] == "SMS gateway down"
+    # Three attempts: not handed out a fourth time, and failed (a lease that ran out is no contact).
+    assert fourth == {"reminders": [], "set_aside": []} and gone["code"] == "conflict"
+    row = status_of(sql, due)
+    assert (row["status"], row["last_error"]) == ("failed", "Handed out 3 times; no agent completed it.")
     assert count(sql, "client_interactions", biz.tenant_id) == 0
 
 
@@ -343,3 +341,59 @@ async def test_contacts_tools_need_their_capabilities(shop, make_agent, connect,
     assert {"list_templates", "render_template"} <= names and "claim_due_reminders" not in names
     assert refused["code"] == closed_refusal["code"] == "permission_denied"
     assert not nothing & {"list_templates", "render_template", "claim_due_reminders", "complete_reminder"}
+
+
+# -- found by a hostile review (each was a failing probe first) --------------------------------
+
+
+def sent_before(sql, biz, n: int, channel: str = "sms") -> None:
+    """`n` outbound contacts on the channel in the past days (history, written directly)."""
+    for day in range(1, n + 1):
+        sql.execute(
+            "INSERT INTO client_interactions (tenant_id, client_id, channel, direction, summary, occurred_at)"
+            " VALUES (%s, %s, %s, 'outbound', 'Earlier', now() - make_interval(days => %s))",
+            (biz.tenant_id, biz.client, channel, day),
+        )
+
+
+async def test_a_lease_that_ran_out_is_not_counted_as_a_contact(shop, connect, sql):
+    """Two of the three sms a week are sent; the third, claimed and let run out, is handed out
+    again: its own stale lease is not a contact."""
+    biz = shop["biz"]
+    sent_before(sql, biz, 2)
+    due = reminder(sql, biz, appointment(sql, biz))
+    async with connect(shop["sender"]) as c, connect(shop["other"]) as o:
+        first = await ok(c, "claim_due_reminders", {"lease_seconds": 60})
+        sql.execute(
+            "UPDATE appointment_reminders SET lease_expires_at = now() - interval '1 s' WHERE id = %s", (due,)
+        )
+        second = await ok(o, "claim_due_reminders", {})
+    assert [r["reminder_id"] for r in first["reminders"]] == [str(due)]
+    assert [r["reminder_id"] for r in second["reminders"]] == [str(due)] and second["set_aside"] == []
+
+
+async def test_a_rule_asking_approval_defers_a_reminder_never_skips_it(app, shop, connect, sql):
+    from bizctx.ops import compliance
+
+    cap = compliance.Rule(
+        name="frequency_cap",
+        kind="frequency_cap",
+        channels=("email", "sms", "phone"),
+        action="require_approval",
+        max_contacts=3,
+        window_days=7,
+    )
+    await compliance.set_rule(app.db, shop["tenant"]["name"], cap, "ops-test")
+    biz = shop["biz"]
+    sent_before(sql, biz, 3)
+    due = reminder(sql, biz, appointment(sql, biz))
+    async with connect(shop["sender"]) as c:
+        out = await ok(c, "claim_due_reminders", {})
+    [aside] = out["set_aside"]
+    oldest = sql.execute(
+        "SELECT min(occurred_at) AS at FROM client_interactions WHERE client_id = %s", (biz.client,)
+    ).fetchone()["at"]
+    assert out["reminders"] == [] and aside["rule"] == "frequency_cap"
+    assert datetime.fromisoformat(aside["deferred_to"]) == oldest + timedelta(days=7)
+    row = status_of(sql, due)
+    assert (row["status"], row["send_at"]) == ("pending", oldest + timedelta(days=7))

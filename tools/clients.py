@@ -732,15 +732,20 @@ async def set_client_preference(call: Call, args: SetClientPreferenceIn) -> Clie
             until=args.opt_out_until,
         )
     for channel in args.opt_in or ():
-        asked = await call.tx.value(
+        answer = await call.tx.value(
             REMOVE_OPT_OUT,
             client_id=args.client_id,
             channel=channel,
             inbound_interaction_id=args.inbound_interaction_id,
         )
-        if not asked:
+        if answer == "not_inbound":
             raise InvalidInput(
                 f"inbound_interaction_id {args.inbound_interaction_id} is not an inbound interaction "
                 "of this client; log their request with log_interaction (direction inbound) first."
+            )
+        if answer == "before":
+            raise InvalidInput(
+                f"The client's {channel} opt-out was said after that interaction, so it cannot be the "
+                "request that lifts it; log the client's new request (direction inbound) and cite it."
             )
     return await get_client_detail(call, args.client_id)

@@ -16,6 +16,7 @@ from bizctx.tools.contact_rules import NOW, judge
 from bizctx.tools.invoices import invoices
 
 COLLECTION_TARGET = invoices.query("collection_target")
+COLLECTION_RUNNING = invoices.query("collection_running")
 START_COLLECTION = invoices.query("start_collection")
 STOP_COLLECTION = invoices.query("stop_collection")
 COLLECTION_VIEW = invoices.query("collection_view")
@@ -79,7 +80,7 @@ async def start_collection(call: Call, args: StartCollectionIn) -> Collection:
             "and a ladder is for an open invoice past its due date).",
             status=target["status"],
         )
-    if target["running"] is not None:
+    if await call.tx.one(COLLECTION_RUNNING, invoice_id=args.invoice_id) is not None:
         raise Conflict(
             f"A collections ladder already runs on invoice {target['invoice_number']}; see "
             f"bizctx://invoices/{args.invoice_id}/collection, or stop it with stop_collection."

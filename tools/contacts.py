@@ -24,7 +24,7 @@ from bizctx.server.access import AccessPatterns
 from bizctx.server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bizctx.server.guard import Call
 from bizctx.server.registry import Domain
-from bizctx.tools.contact_rules import LOCK_CONTACT, NOW, BrokenRule, GovernedChannel, judge
+from bizctx.tools.contact_rules import LOCK_CONTACT, NOW, BrokenRule, GovernedChannel, Verdict, judge
 
 contacts = Domain("contacts")
 
@@ -32,6 +32,7 @@ LIST_TEMPLATES = contacts.query("list_templates")
 TEMPLATE_FOR = contacts.query("template_for")
 RENDER_FIELDS = contacts.query("render_fields")
 DUE_REMINDERS = contacts.query("due_reminders")
+REAP_REMINDERS = contacts.query("reap_reminders")
 LEASE_REMINDER = contacts.query("lease_reminder")
 SET_ASIDE_REMINDER = contacts.query("set_aside_reminder")
 LEASED_REMINDER = contacts.query("leased_reminder")
@@ -281,6 +282,31 @@ def _addressable(access: AccessPatterns, wanted: list[GovernedChannel] | None) -
     return usable
 
 
+def _set_aside(
+    due: dict[str, Any], verdict: Verdict, address: str | None, template: dict[str, Any] | None
+) -> SetAside | None:
+    """Why a due reminder cannot go now, if it cannot: an opt-out (or nothing to send to, or
+    with) skips it; a rule that waiting ends, blocking or asking for an approval nobody gives
+    a reminder, defers it to when it ends."""
+    stop = [*verdict.blocking, *verdict.needing_approval]
+    if stop and all(r.rule != "opt_out" for r in stop):
+        ends = [r.next_allowed_at for r in stop]
+        wait = verdict.next_allowed_at if verdict.blocking else None
+        if not verdict.blocking and all(end is not None for end in ends):
+            wait = max(end for end in ends if end is not None)
+        return SetAside(reminder_id=due["id"], rule=stop[0].rule, reason=stop[0].reason, deferred_to=wait)
+    if stop:
+        opt_out = next(r for r in stop if r.rule == "opt_out")
+        return SetAside(reminder_id=due["id"], rule="opt_out", reason=opt_out.reason)
+    if not address:
+        reason = f"The client has no {due['channel']} address on record."
+        return SetAside(reminder_id=due["id"], rule="no_address", reason=reason)
+    if template is None:
+        reason = f"The business has no {due['channel']} reminder template (bizctx templates)."
+        return SetAside(reminder_id=due["id"], rule="no_template", reason=reason)
+    return None
+
+
 @contacts.tool(action="write", title="Claim due reminders", reads=("clients", "appointments"))
 async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDueRemindersOut:
     """Take the appointment reminders that are due, to send them yourself: each comes rendered
@@ -290,36 +316,33 @@ async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDue
     deferred to when it is allowed. Send each, then call complete_reminder (sent or failed);
     a lease that runs out hands the reminder out again (3 times at most)."""
     channels = _addressable(call.access, args.channels)
+    await call.tx.execute(REAP_REMINDERS, max_attempts=MAX_ATTEMPTS)
     due = await call.tx.all(DUE_REMINDERS, channels=channels, limit=args.limit, max_attempts=MAX_ATTEMPTS)
     # The clients' contact locks, in one order for every claimer (no deadlock between two).
     for client_id in sorted({r["client_id"] for r in due}):
         await call.tx.value(LOCK_CONTACT, client_id=client_id)
     now = await call.tx.value(NOW)
     handed: list[DueReminder] = []
-    aside: list[SetAside] = []
+    set_aside: list[SetAside] = []
     for r in due:
         verdict = await judge(call, r["client_id"], r["channel"], now)
-        stop = verdict.blocking or list(verdict.needing_approval)
         fields = await call.tx.one(
             RENDER_FIELDS, client_id=r["client_id"], appointment_id=r["appointment_id"], invoice_id=None
         )
-        address = fields[ADDRESS[r["channel"]][0]] if fields else None
-        if stop or fields is None or not address:
-            rule, reason = (
-                (stop[0].rule, stop[0].reason)
-                if stop
-                else ("no_address", f"The client has no {r['channel']} address on record.")
-            )
-            # An opt-out (or nothing to send to) skips it; a rule that waiting ends defers it.
-            defer_to = verdict.next_allowed_at if stop and rule != "opt_out" and verdict.blocking else None
-            await call.tx.execute(
-                SET_ASIDE_REMINDER, reminder_id=r["id"], defer_to=defer_to, rule=rule, reason=reason
-            )
-            aside.append(SetAside(reminder_id=r["id"], rule=rule, reason=reason, deferred_to=defer_to))
-            continue
         template = await call.tx.one(TEMPLATE_FOR, name=None, channel=r["channel"], category="reminder")
-        if template is None:
-            raise Conflict(f"The business has no {r['channel']} reminder template; an operator must add one.")
+        address = fields[ADDRESS[r["channel"]][0]] if fields else None
+        aside = _set_aside(r, verdict, address, template)
+        if aside is not None:
+            await call.tx.execute(
+                SET_ASIDE_REMINDER,
+                reminder_id=r["id"],
+                defer_to=aside.deferred_to,
+                rule=aside.rule,
+                reason=aside.reason,
+            )
+            set_aside.append(aside)
+            continue
+        assert fields is not None and template is not None and address
         rendered = render(template, fields, call.access)
         lease = await call.tx.row(LEASE_REMINDER, reminder_id=r["id"], lease_seconds=args.lease_seconds)
         handed.append(
@@ -337,7 +360,7 @@ async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDue
                 warnings=verdict.warnings,
             )
         )
-    return ClaimDueRemindersOut(reminders=handed, set_aside=aside)
+    return ClaimDueRemindersOut(reminders=handed, set_aside=set_aside)
 
 
 # -- complete_reminder ------------------------------------------------------------------------

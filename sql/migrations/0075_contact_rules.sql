@@ -14,6 +14,8 @@
 -- included, through the marker table of the default policies, so one an operator removed
 -- is not added again.
 ALTER TABLE opt_outs ADD COLUMN until timestamptz;
+-- When the client last said it: only a request of theirs made after it lifts it.
+ALTER TABLE opt_outs ADD COLUMN said_at timestamptz NOT NULL DEFAULT now();
 
 -- The reminder outbox (tools/contacts.py): a due reminder is leased to one agent at a time,
 -- like a task (lease, expiry, attempts); the agent holding it sends it and completes it (sent
@@ -49,20 +51,28 @@ CREATE FUNCTION bizctx_longer_opt_out(p_old timestamptz, p_new timestamptz) RETU
                 ELSE greatest(p_old, p_new) END
 $$;
 
--- Opt-outs are also kept by address (the e-mail, the phone's digits), so a client deleted
--- and created again, or a duplicate record of the same person, stays suppressed. Kept when
--- the client goes (no foreign key to it: a suppression list outlives the record); lifted
--- only with the client's own opt-out, by the same opt-in (see remove_opt_out.sql).
+-- Opt-outs are also kept by address (the e-mail, the phone number), so a client deleted and
+-- created again, or a duplicate record of the same person, stays suppressed. Kept when the
+-- client goes (no foreign key to it: a suppression list outlives the record), for every
+-- address the client has while the opt-out stands (one added later too), and lifted only
+-- with the opt-out of the client that said it, by the same opt-in (remove_opt_out.sql).
+--
+-- A phone number is kept as its last ten digits: the same number written with or without
+-- its country code or an international prefix (+1 555..., 001 555..., (555) ...) is one
+-- number; two numbers sharing their last ten digits are rare, and treating them as one errs
+-- on the side of not contacting.
 CREATE FUNCTION bizctx_phone_digits(p_phone text) RETURNS text
-    LANGUAGE sql IMMUTABLE AS $$ SELECT nullif(regexp_replace(p_phone, '\D', '', 'g'), '') $$;
+    LANGUAGE sql IMMUTABLE AS $$ SELECT nullif(right(regexp_replace(p_phone, '\D', '', 'g'), 10), '') $$;
 
 CREATE TABLE opt_out_addresses (
     tenant_id  uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     channel    text NOT NULL CHECK (channel IN ('email', 'sms', 'phone', 'all')),
-    -- An e-mail as clients store it (lower-cased), or a phone number's digits.
+    -- An e-mail as clients store it (lower-cased), or a phone number's last ten digits.
     address    text NOT NULL CHECK (length(address) BETWEEN 1 AND 320),
     until      timestamptz,
     reason     text,
+    -- The client whose opt-out keeps it (the last to say it): only their opt-in lifts it.
+    client_id  uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, channel, address)
 );
@@ -71,8 +81,8 @@ SELECT bizctx_secure_tenant_table('opt_out_addresses', 'SELECT, INSERT, UPDATE, 
 CREATE FUNCTION bizctx_keep_opt_out_addresses() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO opt_out_addresses (tenant_id, channel, address, until, reason)
-    SELECT NEW.tenant_id, NEW.channel, a.address, NEW.until, NEW.reason
+    INSERT INTO opt_out_addresses (tenant_id, channel, address, until, reason, client_id)
+    SELECT NEW.tenant_id, NEW.channel, a.address, NEW.until, NEW.reason, NEW.client_id
       FROM clients c
      CROSS JOIN LATERAL (VALUES
                (CASE WHEN NEW.channel IN ('email', 'all') THEN c.email END),
@@ -82,12 +92,28 @@ BEGIN
      WHERE c.tenant_id = NEW.tenant_id AND c.id = NEW.client_id AND a.address IS NOT NULL
     ON CONFLICT (tenant_id, channel, address) DO UPDATE
        SET until = bizctx_longer_opt_out(opt_out_addresses.until, EXCLUDED.until),
-           reason = coalesce(EXCLUDED.reason, opt_out_addresses.reason);
+           reason = coalesce(EXCLUDED.reason, opt_out_addresses.reason),
+           client_id = EXCLUDED.client_id;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER keep_opt_out_addresses AFTER INSERT OR UPDATE ON opt_outs
     FOR EACH ROW EXECUTE FUNCTION bizctx_keep_opt_out_addresses();
+
+-- A client given an e-mail or phone while opted out: the new address is kept too.
+CREATE FUNCTION bizctx_keep_new_addresses() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE opt_outs SET reason = reason
+     WHERE tenant_id = NEW.tenant_id AND client_id = NEW.id AND (until IS NULL OR until > now());
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER keep_new_addresses AFTER UPDATE OF email, phone, mobile_phone ON clients
+    FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email OR OLD.phone IS DISTINCT FROM NEW.phone
+                       OR OLD.mobile_phone IS DISTINCT FROM NEW.mobile_phone)
+    EXECUTE FUNCTION bizctx_keep_new_addresses();
+
 -- Opt-outs recorded before this migration are kept by address too.
 UPDATE opt_outs SET reason = reason;
 
@@ -178,7 +204,8 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
          ORDER BY o.channel, o.until DESC NULLS FIRST
     ),
     -- Every outbound contact of the client on the channel: those recorded, and the reminders
-    -- leased and not yet completed. Those after p_at count too: a racer that committed while
+    -- leased and not yet completed (a lease that ran out is not a contact: it is handed out
+    -- again, and counts then). Those after p_at count too: a racer that committed while
     -- this transaction waited for the contact lock stamped its contact later than this
     -- transaction's now(), and a check of a past moment errs on the side of the client.
     made AS (
@@ -189,7 +216,7 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
         SELECT r.leased_at FROM appointment_reminders r
           JOIN appointments a ON a.tenant_id = r.tenant_id AND a.id = r.appointment_id
          WHERE r.tenant_id = bizctx_tenant() AND a.client_id = p_client_id AND r.channel = p_channel
-           AND r.status = 'leased'
+           AND r.status = 'leased' AND r.lease_expires_at > now()
     )
     SELECT 'opt_out', 'block',
            format('The client opted out of %s%s%s.',

@@ -42,24 +42,71 @@ CREATE TABLE collection_steps (
     note          text,
     PRIMARY KEY (tenant_id, collection_id, step),
     FOREIGN KEY (tenant_id, collection_id) REFERENCES collections (tenant_id, id) ON DELETE CASCADE,
-    CHECK ((status = 'queued') = (task_id IS NOT NULL))
+    -- A skipped step keeps the task it had, cancelled.
+    CHECK (status <> 'queued' OR task_id IS NOT NULL)
 );
 CREATE INDEX collection_steps_due_idx ON collection_steps (tenant_id, due_at) WHERE status = 'scheduled';
 SELECT bizctx_secure_tenant_table('collection_steps', 'SELECT, INSERT, UPDATE');
 
--- The default ladder: days after the due date, at 09:00 in the business's time zone.
-CREATE FUNCTION bizctx_collection_ladder()
-    RETURNS TABLE (step integer, days integer, channel text, template text)
-    LANGUAGE sql IMMUTABLE AS $$
-    VALUES (1, 0, 'email', 'payment_reminder_email'), (2, 7, 'sms', 'payment_reminder_sms'),
-           (3, 14, 'phone', 'payment_reminder_phone'), (4, 30, 'email', 'final_notice_email')
+-- Each tenant's ladder (operators set it whole: `bizctx collections set-ladder`): its steps'
+-- days after the due date (at 09:00 in the business's time zone), channel and template. A
+-- ladder started keeps the steps it started with.
+CREATE TABLE collection_ladders (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    step      integer NOT NULL CHECK (step BETWEEN 1 AND 20),
+    days      integer NOT NULL CHECK (days BETWEEN 0 AND 366),
+    channel   text NOT NULL CHECK (channel IN ('email', 'sms', 'phone')),
+    template  text NOT NULL CHECK (template ~ '^[a-z][a-z0-9_]{0,59}$'),
+    PRIMARY KEY (tenant_id, step)
+);
+SELECT bizctx_secure_tenant_table('collection_ladders', 'SELECT');
+
+-- The default ladder, for every tenant (existing ones included) through the defaults' marker.
+CREATE FUNCTION bizctx_apply_default_ladder(p_tenant_id uuid) RETURNS void
+    LANGUAGE sql AS $$
+    WITH fresh AS (
+        INSERT INTO policy_defaults_applied (tenant_id, default_key)
+        VALUES (p_tenant_id, 'collection_ladder')
+        ON CONFLICT DO NOTHING
+        RETURNING tenant_id
+    )
+    INSERT INTO collection_ladders (tenant_id, step, days, channel, template)
+    SELECT f.tenant_id, d.step, d.days, d.channel, d.template
+    FROM fresh f
+    CROSS JOIN (VALUES (1, 0, 'email', 'payment_reminder_email'), (2, 7, 'sms', 'payment_reminder_sms'),
+                       (3, 14, 'phone', 'payment_reminder_phone'), (4, 30, 'email', 'final_notice_email'))
+               AS d (step, days, channel, template)
 $$;
 
--- Turns the caller's tenant's due steps into tasks (see the top). Runs as the caller: RLS
--- applies, and the tasks it makes are created by the caller.
-CREATE FUNCTION bizctx_collection_steps_due() RETURNS void
+CREATE OR REPLACE FUNCTION bizctx_tenant_defaults() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM bizctx_apply_default_policies(NEW.id);
+    PERFORM bizctx_apply_default_contact_rules(NEW.id);
+    PERFORM bizctx_apply_default_templates(NEW.id);
+    PERFORM bizctx_apply_default_ladder(NEW.id);
+    RETURN NULL;
+END
+$$;
+
+SELECT bizctx_apply_default_ladder(id) FROM tenants;
+
+-- A step's task a worker claimed and let run out may be cancelled when its ladder ends (or its
+-- channel is opted out): otherwise the lease's expiry would hand the step out again.
+INSERT INTO task_transitions (from_status, to_status, task_type)
+VALUES ('claimed', 'cancelled', 'collections_contact');
+
+-- Turns the caller's tenant's due steps into tasks (see the top), and settles what ended.
+-- Runs as the caller (bizctx_app: tenant isolation applies) but sees every task of the tenant
+-- while it runs: a ladder's tasks are its starter's (created_by), not whoever's claim came
+-- first, and a task a worker with a narrow scope cannot see must still be cancelled. The
+-- scope is put back before it returns; an error aborts the transaction anyway.
+CREATE FUNCTION bizctx_collection_steps_due() RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    scope text := current_setting('app.tasks_scope', true);
+BEGIN
+    PERFORM set_config('app.tasks_scope', 'all', true);
     -- Ladders whose invoice is settled complete; those of a client who opted out of all
     -- contact stop.
     UPDATE collections c
@@ -79,12 +126,18 @@ BEGIN
       FROM collections c
      WHERE s.tenant_id = bizctx_tenant() AND s.status = 'scheduled'
        AND c.tenant_id = s.tenant_id AND c.id = s.collection_id AND c.status <> 'active';
-    -- A due step whose channel the client opted out of is skipped.
+    -- A step due, or queued and not being worked, whose channel the client opted out of is
+    -- skipped (its task, if any, cancelled below).
     UPDATE collection_steps s
        SET status = 'skipped', note = 'The client opted out of ' || s.channel || '.'
       FROM collections c
-     WHERE s.tenant_id = bizctx_tenant() AND s.status = 'scheduled' AND s.due_at <= now()
-       AND c.tenant_id = s.tenant_id AND c.id = s.collection_id
+     WHERE s.tenant_id = bizctx_tenant() AND s.due_at <= now()
+       AND (s.status = 'scheduled'
+            OR (s.status = 'queued' AND NOT EXISTS (
+                    SELECT 1 FROM tasks t WHERE t.tenant_id = s.tenant_id AND t.id = s.task_id
+                       AND (t.status IN ('completed', 'cancelled', 'dead')
+                            OR (t.status = 'claimed' AND t.lease_expires_at > now())))))
+       AND c.tenant_id = s.tenant_id AND c.id = s.collection_id AND c.status = 'active'
        AND EXISTS (SELECT 1 FROM bizctx_contact_rules_broken(c.client_id, s.channel, now()) r
                     WHERE r.rule = 'opt_out');
     -- Several due at once: all but the latest collapse into it.
@@ -96,24 +149,24 @@ BEGIN
              ORDER BY collection_id, step DESC) later
      WHERE s.tenant_id = bizctx_tenant() AND s.status = 'scheduled' AND s.due_at <= now()
        AND s.collection_id = later.collection_id AND s.step < later.step;
-    -- The rest become tasks: references only, the message is rendered when claimed.
+    -- The rest become tasks, the ladder starter's: references only (no invoice number or
+    -- contact data in the title or payload), the message is rendered when claimed.
     WITH due AS (
-        SELECT s.collection_id, s.step, s.channel, s.template, c.client_id, c.invoice_id, i.invoice_number
+        SELECT s.collection_id, s.step, s.channel, s.template, c.client_id, c.invoice_id,
+               c.started_by_agent_id
           FROM collection_steps s
           JOIN collections c ON c.tenant_id = s.tenant_id AND c.id = s.collection_id
-          JOIN invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
          WHERE s.tenant_id = bizctx_tenant() AND s.status = 'scheduled' AND s.due_at <= now()
          FOR UPDATE OF s SKIP LOCKED
     ),
     made AS (
         INSERT INTO tasks (tenant_id, type, title, payload, priority, created_by_agent_id, client_id, invoice_id)
         SELECT bizctx_tenant(), 'collections_contact',
-               format('Collections step %s: %s the client about invoice %s', d.step,
-                      CASE d.channel WHEN 'phone' THEN 'call' WHEN 'sms' THEN 'text' ELSE 'e-mail' END,
-                      coalesce(d.invoice_number, '(draft)')),
+               format('Collections step %s: %s the client about an overdue invoice', d.step,
+                      CASE d.channel WHEN 'phone' THEN 'call' WHEN 'sms' THEN 'text' ELSE 'e-mail' END),
                jsonb_build_object('collection_id', d.collection_id, 'step', d.step, 'channel', d.channel,
                                   'template', d.template, 'client_id', d.client_id, 'invoice_id', d.invoice_id),
-               10, bizctx_agent(), d.client_id, d.invoice_id
+               10, d.started_by_agent_id, d.client_id, d.invoice_id
           FROM due d
         RETURNING id, payload
     )
@@ -122,13 +175,17 @@ BEGIN
       FROM made m
      WHERE s.tenant_id = bizctx_tenant() AND s.collection_id = (m.payload ->> 'collection_id')::uuid
        AND s.step = (m.payload ->> 'step')::integer;
-    -- A step's task not yet claimed when its ladder ended is cancelled (those the caller sees).
+    -- A step's task nobody is working on now (not claimed, or its lease ran out) is cancelled
+    -- when its ladder ended or its step was skipped.
     UPDATE task_rows t
-       SET status = 'cancelled', last_error = c.end_reason
+       SET status = 'cancelled', last_error = coalesce(s.note, c.end_reason)
       FROM collection_steps s
       JOIN collections c ON c.tenant_id = s.tenant_id AND c.id = s.collection_id
-     WHERE s.tenant_id = bizctx_tenant() AND s.status = 'queued' AND c.status <> 'active'
-       AND t.tenant_id = s.tenant_id AND t.id = s.task_id AND t.status IN ('pending', 'failed');
+     WHERE s.tenant_id = bizctx_tenant() AND s.task_id IS NOT NULL
+       AND (c.status <> 'active' OR s.status = 'skipped')
+       AND t.tenant_id = s.tenant_id AND t.id = s.task_id
+       AND (t.status IN ('pending', 'failed') OR (t.status = 'claimed' AND t.lease_expires_at <= now()));
+    PERFORM set_config('app.tasks_scope', coalesce(scope, ''), true);
 END
 $$;
 

@@ -1,5 +1,6 @@
--- A ladder for an invoice and its steps (bizctx_collection_ladder: days after the due date,
--- at 09:00 in the business's zone); its id. Index: collections_active_key (one running).
+-- A ladder for an invoice and its steps (the tenant's collection_ladders: days after the due
+-- date, at 09:00 in the business's zone); its id. Index: collections_active_key (one
+-- running), collection_ladders primary key.
 WITH started AS (
     INSERT INTO collections (tenant_id, invoice_id, client_id, started_by_agent_id)
     SELECT i.tenant_id, i.id, i.client_id, bizctx_agent()
@@ -14,6 +15,6 @@ steps AS (
     FROM started s
     JOIN invoices i ON i.tenant_id = bizctx_tenant() AND i.id = s.invoice_id
     JOIN tenants t ON t.id = bizctx_tenant()
-    CROSS JOIN bizctx_collection_ladder() l
+    JOIN collection_ladders l ON l.tenant_id = bizctx_tenant()
 )
 SELECT id FROM started
