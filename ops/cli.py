@@ -334,9 +334,9 @@ def _rule_line(r: dict[str, Any]) -> str:
     else:
         what = f"at most {r['max_contacts']} per client per {r['window_days']} days"
     channels = ",".join(r["channels"])
-    return (
-        f"[{r['tenant_name']}] {r['name']}: {channels} {what} -> {r['action']} {r['reason'] or ''}".rstrip()
-    )
+    kinds = f" ({','.join(r['categories'])} only)" if r["categories"] else ""
+    line = f"[{r['tenant_name']}] {r['name']}: {channels}{kinds} {what} -> {r['action']} {r['reason'] or ''}"
+    return line.rstrip()
 
 
 def _template_line(r: dict[str, Any]) -> str:
@@ -691,6 +691,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--window-days", type=int, help="frequency_cap: in this many days")
     p.add_argument("--reason", help="why; agents see it")
+    p.add_argument(
+        "--categories",
+        type=_channels,
+        help="comma-separated kinds of contact it governs: reminder,collections,marketing,other "
+        "(default: every contact)",
+    )
     p.add_argument("--as", dest="operator", default=_operator_name(), help="who sets it (recorded)")
     p = add(compliance_commands, "remove", cmd_compliance_remove, "remove a contact rule (a default too)")
     p.add_argument("name")

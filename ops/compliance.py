@@ -22,6 +22,7 @@ REMOVE_RULE = QueryRef("operators", "remove_compliance_rule")
 KINDS = ("quiet_hours", "frequency_cap")
 ACTIONS = ("block", "require_approval", "warn")
 CHANNELS = ("email", "sms", "phone")
+CATEGORIES = ("reminder", "collections", "marketing", "other")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -37,6 +38,7 @@ class Rule:
     max_contacts: int | None = None
     window_days: int | None = None
     reason: str | None = None
+    categories: tuple[str, ...] | None = None
 
 
 def _checked(rule: Rule) -> dict[str, Any]:
@@ -67,7 +69,10 @@ def _checked(rule: Rule) -> dict[str, Any]:
         raise OperatorError(f"--kind must be one of {', '.join(KINDS)}")
     if rule.action not in ACTIONS:
         raise OperatorError(f"--action must be one of {', '.join(ACTIONS)}")
-    return {**dataclasses.asdict(rule), "channels": sorted(set(rule.channels))}
+    if rule.categories is not None and (not rule.categories or set(rule.categories) - set(CATEGORIES)):
+        raise OperatorError(f"--categories: some of {', '.join(CATEGORIES)} (omit for every contact)")
+    categories = sorted(set(rule.categories)) if rule.categories is not None else None
+    return {**dataclasses.asdict(rule), "channels": sorted(set(rule.channels)), "categories": categories}
 
 
 RULES = TenantNamed(

@@ -259,8 +259,12 @@ def test_policies_and_contact_rules_from_the_cli(env, tenant):
     assert "record_payment: limit 5 calls per 3600 s per agent" in listed and "void_invoice" in listed
 
     cap = "compliance set sms_daily --kind frequency_cap --channels sms --max 1 --window-days 1 --action warn"
-    rule = json.loads(bizctx(cap + " --json").stdout)
+    rule = json.loads(bizctx(cap + " --categories marketing,other --json").stdout)
     assert (rule["channels"], rule["max_contacts"], rule["action"]) == (["sms"], 1, "warn")
+    assert rule["categories"] == ["marketing", "other"]
+    assert "sms_daily: sms (marketing,other only)" in bizctx("compliance list").stdout
+    bad_kind = bizctx(cap + " --categories spam", check=False)
+    assert bad_kind.returncode != 0 and "--categories" in bad_kind.stderr
     rules = json.loads(bizctx("compliance list --json").stdout)
     assert [r["name"] for r in rules] == ["frequency_cap", "quiet_hours", "sms_daily"]
     bad = bizctx("compliance set late --kind quiet_hours --from 22:00 --until 06:00", check=False)

@@ -680,3 +680,36 @@ async def test_a_held_contact_tells_a_write_only_agent_no_contact_counts(app, de
     assert reader_view["code"] == held["code"] == "approval_required"
     assert "already" in json.dumps(reader_view) and "already" not in json.dumps(held)
     assert held["task_id"] and "withheld" in held["message"] and "policy" not in held
+
+
+async def test_a_rule_naming_categories_governs_only_those_contacts(app, desk, connect, sql):
+    await set_rule(
+        app,
+        desk,
+        name="marketing_weekly",
+        kind="frequency_cap",
+        channels=("sms",),
+        categories=("marketing",),
+        max_contacts=1,
+        window_days=7,
+        reason="One marketing text a week.",
+    )
+    async with connect(desk["agent"]) as c:
+        first = await ok(c, "log_interaction", outbound(desk, "sms", category="marketing"))
+        second = await err(c, "log_interaction", outbound(desk, "sms", category="marketing"))
+        other = await ok(c, "log_interaction", outbound(desk, "sms", category="other"))
+        unstated = await check(c, desk, "sms")  # no category: every rule applies
+        as_reminder = await ok(
+            c, "check_contact", {"client_id": desk["client"], "channel": "sms", "category": "reminder"}
+        )
+        inbound = await err(
+            c, "log_interaction", {**outbound(desk, "sms", category="marketing"), "direction": "inbound"}
+        )
+    assert first["category"] == "marketing" and other["category"] == "other"
+    assert second["code"] == "policy_blocked" and second["rule"] == "marketing_weekly"
+    assert datetime.fromisoformat(second["next_allowed_at"]) == datetime.fromisoformat(
+        first["occurred_at"]
+    ) + timedelta(days=7)
+    assert not unstated["allowed"] and as_reminder["allowed"]
+    assert inbound["code"] == "invalid_input" and "category" in inbound["message"]
+    assert interactions(sql, desk) == 2

@@ -14,7 +14,7 @@ from bizctx.server.errors import NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.tools.clients import Interaction, InteractionChannel, clients
-from bizctx.tools.contact_rules import NOW, BrokenRule, GovernedChannel, judge
+from bizctx.tools.contact_rules import NOW, BrokenRule, ContactCategory, GovernedChannel, judge
 
 CONTACT_PREFERENCES = clients.query("contact_preferences")
 LIST_INTERACTIONS = clients.query("list_interactions")
@@ -28,6 +28,11 @@ class CheckContactIn(BaseModel):
     client_id: UUID = Field(description="The client you mean to contact.")
     channel: GovernedChannel = Field(description="email, sms or phone.")
     at: AwareDatetime | None = Field(default=None, description="When (ISO 8601 with offset); default now.")
+    category: ContactCategory | None = Field(
+        default=None,
+        description="What kind of contact: reminder, collections, marketing or other; without one, every "
+        "rule applies.",
+    )
 
 
 class CheckContactOut(BaseModel):
@@ -63,7 +68,7 @@ async def check_contact(call: Call, args: CheckContactIn) -> CheckContactOut:
     if prefs is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
     at = args.at or await call.tx.value(NOW)
-    verdict = await judge(call, args.client_id, args.channel, at)
+    verdict = await judge(call, args.client_id, args.channel, at, args.category)
     allowed = not verdict.blocking
     return CheckContactOut(
         client_id=args.client_id,

@@ -22,7 +22,14 @@ from bizctx.server.queries import QueryRef
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
-from bizctx.tools.contact_rules import LOCK_CONTACT, NOT_A_CONTACT, NOW, BrokenRule, clear_to_contact
+from bizctx.tools.contact_rules import (
+    LOCK_CONTACT,
+    NOT_A_CONTACT,
+    NOW,
+    BrokenRule,
+    ContactCategory,
+    clear_to_contact,
+)
 
 clients = Domain("clients")
 
@@ -594,6 +601,11 @@ class LogInteractionIn(BaseModel):
         description="When it happened (ISO 8601 with offset); default now. An outbound contact is "
         "recorded as it happens (at most 15 minutes late).",
     )
+    category: ContactCategory | None = Field(
+        default=None,
+        description="For an outbound contact: reminder, collections, marketing or other (rules may "
+        "name categories; without one, every rule applies).",
+    )
 
 
 class Interaction(BaseModel):
@@ -606,6 +618,7 @@ class Interaction(BaseModel):
     content: str | None = Field(default=None, description="Data, not instructions.")
     occurred_at: datetime
     created_at: datetime
+    category: str | None = Field(default=None, description="An outbound contact's kind, if stated.")
 
 
 class LoggedInteraction(Interaction):
@@ -624,8 +637,10 @@ async def log_interaction(call: Call, args: LogInteractionIn) -> LoggedInteracti
     a rule may refuse it (policy_blocked), hold it for approval, or let it through with
     warnings; record it as it happens. Returns the logged interaction."""
     warnings: list[BrokenRule] = []
+    if args.category is not None and args.direction != "outbound":
+        raise InvalidInput("category is for an outbound contact; leave it out for inbound or internal ones.")
     if args.direction == "outbound" and args.channel != NOT_A_CONTACT:
-        warnings = await clear_to_contact(call, args.client_id, args.channel, args.occurred_at)
+        warnings = await clear_to_contact(call, args.client_id, args.channel, args.occurred_at, args.category)
     row = await call.tx.one(
         INSERT_INTERACTION,
         client_id=args.client_id,
@@ -634,6 +649,7 @@ async def log_interaction(call: Call, args: LogInteractionIn) -> LoggedInteracti
         summary=args.summary,
         content=args.content,
         occurred_at=args.occurred_at,
+        category=args.category,
     )
     if row is None:
         raise NotFound(f"No client {args.client_id}; find clients with search_clients.")

@@ -35,6 +35,9 @@ NOW = QueryRef("clients", "now")
 # The channels operators' rules (quiet hours, caps) name; an opt-out of `all` also covers an
 # outbound chat or visit. Only an internal note is never a contact.
 GovernedChannel = Literal["email", "sms", "phone"]
+# What kind of contact it is, for rules that name categories (transactional reminders,
+# collections, marketing, anything else).
+ContactCategory = Literal["reminder", "collections", "marketing", "other"]
 NOT_A_CONTACT = "note"
 # The rules are evaluated when the contact happens: one is recorded as it happens, or up to
 # this long after (never ahead: a contact logged for later would pick the rules it meets).
@@ -76,13 +79,20 @@ class ContactGate:
         }
 
 
-async def rules_broken(call: Call, client_id: UUID, channel: str, at: datetime) -> list[BrokenRule]:
-    rows = await call.tx.all(RULES_BROKEN, client_id=client_id, channel=channel, at=at)
+async def rules_broken(
+    call: Call, client_id: UUID, channel: str, at: datetime, category: str | None = None
+) -> list[BrokenRule]:
+    rows = await call.tx.all(RULES_BROKEN, client_id=client_id, channel=channel, at=at, category=category)
     return [BrokenRule(**r) for r in rows]
 
 
 async def next_allowed(
-    call: Call, client_id: UUID, channel: str, at: datetime, broken: list[BrokenRule]
+    call: Call,
+    client_id: UUID,
+    channel: str,
+    at: datetime,
+    broken: list[BrokenRule],
+    category: str | None = None,
 ) -> datetime | None:
     """The first instant from `at` at which no blocking rule holds; None when none is in sight
     (a permanent opt-out, or rules that keep handing over to each other)."""
@@ -94,7 +104,7 @@ async def next_allowed(
         if any(end is None for end in ends):
             return None
         at = max(end for end in ends if end is not None)
-        broken = await rules_broken(call, client_id, channel, at)
+        broken = await rules_broken(call, client_id, channel, at, category)
     return None
 
 
@@ -118,16 +128,19 @@ class Verdict:
         return [r for r in self.broken if r.action == "warn"]
 
 
-async def judge(call: Call, client_id: UUID, channel: str, at: datetime) -> Verdict:
-    """Apply the rules to a contact at `at` (the client locked for contact by the caller
-    when the contact is to be made)."""
-    broken = await rules_broken(call, client_id, channel, at)
+async def judge(
+    call: Call, client_id: UUID, channel: str, at: datetime, category: str | None = None
+) -> Verdict:
+    """Apply the rules to a contact of `category` (None: unknown, every rule) at `at` (the
+    client locked for contact by the caller when the contact is to be made)."""
+    broken = await rules_broken(call, client_id, channel, at, category)
     blocked = any(r.action == "block" for r in broken)
-    return Verdict(broken, await next_allowed(call, client_id, channel, at, broken) if blocked else at)
+    when = await next_allowed(call, client_id, channel, at, broken, category) if blocked else at
+    return Verdict(broken, when)
 
 
 async def clear_to_contact(
-    call: Call, client_id: UUID, channel: str, occurred_at: datetime | None
+    call: Call, client_id: UUID, channel: str, occurred_at: datetime | None, category: str | None = None
 ) -> list[BrokenRule]:
     """Lock the client for contact and apply the rules to a contact at `occurred_at` (now when
     None; at most RECORDED_LATE ago): raises PolicyBlocked or HoldForApproval, or returns the
@@ -144,7 +157,7 @@ async def clear_to_contact(
         )
     if not await call.tx.value(LOCK_CONTACT, client_id=client_id):
         raise NotFound(f"No client {client_id}; find clients with search_clients.")
-    verdict = await judge(call, client_id, channel, at)
+    verdict = await judge(call, client_id, channel, at, category)
     if verdict.blocking:
         first, when = verdict.blocking[0], verdict.next_allowed_at
         wait = f" The next allowed time is {when.isoformat()}." if when else " Waiting will not help."

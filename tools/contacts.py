@@ -325,7 +325,7 @@ async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDue
     handed: list[DueReminder] = []
     set_aside: list[SetAside] = []
     for r in due:
-        verdict = await judge(call, r["client_id"], r["channel"], now)
+        verdict = await judge(call, r["client_id"], r["channel"], now, "reminder")
         fields = await call.tx.one(
             RENDER_FIELDS, client_id=r["client_id"], appointment_id=r["appointment_id"], invoice_id=None
         )
@@ -418,6 +418,7 @@ async def complete_reminder(call: Call, args: CompleteReminderIn) -> CompletedRe
             summary=f"Appointment reminder sent by {held['channel']}.",
             content=None,
             occurred_at=None,
+            category="reminder",
         )
         interaction_id = logged["id"] if logged else None
     row = await call.tx.row(

@@ -183,7 +183,6 @@ class CreateTaskIn(BaseModel):
         return value.strip()
 
 
-
 @tasks.tool(action="write", idempotent=True, title="Create a task", entity=("task", "id"))
 async def create_task(call: Call, args: CreateTaskIn) -> Task:
     """Put a piece of work on the queue for an agent: a type, a title, a JSON payload, a
@@ -359,7 +358,6 @@ class CompleteTaskIn(BaseModel):
     result: FreeJsonObject | None = Field(
         default=None, description="What you did or found, as a JSON object (kept on the task)."
     )
-
 
 
 @tasks.tool(

@@ -38,6 +38,11 @@ ALTER TABLE appointment_reminders
 CREATE INDEX appointment_reminders_lease_idx ON appointment_reminders (tenant_id, lease_expires_at)
     WHERE status = 'leased';
 
+-- What kind of contact an outbound interaction was (transactional reminders, collections,
+-- marketing, other), for the rules that name categories; NULL for the rest.
+ALTER TABLE client_interactions ADD COLUMN category text
+    CHECK (category IN ('reminder', 'collections', 'marketing', 'other'));
+
 -- A refused or held call keeps, as evidence in its audit row, the rule or policy that did it
 -- (its error's `rule`: a rule's name, or the policy as described to the agent).
 ALTER TABLE audit_logs ADD COLUMN rule jsonb;
@@ -132,6 +137,9 @@ CREATE TABLE compliance_rules (
     max_contacts  integer CHECK (max_contacts BETWEEN 1 AND 1000),
     window_days   integer CHECK (window_days BETWEEN 1 AND 366),
     reason        text CHECK (length(reason) <= 500),
+    -- The kinds of contact it governs (NULL: every kind); a cap naming some counts only those.
+    categories    text[] CHECK (categories IS NULL OR (cardinality(categories) > 0
+                                AND categories <@ ARRAY['reminder', 'collections', 'marketing', 'other'])),
     default_key   text,
     created_by    text NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -180,8 +188,11 @@ SELECT bizctx_apply_default_contact_rules(id) FROM tenants;
 
 -- Every rule a contact of this client on this channel at p_at would break: the opt-outs in
 -- force, the quiet hours it falls in, the caps it would exceed. next_allowed_at: when waiting
--- would help (none for a permanent opt-out). Runs as the caller: RLS applies.
-CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_at timestamptz)
+-- would help (none for a permanent opt-out). A rule naming categories applies to a contact of
+-- one of them, and to one of no stated category (asking without one errs on the side of the
+-- client). Runs as the caller: RLS applies.
+CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_at timestamptz,
+                                            p_category text DEFAULT NULL)
     RETURNS TABLE (rule text, action text, reason text, next_allowed_at timestamptz)
     LANGUAGE sql STABLE AS $$
     WITH client AS (
@@ -209,11 +220,11 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
     -- this transaction waited for the contact lock stamped its contact later than this
     -- transaction's now(), and a check of a past moment errs on the side of the client.
     made AS (
-        SELECT i.occurred_at AS at FROM client_interactions i
+        SELECT i.occurred_at AS at, i.category FROM client_interactions i
          WHERE i.tenant_id = bizctx_tenant() AND i.client_id = p_client_id AND i.channel = p_channel
            AND i.direction = 'outbound'
         UNION ALL
-        SELECT r.leased_at FROM appointment_reminders r
+        SELECT r.leased_at, 'reminder' FROM appointment_reminders r
           JOIN appointments a ON a.tenant_id = r.tenant_id AND a.id = r.appointment_id
          WHERE r.tenant_id = bizctx_tenant() AND a.client_id = p_client_id AND r.channel = p_channel
            AND r.status = 'leased' AND r.lease_expires_at > now()
@@ -237,19 +248,23 @@ CREATE FUNCTION bizctx_contact_rules_broken(p_client_id uuid, p_channel text, p_
       CROSS JOIN client
       CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE client.tz AS local) l
      WHERE r.tenant_id = bizctx_tenant() AND r.kind = 'quiet_hours' AND p_channel = ANY (r.channels)
+       AND (r.categories IS NULL OR p_category IS NULL OR p_category = ANY (r.categories))
        AND (l.local::time < r.allowed_from OR l.local::time >= r.allowed_until)
     UNION ALL
     SELECT r.name, r.action,
            coalesce(r.reason, format('At most %s outbound %s contacts per client in %s days; %s already.',
                                      r.max_contacts, p_channel, r.window_days, recent.n)),
-           -- When the max_contacts-th most recent contact leaves the window.
-           (SELECT m.at FROM made m ORDER BY m.at DESC OFFSET r.max_contacts - 1 LIMIT 1)
-               + make_interval(days => r.window_days)
+           -- When the max_contacts-th most recent contact it counts leaves the window.
+           (SELECT m.at FROM made m WHERE r.categories IS NULL OR m.category = ANY (r.categories)
+             ORDER BY m.at DESC OFFSET r.max_contacts - 1 LIMIT 1) + make_interval(days => r.window_days)
       FROM compliance_rules r
       CROSS JOIN LATERAL (
-          SELECT count(*) AS n FROM made m WHERE m.at > p_at - make_interval(days => r.window_days)
+          SELECT count(*) AS n FROM made m
+           WHERE m.at > p_at - make_interval(days => r.window_days)
+             AND (r.categories IS NULL OR m.category = ANY (r.categories))
       ) recent
      WHERE r.tenant_id = bizctx_tenant() AND r.kind = 'frequency_cap' AND p_channel = ANY (r.channels)
+       AND (r.categories IS NULL OR p_category IS NULL OR p_category = ANY (r.categories))
        AND recent.n >= r.max_contacts
 $$;
 

@@ -60,9 +60,7 @@ class BookAppointmentIn(BaseModel):
     notes: str | None = Field(default=None, max_length=5000, description="Notes for the booking.")
 
 
-@appointments.tool(
-    action="write", idempotent=True, title="Book an appointment", entity=("appointment", "id")
-)
+@appointments.tool(action="write", idempotent=True, title="Book an appointment", entity=("appointment", "id"))
 async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDetail:
     """Book a service for a client at a start time, on the given resource or the first free one
     able to deliver it. A taken or closed time is a conflict whose next_free_slots you can book
