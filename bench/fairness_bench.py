@@ -103,7 +103,7 @@ from _pg import free_port, throwaway_database
 from bizctx.ops import operators
 from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
-from bizctx.server.app import build_server, open_app
+from bizctx.server.app import build_server, open_app, settle_heap
 from bizctx.server.guard import Principal
 from bizctx.server.settings import Settings
 
@@ -753,6 +753,7 @@ async def run(args: argparse.Namespace) -> dict[str, Phase]:
             window = SLOT_WINDOWS[args.slots_window]
             pg_cpu = PgCpu(dsn)
 
+            settle_heap()  # as the serving commands do once the app is open
             async with contextlib.AsyncExitStack() as stack:
                 url = None
                 if "http" in (args.flood_via, args.victim_via):

@@ -48,11 +48,15 @@ class _Bucket:
 
 
 class CostlyTime:
-    """Each agent's database time on costly reads, a bucket of `seconds_per_minute` seconds
-    refilled evenly: a costly read is let in while the bucket is not empty and charged its
-    duration after. Turns (InFlight) bound how many run at once; this bounds how much of the
-    database one agent's searches take over time, so a back-to-back flood of them leaves the
-    others most of a core."""
+    """Each agent's database time on costly reads: a bucket refilled evenly with
+    `seconds_per_minute` seconds a minute; a costly read is let in while the bucket is not
+    empty and charged its duration after. Turns (InFlight) bound how many run at once; this
+    bounds how much of the database one agent's searches take over time, so a back-to-back
+    flood of them leaves the others most of a core. The bucket holds BURST_MINUTES of the
+    rate, not a whole minute: an agent idle for a while would otherwise spend its minute's
+    share in one burst of a few seconds, taking the database's cores from everyone then."""
+
+    BURST_MINUTES = 0.2
 
     def __init__(self, seconds_per_minute: float, clock: Any = time.monotonic) -> None:
         self.seconds_per_minute = seconds_per_minute
@@ -61,9 +65,9 @@ class CostlyTime:
 
     def _refilled(self, agent_id: UUID) -> _Bucket:
         now = self._clock()
-        full = self.seconds_per_minute
+        full = self.seconds_per_minute * self.BURST_MINUTES
         bucket = self._buckets.setdefault(agent_id, _Bucket(full, now))
-        bucket.tokens = min(full, bucket.tokens + (now - bucket.at) * full / 60.0)
+        bucket.tokens = min(full, bucket.tokens + (now - bucket.at) * self.seconds_per_minute / 60.0)
         bucket.at = now
         return bucket
 

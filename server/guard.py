@@ -13,6 +13,7 @@ the caller.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -275,6 +276,19 @@ class Guard:
             retry_after_s=retry_after_s,
         )
 
+    async def _pace(self, error: BizctxError, arrived: float) -> None:
+        """A rate_limited answer leaves no sooner than `rate_limited_seconds` after its call
+        arrived. Refusing costs little, but an agent that ignores retry_after_s and calls
+        again at once would otherwise spin: measured with bench/fairness_bench.py, two such
+        agents (12 loops each) had hundreds of refusals a second answered, and the HTTP and
+        JSON work of those, on both ends, took the CPU another agent's calls were waiting
+        for. Held, a refusal costs a timer; a call that already waited its turn that long
+        (InFlight) is not held again."""
+        if isinstance(error, RateLimited):
+            left = self.settings.rate_limited_seconds - (time.perf_counter() - arrived)
+            if left > 0:
+                await asyncio.sleep(left)
+
     async def current_agent(self, principal: Principal) -> Agent:
         try:
             agent = await self.directory.get(principal.tenant_id, principal.agent_id)
@@ -357,6 +371,7 @@ class Guard:
         self, principal: Principal, name: str, arguments: dict[str, Any] | None
     ) -> types.CallToolResult:
         spec = self.registry.tools.get(name)
+        arrived = time.perf_counter()
         try:
             agent = await self.current_agent(principal)
             self.fair_use(agent, principal.transport, cut(name))
@@ -376,6 +391,7 @@ class Guard:
                 )
             shaped, replayed = await self._governed(agent, principal.transport, target, arguments or {})
         except BizctxError as exc:
+            await self._pace(exc, arrived)
             return tool_error(exc)
         return types.CallToolResult(
             content=[types.TextContent(text=json.dumps(shaped, ensure_ascii=False, separators=(",", ":")))],
@@ -384,6 +400,7 @@ class Guard:
         )
 
     async def read_resource(self, principal: Principal, uri: str) -> types.ReadResourceResult:
+        arrived = time.perf_counter()
         try:
             agent = await self.current_agent(principal)
             self.fair_use(agent, principal.transport, cut(uri))
@@ -403,6 +420,7 @@ class Guard:
                 )
             shaped, _ = await self._governed(agent, principal.transport, target, params)
         except BizctxError as exc:
+            await self._pace(exc, arrived)
             raise protocol_error(exc) from None
         return types.ReadResourceResult(
             contents=[

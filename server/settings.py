@@ -68,11 +68,20 @@ class Settings(BaseSettings):
         description="Calls one agent may have running at once; more wait their turn (at most "
         "pool_timeout, then rate_limited), so one agent cannot hold every pooled connection.",
     )
+    rate_limited_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A rate_limited answer is sent no sooner than this after its call arrived, so "
+        "an agent that calls again at once, ignoring retry_after_s, makes a few refusals a second "
+        "per call it keeps open, not hundreds (0: at once).",
+    )
     costly_seconds_per_minute: float = Field(
-        default=10.0,
+        default=5.0,
         gt=0,
-        description="Database time one agent's costly reads may take per minute (a refilling "
-        "budget); past it they are rate_limited until it refills.",
+        description="Database time one agent's costly reads may take per minute (a budget "
+        "refilled evenly, holding at most a fifth of it); past it they are rate_limited until "
+        "it refills.",
     )
     costly_reads_at_once: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from .app import authenticate_key, build_server, open_app, require_key
+from .app import authenticate_key, build_server, open_app, require_key, settle_heap
 from .settings import Settings
 from .stdio import stdio_streams
 
@@ -17,6 +17,7 @@ async def serve_stdio(settings: Settings, dsn: str) -> None:
     async with open_app(settings, dsn=dsn) as state:
         principal = await authenticate_key(state, key, "stdio")
         server = build_server(state, lambda ctx: principal)
+        settle_heap()
         log.info("serving stdio for agent %s", principal.agent_id)
         async with stdio_streams() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
@@ -26,4 +27,5 @@ async def serve_over_http(settings: Settings, dsn: str, *, transport: str, host:
     from .http import serve_http
 
     async with open_app(settings, dsn=dsn) as state:
+        settle_heap()
         await serve_http(state, transport=transport, host=host, port=port)

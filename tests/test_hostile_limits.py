@@ -273,6 +273,7 @@ async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_no
     flooder = await make_agent(**ALL_RIGHTS)
     await operators.set_calls_per_minute(app.db, flooder.tenant_name, flooder.name, 5)
     other = await make_agent(**ALL_RIGHTS, tenant=flooder.tenant_name)
+    app.guard.settings.rate_limited_seconds = 0  # paced refusals have their own test, below
     async with connect(flooder) as c:
         results = [await c.call_tool("list_tasks", {}) for _ in range(25)]
     async with connect(other) as c:
@@ -289,6 +290,39 @@ async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_no
     assert summary["outcome"] == "blocked" and summary["arguments"]["refused_calls"] == 20
     assert summary["arguments"]["by_tool"] == {"list_tasks": 20}
 
+
+
+async def test_a_refusal_is_answered_no_sooner_than_the_pace_and_others_are_not_held(
+    app, make_agent, connect
+):
+    flooder = await make_agent(**ALL_RIGHTS)
+    await operators.set_calls_per_minute(app.db, flooder.tenant_name, flooder.name, 1)
+    other = await make_agent(**ALL_RIGHTS, tenant=flooder.tenant_name)
+    app.guard.settings.rate_limited_seconds = 0.6
+    loop = asyncio.get_running_loop()
+    async with connect(flooder) as c, connect(other) as o:
+        await ok(c, "list_tasks", {})
+        refusals: list[float] = []
+        others: list[float] = []
+
+        async def refused() -> None:
+            sent = loop.time()
+            assert (await err(c, "list_tasks", {}))["code"] == "rate_limited"
+            refusals.append(loop.time() - sent)
+
+        async def theirs() -> None:
+            await anyio.sleep(0.1)  # while the flooder's refusals are being held
+            sent = loop.time()
+            await ok(o, "list_tasks", {})
+            others.append(loop.time() - sent)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(refused)
+            tg.start_soon(theirs)
+    assert len(refusals) == 3 and min(refusals) >= 0.6
+    (their_call,) = others
+    assert their_call < 0.5  # held refusals take no turn and no connection from anybody
 
 def serve_stdio(env: dict) -> subprocess.Popen:
     script = Path(sys.executable).with_name("bizctx")
