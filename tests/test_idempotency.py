@@ -72,6 +72,14 @@ class Setup:
         )
         return invoice["id"]
 
+    async def payment(self) -> str:
+        done = await ok(
+            self.c,
+            "record_payment",
+            {"invoice_id": await self.invoice(), "amount": "100.00", "method": "card"},
+        )
+        return done["payment"]["id"]
+
     async def overdue_invoice(self) -> str:
         items = [{"description": "Deep clean", "quantity": "1", "unit_price": "100.00"}]
         due = future_day(-20)
@@ -146,6 +154,9 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "void_invoice":
         args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
         return args, {**args, "reason": "Wrong client."}
+    if tool == "refund_payment":
+        args = {"payment_id": await s.payment(), "amount": "10.00", "reason": "Scratched the floor."}
+        return args, {**args, "amount": "20.00"}
     if tool == "create_task":
         return {"type": "call", "title": "Call Ann"}, {"type": "call", "title": "Call Ben"}
     if tool == "request_approval":

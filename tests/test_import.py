@@ -510,6 +510,36 @@ async def test_invoice_totals_and_statuses_that_do_not_add_up_are_reported(app, 
     assert row["invoice_number"] == "INV-000104"  # the next number after the imported INV-000103
 
 
+async def test_refunds_are_exported_with_their_payment_and_not_imported_silently(
+    app, tenant, make_tenant, sql, tmp_path
+):
+    await load_examples(app, tenant)
+    payment = sql.execute(
+        "SELECT id, invoice_id, currency FROM payments WHERE tenant_id = %s AND external_ref = 'PAY-9002'",
+        (tenant_id(sql, tenant),),
+    ).fetchone()
+    sql.execute(
+        "INSERT INTO refunds (tenant_id, payment_id, invoice_id, amount, currency, kind, reason, refunded_at)"
+        " VALUES (%s, %s, %s, 25, %s, 'reopen', 'Chargeback.', '2030-06-02T08:00:00Z')",
+        (tenant_id(sql, tenant), payment["id"], payment["invoice_id"], payment["currency"]),
+    )
+    exported = await export_text(app, tenant, "invoices", "jsonl")
+    (refunded,) = [p for r in map(json.loads, exported.splitlines()) for p in r["payments"] if "refunds" in p]
+    assert refunded["external_ref"] == "PAY-9002"
+    assert [(r["amount"], r["kind"], r["reason"]) for r in refunded["refunds"]] == [
+        ("25.00", "reopen", "Chargeback.")
+    ]
+    # The importer does not take refunds yet: it says so, rather than dropping them.
+    other = (await make_tenant())["name"]
+    for kind in ORDER[: ORDER.index("invoices")]:
+        await load(
+            app, other, kind, write(tmp_path, f"{kind}.jsonl", await export_text(app, tenant, kind, "jsonl"))
+        )
+    result = await load(app, other, "invoices", write(tmp_path, "invoices.jsonl", exported))
+    assert any(e.column == "payments" and "unknown key refunds" in e.message for e in result.errors)
+    assert count(sql, "refunds", other) == 0
+
+
 async def test_the_lines_and_payments_of_a_paid_invoice_cannot_change(app, tenant, sql, tmp_path):
     await load_examples(app, tenant)
     exported = await export_text(app, tenant, "invoices", "jsonl")

@@ -212,7 +212,9 @@ async def test_removing_a_policy_withdraws_the_calls_it_holds(app, shop, connect
         held = await err(
             c, "void_invoice", {"invoice_id": inv["id"], "reason": "Duplicate.", "idempotency_key": "v"}
         )
-    (default,) = await policies.list_policies(app.db, shop["tenant"]["name"])
+    (default,) = [
+        p for p in await policies.list_policies(app.db, shop["tenant"]["name"]) if p["tool"] == "void_invoice"
+    ]
     removed = await policies.remove_policy(app.db, shop["tenant"]["name"], str(default["id"]), "Maria")
     assert removed["withdrawn"] == 1
     task = sql.execute("SELECT status FROM tasks WHERE id = %s", (held["task_id"],)).fetchone()
@@ -329,10 +331,13 @@ async def test_a_new_policy_applies_to_the_next_call_of_a_running_server(app, sh
 async def test_agent_me_lists_the_policies_on_its_tools(app, shop, connect):
     async with connect(shop["billing"]) as c:
         me = json.loads((await c.read_resource("bizctx://agent/me")).contents[0].text)
-    assert [(p["tool"], p["effect"]) for p in me["policies"]] == [("void_invoice", "require_approval")]
+    assert sorted((p["tool"], p["effect"]) for p in me["policies"]) == [
+        ("refund_payment", "require_approval"),
+        ("void_invoice", "require_approval"),
+    ]
     async with connect(shop["approver"]) as c:
         theirs = json.loads((await c.read_resource("bizctx://agent/me")).contents[0].text)
-    assert theirs["policies"] == []  # it cannot call void_invoice
+    assert theirs["policies"] == []  # it can call neither
 
 
 # -- operators ------------------------------------------------------------------------------
@@ -364,18 +369,18 @@ async def test_agent_me_lists_the_policies_on_its_tools(app, shop, connect):
 async def test_a_bad_policy_is_refused_when_added(app, shop, sql, fields, words):
     with pytest.raises(OperatorError, match=words):
         await add(app, shop, **fields)
-    assert len(await policies.list_policies(app.db, shop["tenant"]["name"])) == 1  # the default only
+    assert len(await policies.list_policies(app.db, shop["tenant"]["name"])) == 2  # the defaults only
 
 
 async def test_every_tenant_gets_the_defaults_once_and_a_removal_sticks(app, make_tenant, sql):
     tenant = await make_tenant()
-    (default,) = await policies.list_policies(app.db, tenant["name"])
-    assert (default["tool"], default["effect"], default["default_key"]) == (
-        "void_invoice",
-        "require_approval",
-        "void_invoice_approval",
-    )
-    await policies.remove_policy(app.db, tenant["name"], str(default["id"]), "Maria")
+    defaults = await policies.list_policies(app.db, tenant["name"])
+    assert sorted((p["tool"], p["effect"], p["default_key"]) for p in defaults) == [
+        ("refund_payment", "require_approval", "refund_payment_approval"),
+        ("void_invoice", "require_approval", "void_invoice_approval"),
+    ]
+    for default in defaults:
+        await policies.remove_policy(app.db, tenant["name"], str(default["id"]), "Maria")
     sql.execute("SELECT bizctx_apply_default_policies(%s)", (tenant["id"],))  # as a later migration would
     assert await policies.list_policies(app.db, tenant["name"]) == []
 

@@ -1,5 +1,5 @@
--- The tenant's invoices in import form, items and payments inline, with the total the items
--- come to. Index: invoices_issue_date_idx (tenant_id, issue_date DESC, id).
+-- The tenant's invoices in import form, items and payments (with their refunds) inline, with
+-- the total the items come to. Index: invoices_issue_date_idx (tenant_id, issue_date DESC, id).
 SELECT json_build_object(
     'external_ref', i.external_ref,
     'invoice_number', i.invoice_number,
@@ -31,7 +31,17 @@ SELECT json_build_object(
                    'method', pm.method,
                    'paid_at', bizctx_import.iso_timestamp(pm.paid_at, t.time_zone),
                    'reference', pm.reference,
-                   'notes', pm.notes)) ORDER BY pm.paid_at, pm.external_ref, pm.id)
+                   'notes', pm.notes,
+                   -- Kept so no refund is lost; the importer does not take refunds yet and
+                   -- refuses a payment that has them ("unknown key refunds").
+                   'refunds', (SELECT json_agg(json_build_object(
+                                      'amount', bizctx_import.money_text(r.amount, r.currency),
+                                      'kind', r.kind, 'reason', r.reason,
+                                      'refunded_at', bizctx_import.iso_timestamp(r.refunded_at, t.time_zone))
+                                      ORDER BY r.refunded_at, r.id)
+                               FROM refunds r
+                               WHERE r.tenant_id = pm.tenant_id AND r.payment_id = pm.id)))
+               ORDER BY pm.paid_at, pm.external_ref, pm.id)
         FROM payments pm
         WHERE pm.tenant_id = i.tenant_id AND pm.invoice_id = i.id), '[]'::json)
 ) AS record

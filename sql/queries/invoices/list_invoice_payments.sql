@@ -1,7 +1,9 @@
--- An invoice's payments, oldest first, amounts at the currency's minor unit.
--- Index: payments_invoice_idx (tenant_id, invoice_id, paid_at).
-SELECT id, invoice_id, round(amount, currency_minor_unit(currency)) AS amount, currency, method,
-       reference, paid_at, notes, created_by_agent_id, created_at
-FROM payments
-WHERE tenant_id = bizctx_tenant() AND invoice_id = %(invoice_id)s::uuid
-ORDER BY paid_at, created_at, id
+-- An invoice's payments, oldest first, each with its refunds; amounts at the currency's minor
+-- unit. Index: payments_invoice_idx (tenant_id, invoice_id, paid_at), refunds_payment_idx.
+SELECT p.id, p.invoice_id, round(p.amount, currency_minor_unit(p.currency)) AS amount, p.currency,
+       p.method, p.reference, p.paid_at, p.notes, p.created_by_agent_id, p.created_at,
+       r.refunded, r.refunds
+FROM payments p
+CROSS JOIN LATERAL bizctx_payment_refunds(p.tenant_id, p.id, p.currency) r
+WHERE p.tenant_id = bizctx_tenant() AND p.invoice_id = %(invoice_id)s::uuid
+ORDER BY p.paid_at, p.created_at, p.id
