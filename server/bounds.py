@@ -79,6 +79,16 @@ FreeJson = Annotated[Any, AfterValidator(_free_json)]
 FreeJsonObject = Annotated[dict[str, Any], AfterValidator(_free_json)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+# Text that must say something (a title, a reason): kept stripped; only whitespace is refused.
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+
+
 def cut(text: str, limit: int = MAX_NAME) -> str:
     """A name or URI as the audit row, the log and messages keep it."""
     return text if len(text) <= limit else f"{text[:limit]}...[{len(text) - limit} more characters]"

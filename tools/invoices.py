@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bizctx.server.bounds import NonBlank
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
@@ -177,7 +178,7 @@ async def invoice_detail(call: Call, invoice_id: UUID) -> Invoice:
 class LineItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(
+    description: NonBlank = Field(
         min_length=1, max_length=1000, description="What was sold, as the client reads it."
     )
     quantity: Decimal = Field(
@@ -197,13 +198,6 @@ class LineItemIn(BaseModel):
     )
     service_id: UUID | None = Field(default=None, description="The service sold, if from the catalog.")
     appointment_id: UUID | None = Field(default=None, description="The appointment billed, if any.")
-
-    @field_validator("description")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
 
 
 class CreateInvoiceIn(BaseModel):
@@ -479,14 +473,7 @@ class RefundPaymentIn(BaseModel):
         "the balance due stays; reopen: the payment bounced or was charged back, so the balance "
         "due rises by the refund and a paid invoice is owed again.",
     )
-    reason: str = Field(min_length=1, max_length=1000, description="Why (kept with the refund).")
-
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    reason: NonBlank = Field(min_length=1, max_length=1000, description="Why (kept with the refund).")
 
 
 class RefundPaymentOut(BaseModel):
