@@ -116,6 +116,7 @@ KINDS: dict[str, Kind] = {
                 "duration_minutes",
                 "price",
                 "currency",
+                "tax_pct",
                 "required_capabilities",
                 "active",
             ),

@@ -154,6 +154,13 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "void_invoice":
         args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
         return args, {**args, "reason": "Wrong client."}
+    if tool == "issue_invoice":
+        items = [{"description": "Clean", "quantity": 1, "unit_price": "80"}]
+        drafted = await ok(
+            s.c, "create_invoice", {"client_id": client, "currency": "USD", "items": items, "draft": True}
+        )
+        args = {"invoice_id": drafted["id"]}
+        return args, {**args, "due_date": (future_day(60)).isoformat()}
     if tool == "refund_payment":
         args = {"payment_id": await s.payment(), "amount": "10.00", "reason": "Scratched the floor."}
         return args, {**args, "amount": "20.00"}

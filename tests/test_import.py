@@ -510,6 +510,28 @@ async def test_invoice_totals_and_statuses_that_do_not_add_up_are_reported(app, 
     assert row["invoice_number"] == "INV-000104"  # the next number after the imported INV-000103
 
 
+async def test_a_services_tax_rate_is_imported_checked_and_kept_when_left_out(app, tenant, sql, tmp_path):
+    header = "code,name,duration_minutes,price,currency,tax_pct\n"
+    rows = "A,Ironing,60,30.00,EUR,7.5\nB,Oven,60,30.00,EUR,120\nC,Fridge,60,30.00,EUR,abc\n"
+    result = await load(app, tenant, "services", write(tmp_path, "bad.csv", header + rows))
+    found = {(e.line, e.column): e.message for e in result.errors}
+    assert found == {(3, "tax_pct"): "must be between 0 and 100", (4, "tax_pct"): found[(4, "tax_pct")]}
+    assert "abc is not a percentage" in found[(4, "tax_pct")] and count(sql, "services", tenant) == 0
+    result = await load(
+        app, tenant, "services", write(tmp_path, "good.csv", header + "A,Ironing,60,30.00,EUR,7.5\n")
+    )
+    assert result.errors == []
+    # A file without the column keeps the rate the service has.
+    renamed = write(
+        tmp_path, "renamed.csv", "code,name,duration_minutes,currency\nA,Ironing and folding,60,EUR\n"
+    )
+    assert (await load(app, tenant, "services", renamed)).errors == []
+    row = sql.execute(
+        "SELECT name, tax_pct FROM services WHERE tenant_id = %s AND code = 'A'", (tenant_id(sql, tenant),)
+    ).fetchone()
+    assert (row["name"], str(row["tax_pct"])) == ("Ironing and folding", "7.5000")
+
+
 async def test_refunds_are_exported_with_their_payment_and_not_imported_silently(
     app, tenant, make_tenant, sql, tmp_path
 ):

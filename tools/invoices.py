@@ -31,6 +31,8 @@ invoices = Domain("invoices")
 INVOICE_CONTEXT = invoices.query("invoice_context")
 INSERT_INVOICE = invoices.query("insert_invoice")
 INSERT_INVOICE_ITEMS = invoices.query("insert_invoice_items")
+PRICED_SERVICES = invoices.query("priced_services")
+ISSUE_INVOICE = invoices.query("issue_invoice")
 GET_INVOICE = invoices.query("get_invoice")
 LIST_INVOICE_ITEMS = invoices.query("list_invoice_items")
 LIST_INVOICE_PAYMENTS = invoices.query("list_invoice_payments")
@@ -178,26 +180,43 @@ async def invoice_detail(call: Call, invoice_id: UUID) -> Invoice:
 class LineItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: NonBlank = Field(
-        min_length=1, max_length=1000, description="What was sold, as the client reads it."
+    description: NonBlank | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="What was sold, as the client reads it; default: the service's name.",
     )
     quantity: Decimal = Field(
         gt=0, max_digits=14, decimal_places=4, description="How many (> 0, up to 4 decimals), e.g. 1.5 hours."
     )
-    unit_price: Decimal = Field(
+    unit_price: Decimal | None = Field(
+        default=None,
         ge=0,
         max_digits=18,
         decimal_places=4,
-        description="Price of one unit before discount and tax, as a string or number (up to 4 decimals).",
+        description="Price of one unit before discount and tax, as a string or number (up to 4 "
+        "decimals); default: the service's price (its currency must be the invoice's).",
     )
     discount_pct: Decimal = Field(
         default=Decimal(0), ge=0, le=100, decimal_places=4, description="Discount in percent, 0-100."
     )
-    tax_pct: Decimal = Field(
-        default=Decimal(0), ge=0, le=100, decimal_places=4, description="Tax in percent, 0-100."
+    tax_pct: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        decimal_places=4,
+        description="Tax in percent, 0-100; default: the service's tax rate, else 0.",
     )
-    service_id: UUID | None = Field(default=None, description="The service sold, if from the catalog.")
+    service_id: UUID | None = Field(
+        default=None, description="The service sold, from list_services: the line takes its price and tax."
+    )
     appointment_id: UUID | None = Field(default=None, description="The appointment billed, if any.")
+
+    @model_validator(mode="after")
+    def _priced(self) -> LineItemIn:
+        if self.service_id is None and (self.description is None or self.unit_price is None):
+            raise ValueError("a line without a service_id needs a description and a unit_price")
+        return self
 
 
 class CreateInvoiceIn(BaseModel):
@@ -230,13 +249,56 @@ class CreateInvoiceIn(BaseModel):
         return self
 
 
+class PricedLine(BaseModel):
+    """A line with every value the insert needs, the catalog's filled in."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    discount_pct: Decimal
+    tax_pct: Decimal
+    service_id: UUID | None = None
+    appointment_id: UUID | None = None
+
+
+async def priced_lines(call: Call, items: list[LineItemIn], currency: str) -> list[PricedLine]:
+    """The lines with what they leave out taken from the services they name: name, price (in
+    the service's currency, which must be the invoice's) and tax rate. NotFound for a service
+    that does not exist."""
+    named = {i.service_id for i in items if i.service_id is not None}
+    rows = await call.tx.all(PRICED_SERVICES, service_ids=list(named)) if named else []
+    catalog = {r["id"]: r for r in rows}
+    lines = []
+    for position, item in enumerate(items, start=1):
+        service = catalog.get(item.service_id) if item.service_id else None
+        if item.service_id and service is None:
+            raise NotFound(
+                f"Item {position} names service {item.service_id}, which does not exist; list_services "
+                "shows the catalog, or leave service_id out and give a description and unit_price."
+            )
+        if service and item.unit_price is None and service["currency"] != currency:
+            raise InvalidInput(
+                f"Item {position}: {service['name']} is priced in {service['currency']} and the "
+                f"invoice is in {currency}; give the line's unit_price in {currency}, or invoice in "
+                f"{service['currency']}."
+            )
+        catalogs = (
+            {"description": service["name"], "unit_price": service["price"], "tax_pct": service["tax_pct"]}
+            if service
+            else {"tax_pct": Decimal(0)}
+        )
+        lines.append(PricedLine(**{**catalogs, **item.model_dump(exclude_none=True)}))
+    return lines
+
+
 @invoices.tool(action="write", idempotent=True, title="Create an invoice", entity=("invoice", "id"))
 async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
-    """Issue an invoice to a client: lines with quantity, unit price, discount % and tax %; the
+    """Issue an invoice to a client: lines with quantity, unit price, discount % and tax %; a
+    line naming a service (service_id) takes its name, price and tax rate unless given. The
     database computes every amount, rounded to the currency's minor unit, and gives it the next
-    consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead.
-    Returns the invoice with its lines and totals; retrying with the same idempotency_key
-    returns the first invoice."""
+    consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead
+    (issue it later with issue_invoice). Returns the invoice with its lines and totals;
+    retrying with the same idempotency_key returns the first invoice."""
     ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
     if ctx is None or not ctx["client_exists"]:
         raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
@@ -247,6 +309,7 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
             f"due_date {due_date} is before the issue date {issue_date} (today in {ctx['time_zone']}); "
             "pass a later due_date."
         )
+    lines = await priced_lines(call, args.items, args.currency)
     invoice_id = await call.tx.value(
         INSERT_INVOICE,
         client_id=args.client_id,
@@ -261,13 +324,13 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
             await call.tx.execute(
                 INSERT_INVOICE_ITEMS,
                 invoice_id=invoice_id,
-                descriptions=[i.description for i in args.items],
-                quantities=[i.quantity for i in args.items],
-                unit_prices=[i.unit_price for i in args.items],
-                discount_pcts=[i.discount_pct for i in args.items],
-                tax_pcts=[i.tax_pct for i in args.items],
-                service_ids=[i.service_id for i in args.items],
-                appointment_ids=[i.appointment_id for i in args.items],
+                descriptions=[i.description for i in lines],
+                quantities=[i.quantity for i in lines],
+                unit_prices=[i.unit_price for i in lines],
+                discount_pcts=[i.discount_pct for i in lines],
+                tax_pcts=[i.tax_pct for i in lines],
+                service_ids=[i.service_id for i in lines],
+                appointment_ids=[i.appointment_id for i in lines],
             )
     except psycopg.errors.ForeignKeyViolation as exc:
         if constraint_of(exc) not in (ITEM_SERVICE_MISSING, ITEM_APPOINTMENT_MISSING):
@@ -282,6 +345,49 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
             "An amount is too large to store; split the invoice or check the figures."
         ) from None
     return await invoice_detail(call, invoice_id)
+
+
+# -- issue_invoice ------------------------------------------------------------------------------
+
+
+class IssueInvoiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_id: UUID = Field(description="The draft to issue (from create_invoice with draft=true).")
+    issue_date: date | None = Field(
+        default=None,
+        description="YYYY-MM-DD; default: the draft's, else today in the business time zone.",
+    )
+    due_date: date | None = Field(
+        default=None,
+        description=f"YYYY-MM-DD, on or after the issue date; default: the draft's, else "
+        f"{DEFAULT_TERMS_DAYS} days after the issue date.",
+    )
+
+
+@invoices.tool(
+    action="write", idempotent=True, title="Issue a draft invoice", entity=("invoice", "invoice_id")
+)
+async def issue_invoice(call: Call, args: IssueInvoiceIn) -> Invoice:
+    """Issue a draft: it becomes open, owed from its issue date, and takes the next consecutive
+    number (numbers stay gapless: a draft takes none until it is issued). Returns the issued
+    invoice; an invoice that is not a draft is refused with its status."""
+    inv = await call.tx.one(LOCK_INVOICE, invoice_id=args.invoice_id)
+    if inv is None:
+        raise NotFound(f"No invoice {args.invoice_id}; find drafts with list_invoices status=draft.")
+    if inv["status"] != "draft":
+        raise Conflict(
+            f"Invoice {inv['invoice_number']} is {inv['status']}, not a draft: it was issued already.",
+            status=inv["status"],
+        )
+    issue_date = args.issue_date or inv["issue_date"] or inv["today"]
+    due_date = args.due_date or inv["due_date"] or issue_date + timedelta(days=DEFAULT_TERMS_DAYS)
+    if due_date < issue_date:
+        raise InvalidInput(
+            f"due_date {due_date} is before the issue date {issue_date}; pass a later due_date."
+        )
+    await call.tx.execute(ISSUE_INVOICE, invoice_id=args.invoice_id, issue_date=issue_date, due_date=due_date)
+    return await invoice_detail(call, args.invoice_id)
 
 
 # -- get_invoice --------------------------------------------------------------------------------

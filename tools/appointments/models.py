@@ -39,6 +39,7 @@ class Service(BaseModel):
     duration_minutes: int
     price: Decimal = Field(description="List price, exact decimal as a string.")
     currency: str
+    tax_pct: Decimal = Field(description="Tax in percent an invoice line of it takes by default.")
     required_capabilities: list[str] = Field(
         description="A resource can deliver the service when it has every one of these."
     )

@@ -8,6 +8,7 @@ SELECT json_build_object(
     'duration_minutes', v.duration_minutes,
     'price', bizctx_import.money_text(v.price, v.currency),
     'currency', v.currency,
+    'tax_pct', trim_scale(v.tax_pct)::text,
     'required_capabilities', to_json(v.required_capabilities),
     'active', v.active
 ) AS record

@@ -9,6 +9,7 @@ SET external_ref = CASE WHEN 'external_ref' = ANY(%(columns)s::text[]) THEN s.ex
                             ELSE v.duration_minutes::text END,
     price = CASE WHEN 'price' = ANY(%(columns)s::text[]) THEN s.price ELSE trim_scale(v.price)::text END,
     currency = CASE WHEN 'currency' = ANY(%(columns)s::text[]) THEN s.currency ELSE v.currency END,
+    tax_pct = CASE WHEN 'tax_pct' = ANY(%(columns)s::text[]) THEN s.tax_pct ELSE trim_scale(v.tax_pct)::text END,
     required_capabilities = CASE WHEN 'required_capabilities' = ANY(%(columns)s::text[]) THEN s.required_capabilities
                                  ELSE to_jsonb(v.required_capabilities)::text END,
     active = CASE WHEN 'active' = ANY(%(columns)s::text[]) THEN s.active ELSE v.active::text END

@@ -38,6 +38,10 @@ CROSS JOIN LATERAL (VALUES
         WHEN s.currency IS NULL THEN 'is required (ISO 4217, e.g. EUR)'
         WHEN upper(btrim(s.currency)) !~ '^[A-Z]{3}$'
             THEN format('%%s is not an ISO 4217 currency code like EUR or USD', s.currency) END),
+    ('tax_pct', CASE
+        WHEN NOT bizctx_import.is_decimal(btrim(s.tax_pct), 3, 4)
+            THEN format('%%s is not a percentage (digits, a point, at most 4 decimals, e.g. 19 or 7.5)', s.tax_pct)
+        WHEN btrim(s.tax_pct)::numeric > 100 THEN 'must be between 0 and 100' END),
     ('required_capabilities', CASE WHEN bizctx_import.text_list(s.required_capabilities) IS NULL
         THEN 'is not a list: give a JSON array of strings, or values separated by ;' END),
     ('active', CASE WHEN NOT bizctx_import.is_bool(s.active) THEN format('%%s is not true or false', s.active) END)
