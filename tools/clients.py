@@ -14,7 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from bizctx.server.bounds import FreeJson
+from bizctx.server.bounds import FreeJson, NonBlank
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
@@ -61,6 +61,8 @@ GET_CLIENT = clients.query("get_client")
 FIND_CLIENT_BY_EMAIL = clients.query("find_client_by_email")
 INSERT_CLIENT = clients.query("insert_client")
 UPDATE_CLIENT = clients.query("update_client")
+DELETE_CLIENT_ADDRESSES = clients.query("delete_client_addresses")
+INSERT_CLIENT_ADDRESSES = clients.query("insert_client_addresses")
 INSERT_INTERACTION = clients.query("insert_interaction")
 CLIENT_EXISTS = clients.query("client_exists")
 UPSERT_PREFERENCE = clients.query("upsert_preference")
@@ -463,6 +465,39 @@ async def get_client_context(call: Call, args: ClientIdIn) -> ClientContext:
 # -- upsert_client ------------------------------------------------------------------------------
 
 
+MAX_ADDRESSES = 20
+
+
+class AddressIn(BaseModel):
+    """An address as upsert_client takes it: the import's rules (see README, clients)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["service", "billing", "mailing"] = Field(
+        default="service", description="service (default: where the work is done), billing or mailing."
+    )
+    label: str | None = Field(default=None, max_length=100, description="e.g. Home, Office.")
+    line1: NonBlank = Field(max_length=300, description="Street and number.")
+    line2: str | None = Field(default=None, max_length=300)
+    city: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=30)
+    country: str | None = Field(
+        default=None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. US, DE."
+    )
+    access_notes: str | None = Field(
+        default=None, max_length=2000, description="How to get in: gate codes, keys, parking."
+    )
+    is_primary: bool = Field(
+        default=False, description="The client's main address of its kind (one per kind)."
+    )
+
+    _country = field_validator("country")(lambda value: value.upper() if value else value)
+
+
+Addresses = Annotated[list[AddressIn] | None, Redact("clients", "address")]
+
+
 class UpsertClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -493,6 +528,12 @@ class UpsertClientIn(BaseModel):
     external_ref: str | None = Field(
         default=None, max_length=200, description="The client's id in another system."
     )
+    addresses: Addresses = Field(
+        default=None,
+        max_length=MAX_ADDRESSES,
+        description="Replaces the client's addresses (an address given as it is kept keeps its id); "
+        "[] removes them all.",
+    )
 
     @field_validator("email")
     @classmethod
@@ -508,6 +549,14 @@ class UpsertClientIn(BaseModel):
     @classmethod
     def _time_zone(cls, value: str | None) -> str | None:
         return _check_time_zone(value)
+
+    @field_validator("addresses")
+    @classmethod
+    def _one_primary_per_kind(cls, value: list[AddressIn] | None) -> list[AddressIn] | None:
+        primaries = [a.kind for a in value or [] if a.is_primary]
+        if twice := sorted({k for k in primaries if primaries.count(k) > 1}):
+            raise ValueError(f"more than one primary {twice[0]} address")
+        return value
 
 
 _CLIENT_FIELDS = (
@@ -535,12 +584,12 @@ async def upsert_client(call: Call, args: UpsertClientIn) -> ClientDetail:
     """Create a client (omit client_id) or update one (give client_id; only the fields you pass
     change). E-mail, phone and time zone are validated; an e-mail another client already has is
     a conflict naming that client's id, so you can update it instead. Returns the client."""
-    given = args.model_fields_set - {"client_id"}
+    given = args.model_fields_set - {"client_id", "addresses"}
     values = {f: getattr(args, f) for f in _CLIENT_FIELDS}
     try:
         async with call.tx.savepoint():
             if args.client_id is not None:
-                if not given:
+                if not given and args.addresses is None:
                     raise InvalidInput("Nothing to update: pass at least one field besides client_id.")
                 row = await call.tx.one(
                     UPDATE_CLIENT, client_id=args.client_id, fields=sorted(given), **values
@@ -558,6 +607,8 @@ async def upsert_client(call: Call, args: UpsertClientIn) -> ClientDetail:
                     tags=args.tags or [],
                 )
                 client_id = await call.tx.value(INSERT_CLIENT, **values)
+            if args.addresses is not None:
+                await _replace_addresses(call, client_id, args.addresses)
     except psycopg.errors.UniqueViolation as exc:
         constraint = constraint_of(exc)
         if constraint == EMAIL_TAKEN and args.email:
@@ -577,6 +628,24 @@ async def upsert_client(call: Call, args: UpsertClientIn) -> ClientDetail:
             ) from None
         raise
     return await get_client_detail(call, client_id)
+
+
+async def _replace_addresses(call: Call, client_id: UUID, addresses: list[AddressIn]) -> None:
+    """The client's addresses become `addresses`: those kept as they are keep their ids."""
+    columns = {
+        "kinds": [a.kind for a in addresses],
+        "labels": [a.label for a in addresses],
+        "line1s": [a.line1 for a in addresses],
+        "line2s": [a.line2 for a in addresses],
+        "cities": [a.city for a in addresses],
+        "regions": [a.region for a in addresses],
+        "postal_codes": [a.postal_code for a in addresses],
+        "countries": [a.country for a in addresses],
+        "access_notes": [a.access_notes for a in addresses],
+        "primaries": [a.is_primary for a in addresses],
+    }
+    await call.tx.execute(DELETE_CLIENT_ADDRESSES, client_id=client_id, **columns)
+    await call.tx.execute(INSERT_CLIENT_ADDRESSES, client_id=client_id, **columns)
 
 
 # -- log_interaction --------------------------------------------------------------------------
