@@ -154,6 +154,13 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "void_invoice":
         args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
         return args, {**args, "reason": "Wrong client."}
+    if tool == "add_time_off":
+        args = {
+            "resource_id": str(s.biz.ben),
+            "starts_at": iso(s.day, "09:00"),
+            "ends_at": iso(s.day, "12:00"),
+        }
+        return args, {**args, "ends_at": iso(s.day, "13:00")}
     if tool == "issue_invoice":
         items = [{"description": "Clean", "quantity": 1, "unit_price": "80"}]
         drafted = await ok(

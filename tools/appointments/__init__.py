@@ -1,12 +1,21 @@
 """Appointments: the service catalog and the resources that deliver it (catalog), free slots
-(availability), the schedule, bookings (booking) and changes to them (changes), over the
-models and views in models.
+(availability), the schedule, bookings (booking), changes to them (changes) and the resources'
+time off (time_off), over the models and views in models.
 
 Times go out in the business time zone with their offset.
 """
 
-from . import availability, booking, catalog, changes, schedule
+from . import availability, booking, catalog, changes, schedule, time_off
 from .booking import reminder_plan
 from .models import appointments
 
-__all__ = ["appointments", "availability", "booking", "catalog", "changes", "reminder_plan", "schedule"]
+__all__ = [
+    "appointments",
+    "availability",
+    "booking",
+    "catalog",
+    "changes",
+    "reminder_plan",
+    "schedule",
+    "time_off",
+]

@@ -106,4 +106,4 @@ async def list_resources(call: Call, args: ListResourcesIn) -> ListResourcesOut:
     page, next_cursor = keyset_page(
         rows, args, kind="list_resources", key=lambda r: {"n": r["name"], "i": r["id"]}
     )
-    return ListResourcesOut(resources=[Resource(**r) for r in page], next_cursor=next_cursor)
+    return ListResourcesOut(resources=[Resource.from_row(r) for r in page], next_cursor=next_cursor)
