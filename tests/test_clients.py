@@ -353,6 +353,7 @@ async def test_context_includes_only_open_domains_and_is_bounded(writer, make_ag
     assert len(json.dumps(full)) < 20_000
     assert clients_only["withheld"] == [
         "upcoming_appointments",
+        "recent_visits",
         "open_invoices",
         "balance_due",
         "open_tasks",

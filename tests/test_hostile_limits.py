@@ -291,7 +291,6 @@ async def test_an_agent_over_its_calls_per_minute_is_rate_limited_and_counted_no
     assert summary["arguments"]["by_tool"] == {"list_tasks": 20}
 
 
-
 async def test_a_refusal_is_answered_no_sooner_than_the_pace_and_others_are_not_held(
     app, make_agent, connect
 ):
@@ -323,6 +322,7 @@ async def test_a_refusal_is_answered_no_sooner_than_the_pace_and_others_are_not_
     assert len(refusals) == 3 and min(refusals) >= 0.6
     (their_call,) = others
     assert their_call < 0.5  # held refusals take no turn and no connection from anybody
+
 
 def serve_stdio(env: dict) -> subprocess.Popen:
     script = Path(sys.executable).with_name("bizctx")

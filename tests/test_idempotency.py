@@ -154,6 +154,19 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "void_invoice":
         args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
         return args, {**args, "reason": "Wrong client."}
+    if tool in ("record_delivery", "record_feedback"):
+        appointment = await s.appointment()
+        for status in ("in_progress", "completed"):
+            await ok(s.c, "set_appointment_status", {"appointment_id": appointment, "status": status})
+        if tool == "record_feedback":
+            args = {"appointment_id": appointment, "overall_rating": 5}
+            return args, {**args, "overall_rating": 4}
+        args = {
+            "appointment_id": appointment,
+            "started_at": iso(s.day, "09:00"),
+            "ended_at": iso(s.day, "10:00"),
+        }
+        return args, {**args, "ended_at": iso(s.day, "10:30")}
     if tool == "add_time_off":
         args = {
             "resource_id": str(s.biz.ben),

@@ -1,11 +1,12 @@
 """Appointments: the service catalog and the resources that deliver it (catalog), free slots
-(availability), the schedule, bookings (booking), changes to them (changes) and the resources'
-time off (time_off), over the models and views in models.
+(availability), the schedule, bookings (booking), changes to them (changes), the resources'
+time off (time_off) and what was delivered and how it was rated (delivery), over the models
+and views in models.
 
 Times go out in the business time zone with their offset.
 """
 
-from . import availability, booking, catalog, changes, schedule, time_off
+from . import availability, booking, catalog, changes, delivery, schedule, time_off
 from .booking import reminder_plan
 from .models import appointments
 
@@ -15,6 +16,7 @@ __all__ = [
     "booking",
     "catalog",
     "changes",
+    "delivery",
     "reminder_plan",
     "schedule",
     "time_off",
