@@ -170,6 +170,8 @@ async def _seed_data(
     tasks = await demo_data.work_the_queue(business, clients, agents, call)
     for agent, tool, args in demo_data.memory_calls(business, clients):
         await call(agent, tool, args)
+    for agent, tool, args in demo_data.visit_calls(business, loaded["appointments"].ids):
+        await call(agent, tool, args)
     invoices = await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
     await _held_void(app.guard, tenant_id, agents, business, invoices.ids)
     await _collections_ladder(app.guard, tenant_id, agents, business, invoices.ids)
@@ -178,7 +180,9 @@ async def _seed_data(
 
 
 async def _load(db: Database, tenant_id: UUID, kind: str, rows: list[dict[str, Any]]) -> ImportResult:
-    result = await import_rows(db, str(tenant_id), kind, rows, with_ids=kind in ("clients", "invoices"))
+    result = await import_rows(
+        db, str(tenant_id), kind, rows, with_ids=kind in ("clients", "appointments", "invoices")
+    )
     if not result.imported:
         problems = "; ".join(str(e) for e in result.errors[:5])
         raise OperatorError(f"seeding the demo: its {kind} did not import: {problems}{UNFINISHED}")

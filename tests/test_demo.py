@@ -119,6 +119,15 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
         ).fetchall()
         assert [status for status, _ in ladders] == ["active"] and ladders[0][1] == 1
         assert conn.execute("SELECT count(*) FROM message_templates").fetchone()[0] >= 7
+        # The last visits were delivered and rated, through the front desk's tools.
+        rated = conn.execute(
+            "SELECT a.status, f.overall_rating FROM appointment_feedback f JOIN service_deliveries d"
+            " ON d.tenant_id = f.tenant_id AND d.appointment_id = f.appointment_id"
+            " JOIN appointments a ON a.tenant_id = f.tenant_id AND a.id = f.appointment_id"
+            " ORDER BY a.starts_at"
+        ).fetchall()
+        assert [status for status, _ in rated] == ["completed"] * 3 and {r for _, r in rated} == {5, 2, 4}
+        assert {("front-desk", "record_delivery"), ("front-desk", "record_feedback")} <= done
 
 
 async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
