@@ -154,6 +154,29 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "void_invoice":
         args = {"invoice_id": await s.invoice(), "reason": "Issued twice."}
         return args, {**args, "reason": "Wrong client."}
+    if tool == "book_series":
+        args = {
+            "client_id": client,
+            "service_id": str(s.biz.clean),
+            "starts_at": iso(s.day, "13:00"),
+            "frequency": "weekly",
+            "count": 2,
+        }
+        return args, {**args, "count": 3}
+    if tool == "cancel_series":
+        made = await ok(
+            s.c,
+            "book_series",
+            {
+                "client_id": client,
+                "service_id": str(s.biz.clean),
+                "starts_at": iso(s.day, "15:00"),
+                "frequency": "weekly",
+                "count": 2,
+            },
+        )
+        args = {"series_id": made["series"]["id"], "reason": "The client moved away."}
+        return args, {**args, "reason": "The client passed the work to another firm."}
     if tool in ("record_delivery", "record_feedback"):
         appointment = await s.appointment()
         for status in ("in_progress", "completed"):

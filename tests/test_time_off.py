@@ -20,6 +20,7 @@ READER = {"caps": ["appointments.read"], "access": {"appointments": {"read": Tru
 
 @pytest.fixture
 async def shop(make_agent, sql):
+    """An agent that books, and its small business (test_appointments.seed)."""
     agent = await make_agent(**WRITER)
     return agent, seed(sql, agent.tenant_id)
 

@@ -66,6 +66,12 @@ async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDe
     able to deliver it. A taken or closed time is a conflict whose next_free_slots you can book
     instead. Reminders are scheduled from the client's reminder_channels and reminder_lead_minutes
     preferences (default: e-mail a day ahead), never on opted-out channels. Returns the appointment."""
+    return await get_appointment_detail(call, await book(call, args))
+
+
+async def book(call: Call, args: BookAppointmentIn, series_id: UUID | None = None) -> UUID:
+    """Book one appointment (an occurrence of `series_id`, if given): its id, or the error an
+    agent can act on (a taken time is a Conflict with the next free slots)."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; pick a future time (find_available_slots lists them).")
     service = await get_service(call, args.service_id)
@@ -109,7 +115,7 @@ async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDe
     # Unbooked ones first; whether a resource is free is the constraint's to say, not ours.
     usable.sort(key=lambda c: c["booked"])
     for resource in usable:
-        appointment_id = await _insert_booking(call, args, service, ends_at, resource["id"])
+        appointment_id = await _insert_booking(call, args, service, ends_at, resource["id"], series_id)
         if appointment_id is not None:
             break
     else:
@@ -128,11 +134,16 @@ async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDe
     await call.tx.execute(
         INSERT_REMINDERS, appointment_id=appointment_id, channels=channels, send_ats=send_ats
     )
-    return await get_appointment_detail(call, appointment_id)
+    return appointment_id
 
 
 async def _insert_booking(
-    call: Call, args: BookAppointmentIn, service: dict[str, Any], ends_at: datetime, resource_id: UUID
+    call: Call,
+    args: BookAppointmentIn,
+    service: dict[str, Any],
+    ends_at: datetime,
+    resource_id: UUID,
+    series_id: UUID | None,
 ) -> UUID | None:
     """Insert the appointment holding the resource, in a savepoint: its id, or None when the
     exclusion constraint says the resource is taken."""
@@ -149,6 +160,7 @@ async def _insert_booking(
                 notes=args.notes,
                 price=service["price"],
                 currency=service["currency"],
+                series_id=series_id,
             )
             await call.tx.execute(
                 INSERT_APPOINTMENT_RESOURCE, appointment_id=appointment_id, resource_id=resource_id

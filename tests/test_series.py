@@ -1,0 +1,209 @@
+"""Recurring bookings through the official MCP client (issue 17): book_series across a DST
+change, with a clashing occurrence reported and the rest booked, monthly rules, cancel_series,
+and rescheduling one occurrence leaving the others."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import pytest
+import test_time_off
+from test_appointments import TZ, WRITER, at, iso
+from test_time_off import READER
+
+from bizctx.tools.appointments.series import occurrence_dates
+from conftest import audit_rows, count, err, ok
+
+pytestmark = pytest.mark.anyio
+
+shop = test_time_off.shop  # the fixture: an agent that books, and its small business
+
+
+def series_args(biz, starts_at: str, **rule) -> dict:
+    return {"client_id": str(biz.client), "service_id": str(biz.clean), "starts_at": starts_at, **rule}
+
+
+async def test_a_weekly_series_keeps_its_wall_time_across_a_dst_change(shop, connect, sql):
+    agent, biz = shop
+    # New York leaves daylight saving time on Sunday 7 November 2027.
+    first = iso(date(2027, 10, 27), "10:00")
+    async with connect(agent) as c:
+        made = await ok(c, "book_series", series_args(biz, first, frequency="weekly", count=3))
+    starts = [o["starts_at"] for o in made["occurrences"]]
+    assert starts == ["2027-10-27T10:00:00-04:00", "2027-11-03T10:00:00-04:00", "2027-11-10T10:00:00-05:00"]
+    assert made["booked"] == 3 and {o["status"] for o in made["occurrences"]} == {"booked"}
+    rows = sql.execute(
+        "SELECT id, series_id FROM appointments WHERE tenant_id = %s ORDER BY starts_at", (agent.tenant_id,)
+    ).fetchall()
+    assert [str(r["id"]) for r in rows] == [o["appointment_id"] for o in made["occurrences"]]
+    assert {str(r["series_id"]) for r in rows} == {made["series"]["id"]}
+    (row,) = [r for r in audit_rows(sql, agent) if r["name"] == "book_series"]
+    assert (row["outcome"], row["entity_type"], row["entity_id"]) == ("ok", "series", made["series"]["id"])
+
+
+async def test_a_clashing_occurrence_is_reported_with_free_slots_and_the_rest_are_booked(shop, connect, sql):
+    agent, biz = shop
+    day = date(2027, 5, 5)
+    async with connect(agent) as c:
+        taken = await ok(
+            c,
+            "book_appointment",
+            {
+                "client_id": str(biz.client),
+                "service_id": str(biz.clean),
+                "starts_at": iso(date(2027, 5, 19), "10:00"),
+                "resource_id": str(biz.ana),
+            },
+        )
+        made = await ok(
+            c,
+            "book_series",
+            series_args(biz, iso(day, "10:00"), frequency="weekly", count=4, resource_id=str(biz.ana)),
+        )
+    statuses = [(o["n"], o["status"]) for o in made["occurrences"]]
+    assert statuses == [(1, "booked"), (2, "booked"), (3, "conflict"), (4, "booked")]
+    third = made["occurrences"][2]
+    assert third["starts_at"] == iso(date(2027, 5, 19), "10:00") and "already booked" in third["reason"]
+    assert third["next_free_slots"] and third["appointment_id"] is None
+    assert made["booked"] == 3
+    in_series = sql.execute(
+        "SELECT count(*) AS n FROM appointments WHERE tenant_id = %s AND series_id = %s",
+        (agent.tenant_id, made["series"]["id"]),
+    ).fetchone()["n"]
+    assert in_series == 3 and taken["id"] not in {o["appointment_id"] for o in made["occurrences"]}
+
+
+def test_monthly_rules_by_date_and_by_weekday_skip_months_without_the_day():
+    by_date = occurrence_dates(date(2027, 1, 31), "monthly", "date", None, 3)
+    assert by_date == [
+        (date(2027, 1, 31), None),
+        (None, "February 2027 has no day 31"),
+        (date(2027, 3, 31), None),
+        (None, "April 2027 has no day 31"),
+        (date(2027, 5, 31), None),
+    ]
+    # 30 March 2027 is the 5th Tuesday of March; April has four.
+    by_weekday = occurrence_dates(date(2027, 3, 9), "monthly", "weekday", date(2027, 6, 30), None)
+    assert by_weekday == [
+        (date(2027, 3, 9), None),
+        (date(2027, 4, 13), None),
+        (date(2027, 5, 11), None),
+        (date(2027, 6, 8), None),
+    ]
+    fifth = occurrence_dates(date(2027, 3, 30), "monthly", "weekday", None, 2)
+    assert fifth[1] == (None, "April 2027 has no 5th Tuesday") and fifth[-1] == (date(2027, 6, 29), None)
+    biweekly = occurrence_dates(date(2027, 3, 1), "biweekly", None, date(2027, 3, 29), None)
+    assert [d for d, _ in biweekly] == [date(2027, 3, 1), date(2027, 3, 15), date(2027, 3, 29)]
+
+
+async def test_a_monthly_series_books_the_same_weekday_of_each_month(shop, connect, sql):
+    agent, biz = shop
+    async with connect(agent) as c:
+        made = await ok(
+            c,
+            "book_series",
+            series_args(
+                biz, iso(date(2027, 3, 9), "11:00"), frequency="monthly", monthly_by="weekday", count=3
+            ),
+        )
+    assert [o["starts_at"][:10] for o in made["occurrences"]] == ["2027-03-09", "2027-04-13", "2027-05-11"]
+    assert made["series"]["monthly_by"] == "weekday" and made["booked"] == 3
+
+
+async def test_cancel_series_cancels_what_has_not_started_and_a_reschedule_moves_one(shop, connect, sql):
+    agent, biz = shop
+    async with connect(agent) as c:
+        made = await ok(
+            c, "book_series", series_args(biz, iso(date(2027, 6, 2), "09:00"), frequency="weekly", count=4)
+        )
+        ids = [o["appointment_id"] for o in made["occurrences"]]
+        moved = await ok(
+            c,
+            "reschedule_appointment",
+            {"appointment_id": ids[1], "starts_at": iso(date(2027, 6, 10), "14:00")},
+        )
+        await ok(c, "set_appointment_status", {"appointment_id": ids[0], "status": "confirmed"})
+        others = sql.execute(
+            "SELECT id, starts_at FROM appointments WHERE id = ANY(%s) ORDER BY starts_at",
+            ([ids[2], ids[3]],),
+        ).fetchall()
+        cancelled = await ok(
+            c, "cancel_series", {"series_id": made["series"]["id"], "reason": "Client moved away."}
+        )
+        again = await ok(
+            c, "cancel_series", {"series_id": made["series"]["id"], "reason": "Client moved away."}
+        )
+        unknown = await err(c, "cancel_series", {"series_id": str(uuid.uuid4()), "reason": "x"})
+    assert moved["starts_at"] == iso(date(2027, 6, 10), "14:00")
+    assert [r["starts_at"] for r in others] == [
+        at(date(2027, 6, 16), "09:00"),
+        at(date(2027, 6, 23), "09:00"),
+    ]
+    assert (
+        cancelled["cancelled"] == ids and again["cancelled"] == []
+    )  # the rescheduled one is still of the series
+    assert unknown["code"] == "not_found"
+    rows = sql.execute(
+        "SELECT a.status, a.cancellation_reason, (SELECT count(*) FROM appointment_reminders r"
+        " WHERE r.appointment_id = a.id AND r.status = 'pending') AS pending"
+        " FROM appointments a WHERE a.id = ANY(%s)",
+        (ids,),
+    ).fetchall()
+    assert {(r["status"], r["cancellation_reason"], r["pending"]) for r in rows} == {
+        ("cancelled", "Client moved away.", 0)
+    }
+    status = sql.execute(
+        "SELECT status FROM appointment_series WHERE id = %s", (made["series"]["id"],)
+    ).fetchone()
+    assert status["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ({"frequency": "weekly"}, "until or count"),
+        ({"frequency": "weekly", "count": 2, "until": "2027-09-01"}, "until or count"),
+        ({"frequency": "weekly", "count": 2, "monthly_by": "date"}, "monthly_by"),
+        ({"frequency": "weekly", "count": 53}, "count"),
+        ({"frequency": "daily", "count": 2}, "frequency"),
+        ({"frequency": "weekly", "until": "2030-01-01"}, "two years"),
+        ({"frequency": "weekly", "until": "2028-12-31"}, "more than 52"),
+        ({"frequency": "weekly", "count": 2, "starts_at": "2020-01-01T10:00:00-05:00"}, "past"),
+        ({"frequency": "weekly", "count": 2, "starts_at": "2027-07-01T10:00:00"}, "timezone"),
+    ],
+)
+async def test_bad_series_are_refused_and_nothing_is_written(shop, connect, sql, rule, words):
+    agent, biz = shop
+    args = {**series_args(biz, iso(date(2027, 7, 1), "10:00")), **rule}
+    async with connect(agent) as c:
+        error = await err(c, "book_series", args)
+    assert error["code"] == "invalid_input" and words in error["message"]
+    assert (
+        count(sql, "appointment_series", agent.tenant_id) == 0
+        and count(sql, "appointments", agent.tenant_id) == 0
+    )
+
+
+async def test_series_need_appointments_write_and_the_tenants_own_client(shop, make_agent, connect, sql):
+    agent, biz = shop
+    reader = await make_agent(**READER, tenant=agent.tenant_name)
+    stranger = await make_agent(**WRITER)
+    args = series_args(biz, iso(date(2027, 8, 4), "10:00"), frequency="weekly", count=2)
+    async with connect(reader) as c:
+        denied = await err(c, "book_series", args)
+        denied_cancel = await err(c, "cancel_series", {"series_id": str(uuid.uuid4()), "reason": "x"})
+    async with connect(stranger) as c:
+        foreign = await err(c, "book_series", args)
+    assert denied["code"] == denied_cancel["code"] == "permission_denied"
+    assert foreign["code"] == "not_found"
+    assert count(sql, "appointment_series", agent.tenant_id) == 0
+    assert [(r["name"], r["outcome"]) for r in audit_rows(sql, reader)] == [
+        ("book_series", "denied"),
+        ("cancel_series", "denied"),
+    ]
+
+
+def test_the_dst_test_dates_are_what_it_says():
+    assert at(date(2027, 11, 10), "10:00").utcoffset() != at(date(2027, 10, 27), "10:00").utcoffset()
+    assert TZ == "America/New_York" and datetime(2027, 11, 7).weekday() == 6
