@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import datetime
 
 import pytest
 from test_appointments import WRITER, future_day, iso, seed
@@ -74,6 +75,24 @@ async def test_a_delivery_is_recorded_shown_and_corrected_with_one_follow_up_tas
         shown = json.loads(
             (await c.read_resource(f"bizctx://appointments/{appointment_id}/delivery")).contents[0].text
         )
+        when = sql.execute(
+            "SELECT run_after <= now() AS now_due, due_at FROM tasks WHERE id = %s",
+            (first["follow_up_task_id"],),
+        ).fetchone()
+        later = iso(future_day(12), "15:00")
+        await ok(
+            c,
+            "record_delivery",
+            delivery_args(
+                appointment_id, day, delivered_by=str(biz.ben), follow_up_needed=True, follow_up_at=later
+            ),
+        )
+    # The task follows the record: the correction without a time makes it due now, the next moves it.
+    assert when["now_due"] and when["due_at"] is None
+    moved = sql.execute(
+        "SELECT run_after, due_at FROM tasks WHERE id = %s", (first["follow_up_task_id"],)
+    ).fetchone()
+    assert moved["run_after"] == moved["due_at"] == datetime.fromisoformat(later)
     assert first["started_at"] == iso(day, "10:05") and first["delivered_by"] == str(biz.ana)
     assert first["checklist"] == [{"item": "Kitchen", "done": True}, {"item": "Oven", "done": False}]
     assert first["follow_up_task_id"] is not None
@@ -94,7 +113,7 @@ async def test_a_delivery_is_recorded_shown_and_corrected_with_one_follow_up_tas
     )
     assert shown["delivery"]["id"] == first["id"] and shown["feedback"] is None
     rows = [r for r in audit_rows(sql, agent) if r["name"] == "record_delivery"]
-    assert [(r["outcome"], r["entity_id"]) for r in rows] == [("ok", appointment_id)] * 2
+    assert [(r["outcome"], r["entity_id"]) for r in rows] == [("ok", appointment_id)] * 3
 
 
 async def test_feedback_is_recorded_once_and_an_injection_is_returned_as_data(

@@ -174,7 +174,10 @@ async def test_issuing_a_draft_numbers_it_next_and_opens_it(writer, connect, sql
         paid = await ok(c, "record_payment", {"invoice_id": held["id"], "amount": "50.00", "method": "cash"})
     number = int(first["invoice_number"].split("-")[1])
     assert held["invoice_number"] is None and held["status"] == "draft"
-    assert payment_on_draft["code"] == "conflict"
+    assert (
+        payment_on_draft["code"] == "conflict"
+        and f"issue_invoice with invoice_id={held['id']}" in (payment_on_draft["message"])
+    )
     assert issued["status"] == "open" and issued["invoice_number"] == f"INV-{number + 1:06d}"
     assert issued["issue_date"] is not None
     assert date.fromisoformat(issued["due_date"]) - date.fromisoformat(issued["issue_date"]) == timedelta(
@@ -220,6 +223,26 @@ async def test_drafts_issued_at_once_take_consecutive_numbers(app, writer, conne
     assert not any(r.is_error for r in results)
     numbers = sorted(int(r.structured_content["invoice_number"].split("-")[1]) for r in results)
     assert numbers == list(range(numbers[0], numbers[0] + 6))
+
+
+async def test_a_draft_voided_unissued_takes_no_number_and_cannot_be_issued(writer, connect, sql):
+    client_id = seed_client(sql, writer)
+    async with connect(writer) as c:
+        before = await draft(c, client_id)
+        first = await ok(c, "issue_invoice", {"invoice_id": before["id"]})
+        held = await draft(c, client_id)
+        dated = await draft(c, client_id, issue_date="2030-01-10", due_date="2030-02-01")
+        voided = await ok(c, "void_invoice", {"invoice_id": held["id"], "reason": "Not needed."})
+        await ok(c, "void_invoice", {"invoice_id": dated["id"], "reason": "Not needed."})
+        refused = await err(c, "issue_invoice", {"invoice_id": held["id"]})
+        after = await ok(c, "issue_invoice", {"invoice_id": (await draft(c, client_id))["id"]})
+    assert voided["status"] == "void" and voided["invoice_number"] is None
+    number = int(first["invoice_number"].split("-")[1])
+    assert after["invoice_number"] == f"INV-{number + 1:06d}"  # no gap where the voided drafts were
+    assert refused["code"] == "conflict" and refused["status"] == "void"
+    assert f"Invoice {held['id']} is void, not a draft: it was voided unissued." in refused["message"]
+    row = sql.execute("SELECT status, invoice_number FROM invoices WHERE id = %s", (held["id"],)).fetchone()
+    assert (row["status"], row["invoice_number"]) == ("void", None)
 
 
 async def test_issuing_needs_invoices_write(make_agent, writer, connect, sql):

@@ -516,7 +516,8 @@ async def test_an_invoice_with_payments_cannot_be_voided(writer, connect, sql):
         error = await err(c, "void_invoice", {"invoice_id": inv["id"], "reason": "oops"})
         missing = await err(c, "void_invoice", {"invoice_id": str(uuid.uuid4()), "reason": "oops"})
         blank = await err(c, "void_invoice", {"invoice_id": inv["id"], "reason": ""})
-    assert error["code"] == "conflict" and "4.00 USD received" in error["message"]
+    assert error["code"] == "conflict" and "(4.00 USD received)" in error["message"]
+    assert "refund_payment" in error["message"]
     assert (
         missing["code"] == "not_found" and blank["code"] == "invalid_input" and "reason" in blank["message"]
     )

@@ -60,7 +60,11 @@ async def test_a_credit_refund_lowers_what_is_owed_and_leaves_the_balance(writer
             {"payment_id": payment["id"], "amount": "30.00", "reason": "Scratched the floor."},
         )
         got = await ok(c, "get_invoice", {"invoice_id": invoice["id"]})
+        unvoidable = await err(c, "void_invoice", {"invoice_id": invoice["id"], "reason": "Mistake."})
     assert refunded["refund"]["amount"] == "30.00" and refunded["refund"]["kind"] == "credit"
+    # What was received and what was credited back, each as it is, not one netted figure.
+    assert "(70.00 USD received, 30.00 credited back)" in unvoidable["message"]
+    assert (unvoidable["amount_paid"], unvoidable["credited"]) == ("70.00", "30.00")
     assert (refunded["refunded"], refunded["refundable"], refunded["payment_amount"]) == (
         "30.00",
         "70.00",

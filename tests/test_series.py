@@ -97,6 +97,21 @@ def test_monthly_rules_by_date_and_by_weekday_skip_months_without_the_day():
     assert [d for d, _ in biweekly] == [date(2027, 3, 1), date(2027, 3, 15), date(2027, 3, 29)]
 
 
+def test_a_rule_stops_at_until_inside_a_skipped_month_and_at_two_years_for_a_count():
+    # February has no 31st, but the series ends on the 15th: February is not in the rule.
+    assert occurrence_dates(date(2027, 1, 31), "monthly", "date", date(2027, 2, 15), None) == [
+        (date(2027, 1, 31), None)
+    ]
+    assert occurrence_dates(date(2027, 1, 31), "monthly", "date", date(2027, 2, 28), None)[-1] == (
+        None,
+        "February 2027 has no day 31",
+    )
+    # The 31st comes seven times a year: 52 of them are not within two years.
+    capped = occurrence_dates(date(2027, 1, 31), "monthly", "date", None, 52)
+    booked = [d for d, _ in capped if d is not None]
+    assert len(booked) == 15 and booked[-1] == date(2029, 1, 31)
+
+
 async def test_a_monthly_series_books_the_same_weekday_of_each_month(shop, connect, sql):
     agent, biz = shop
     async with connect(agent) as c:
@@ -169,6 +184,7 @@ async def test_cancel_series_cancels_what_has_not_started_and_a_reschedule_moves
         ({"frequency": "daily", "count": 2}, "frequency"),
         ({"frequency": "weekly", "until": "2030-01-01"}, "two years"),
         ({"frequency": "weekly", "until": "2028-12-31"}, "more than 52"),
+        ({"frequency": "monthly", "count": 20, "starts_at": iso(date(2027, 7, 31), "10:00")}, "only 15 of"),
         ({"frequency": "weekly", "count": 2, "starts_at": "2020-01-01T10:00:00-05:00"}, "past"),
         ({"frequency": "weekly", "count": 2, "starts_at": "2027-07-01T10:00:00"}, "timezone"),
     ],
@@ -196,12 +212,46 @@ async def test_series_need_appointments_write_and_the_tenants_own_client(shop, m
     async with connect(stranger) as c:
         foreign = await err(c, "book_series", args)
     assert denied["code"] == denied_cancel["code"] == "permission_denied"
-    assert foreign["code"] == "not_found"
+    assert foreign["code"] == "not_found" and "No service" in foreign["message"]
     assert count(sql, "appointment_series", agent.tenant_id) == 0
     assert [(r["name"], r["outcome"]) for r in audit_rows(sql, reader)] == [
         ("book_series", "denied"),
         ("cancel_series", "denied"),
     ]
+
+
+async def test_an_unknown_resource_or_a_series_with_nothing_bookable_is_refused_whole(shop, connect, sql):
+    agent, biz = shop
+    async with connect(agent) as c:
+        unknown = await err(
+            c,
+            "book_series",
+            {
+                **series_args(biz, iso(date(2027, 7, 7), "10:00"), frequency="weekly", count=2),
+                "resource_id": str(uuid.uuid4()),
+            },
+        )
+        no_client = await err(
+            c,
+            "book_series",
+            {
+                **series_args(biz, iso(date(2027, 7, 7), "10:00"), frequency="weekly", count=2),
+                "client_id": str(uuid.uuid4()),
+            },
+        )
+        # Nobody works at three in the morning: no occurrence can be booked.
+        nothing = await err(
+            c, "book_series", series_args(biz, iso(date(2027, 7, 7), "03:00"), frequency="weekly", count=3)
+        )
+    assert unknown["code"] == "not_found" and "No active resource" in unknown["message"]
+    assert no_client["code"] == "not_found" and "No client" in no_client["message"]
+    assert nothing["code"] == "conflict" and "None of the 3 occurrences" in nothing["message"]
+    assert [o["status"] for o in nothing["occurrences"]] == ["conflict"] * 3
+    assert all(o["next_free_slots"] for o in nothing["occurrences"])
+    assert (
+        count(sql, "appointment_series", agent.tenant_id) == 0
+        and count(sql, "appointments", agent.tenant_id) == 0
+    )
 
 
 def test_the_dst_test_dates_are_what_it_says():

@@ -86,6 +86,20 @@ async def test_time_off_is_recorded_listed_and_kept_out_of_slots(shop, connect, 
     assert (row["outcome"], row["entity_type"], row["entity_id"]) == ("ok", "resource", str(biz.ana))
 
 
+async def test_time_off_without_an_end_is_listed_as_ongoing(shop, connect, sql):
+    agent, biz = shop
+    # Only an import writes an open end (a leave of unknown length); agents give one.
+    sql.execute(
+        "INSERT INTO resource_unavailability (tenant_id, resource_id, during, reason)"
+        " VALUES (%s, %s, tstzrange(now() - interval '1 day', NULL), 'Parental leave')",
+        (agent.tenant_id, biz.ben),
+    )
+    async with connect(agent) as c:
+        listed = await ok(c, "list_resources", {})
+    ben = next(r for r in listed["resources"] if r["id"] == str(biz.ben))
+    assert [(t["reason"], t["ends_at"]) for t in ben["time_off"]] == [("Parental leave", None)]
+
+
 async def test_time_off_over_booked_appointments_is_refused_naming_them_unless_listed(shop, connect, sql):
     agent, biz = shop
     day = future_day(7)

@@ -376,8 +376,9 @@ async def issue_invoice(call: Call, args: IssueInvoiceIn) -> Invoice:
     if inv is None:
         raise NotFound(f"No invoice {args.invoice_id}; find drafts with list_invoices status=draft.")
     if inv["status"] != "draft":
+        why = "it was voided unissued" if inv["status"] == "void" else "it was issued already"
         raise Conflict(
-            f"Invoice {inv['invoice_number']} is {inv['status']}, not a draft: it was issued already.",
+            f"Invoice {inv['invoice_number'] or args.invoice_id} is {inv['status']}, not a draft: {why}.",
             status=inv["status"],
         )
     issue_date = args.issue_date or inv["issue_date"] or inv["today"]
@@ -512,7 +513,7 @@ async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -
     if inv["status"] == "draft":
         raise Conflict(
             f"Invoice {args.invoice_id} is a draft: it is not issued, so it cannot take payments. "
-            "Issue an invoice (create_invoice without draft) and record the payment on it.",
+            f"Issue it first (issue_invoice with invoice_id={args.invoice_id}), then record the payment.",
             status="draft",
         )
     if inv["status"] == "void":
@@ -740,11 +741,14 @@ async def void_invoice(call: Call, args: VoidInvoiceIn) -> Invoice:
     if inv is None:
         raise NotFound(f"No invoice {args.invoice_id}; find invoices with list_invoices.")
     if inv["status"] in ("partial", "paid"):
-        paid = inv["total"] - inv["balance_due"]
+        credited = f", {inv['credited']} credited back" if inv["credited"] else ""
         raise Conflict(
-            f"Invoice {inv['invoice_number']} is {inv['status']} ({paid} {inv['currency']} received): "
-            "an invoice with payments cannot be voided. Ask an operator to refund or credit it.",
+            f"Invoice {inv['invoice_number']} is {inv['status']} ({inv['amount_paid']} {inv['currency']} "
+            f"received{credited}): an invoice with payments cannot be voided. Refund its payments with "
+            "refund_payment (list_payments lists them) instead.",
             status=inv["status"],
+            amount_paid=str(inv["amount_paid"]),
+            credited=str(inv["credited"]),
         )
     if inv["status"] != "void":
         await call.tx.execute(VOID_INVOICE, invoice_id=args.invoice_id, reason=args.reason)

@@ -74,20 +74,7 @@ async def book(call: Call, args: BookAppointmentIn, series_id: UUID | None = Non
     agent can act on (a taken time is a Conflict with the next free slots)."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; pick a future time (find_available_slots lists them).")
-    service = await get_service(call, args.service_id)
-    if not service["active"]:
-        raise InvalidInput(f"Service {service['name']!r} is retired; pick an active one from list_services.")
-    client = await call.tx.one(
-        BOOKING_CLIENT,
-        client_id=args.client_id,
-        address_id=args.address_id,
-        channels_key=REMINDER_CHANNELS_KEY,
-        lead_key=REMINDER_LEAD_KEY,
-    )
-    if client is None:
-        raise NotFound(f"No client {args.client_id}; find clients with search_clients.")
-    if not client["address_ok"]:
-        raise NotFound(f"The client has no address {args.address_id}; get_client lists their addresses.")
+    service, client = await parties(call, args.client_id, args.service_id, args.address_id)
     tz = service["time_zone"]
     starts_at = args.starts_at
     ends_at = starts_at + timedelta(minutes=service["duration_minutes"])
@@ -135,6 +122,28 @@ async def book(call: Call, args: BookAppointmentIn, series_id: UUID | None = Non
         INSERT_REMINDERS, appointment_id=appointment_id, channels=channels, send_ats=send_ats
     )
     return appointment_id
+
+
+async def parties(
+    call: Call, client_id: UUID, service_id: UUID, address_id: UUID | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The active service and the live client (with their reminder preferences) a booking is
+    for, or the error an agent can act on."""
+    service = await get_service(call, service_id)
+    if not service["active"]:
+        raise InvalidInput(f"Service {service['name']!r} is retired; pick an active one from list_services.")
+    client = await call.tx.one(
+        BOOKING_CLIENT,
+        client_id=client_id,
+        address_id=address_id,
+        channels_key=REMINDER_CHANNELS_KEY,
+        lead_key=REMINDER_LEAD_KEY,
+    )
+    if client is None:
+        raise NotFound(f"No client {client_id}; find clients with search_clients.")
+    if not client["address_ok"]:
+        raise NotFound(f"The client has no address {address_id}; get_client lists their addresses.")
+    return service, client
 
 
 async def _insert_booking(

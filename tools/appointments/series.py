@@ -9,6 +9,7 @@ at 10:00 across a daylight-saving change (its UTC offset moves instead)."""
 from __future__ import annotations
 
 import calendar
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -16,11 +17,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from bizctx.server.bounds import NonBlank
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 
-from .booking import BookAppointmentIn, book
-from .catalog import get_service
+from .availability import RESOURCE_FOR_SERVICE
+from .booking import BookAppointmentIn, book, parties
+from .catalog import check_resource
 from .models import Location, Slot, appointments
 
 INSERT_SERIES = appointments.query("insert_series")
@@ -36,18 +39,21 @@ def occurrence_dates(
     first: date, frequency: str, monthly_by: str | None, until: date | None, count: int | None
 ) -> list[tuple[date | None, str | None]]:
     """The rule's dates from `first`: (date, None) each, or (None, why) for a month without
-    such a day (a 31st, a 5th Tuesday), until `until` (inclusive) or `count` dates."""
+    such a day (a 31st, a 5th Tuesday), until `until` (inclusive) or `count` dates, never past
+    MAX_SPAN (so a count may come back short: the caller says so)."""
+    last = min(until, first + MAX_SPAN) if until is not None else first + MAX_SPAN
     dates: list[tuple[date | None, str | None]] = []
-    for n in range(2 * MAX_OCCURRENCES + 1):
+    for n in itertools.count():
         if frequency == "monthly":
             years, month0 = divmod(first.month - 1 + n, 12)
             year, month = first.year + years, month0 + 1
-            if until is not None and date(year, month, 1) > until:
-                break
             day, skipped = _monthly(first, year, month, monthly_by)
+            # A month without the day is in the rule only if the whole month is.
+            end = day or date(year, month, calendar.monthrange(year, month)[1])
         else:
             day, skipped = first + timedelta(weeks=n * (1 if frequency == "weekly" else 2)), None
-        if day is not None and until is not None and day > until:
+            end = day
+        if end > last:
             break
         dates.append((day, skipped))
         if count is not None and sum(d is not None for d, _ in dates) == count:
@@ -145,7 +151,12 @@ async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
     share a series id; cancel_series cancels those not yet started. Returns every occurrence."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; the first occurrence must be in the future.")
-    service = await get_service(call, args.service_id)
+    service, _ = await parties(call, args.client_id, args.service_id)
+    if args.resource_id is not None:
+        row = await call.tx.one(
+            RESOURCE_FOR_SERVICE, service_id=args.service_id, resource_id=args.resource_id
+        )
+        check_resource(row, args.resource_id, service)
     tz = ZoneInfo(service["time_zone"])
     first = args.starts_at.astimezone(tz)
     if args.until is not None and not first.date() <= args.until <= first.date() + MAX_SPAN:
@@ -153,6 +164,17 @@ async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
             f"until must be between the first occurrence ({first.date()}) and two years after it."
         )
     monthly_by = args.monthly_by or ("date" if args.frequency == "monthly" else None)
+    dates = occurrence_dates(first.date(), args.frequency, monthly_by, args.until, args.count)
+    made = sum(d is not None for d, _ in dates)
+    if made > MAX_OCCURRENCES:
+        raise InvalidInput(
+            f"That rule makes {made} occurrences, more than {MAX_OCCURRENCES}; give an earlier until."
+        )
+    if args.count is not None and made < args.count:
+        raise InvalidInput(
+            f"That rule reaches only {made} of the {args.count} occurrences within two years of the first; "
+            "give a smaller count."
+        )
     series_id = await call.tx.value(
         INSERT_SERIES,
         client_id=args.client_id,
@@ -165,9 +187,6 @@ async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
         until_date=args.until,
         occurrences=args.count,
     )
-    dates = list(occurrence_dates(first.date(), args.frequency, monthly_by, args.until, args.count))
-    if sum(d is not None for d, _ in dates) > MAX_OCCURRENCES:
-        raise InvalidInput(f"That rule makes more than {MAX_OCCURRENCES} occurrences; give an earlier until.")
     occurrences = []
     for n, (day, skipped) in enumerate(dates, start=1):
         if day is None:
@@ -178,9 +197,17 @@ async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
             datetime.combine(day, first.timetz().replace(tzinfo=None), tz).astimezone(UTC).astimezone(tz)
         )
         occurrences.append(await _book_one(call, args, series_id, n, starts_at))
+    booked = sum(o.status == "booked" for o in occurrences)
+    if booked == 0:
+        # Nothing to keep: the series row goes with the call, and the agent sees every reason.
+        raise Conflict(
+            f"None of the {len(occurrences)} occurrences could be booked; each one's reason and next free "
+            "slots are in occurrences. Pick another time or resource.",
+            occurrences=[o.model_dump(mode="json") for o in occurrences],
+        )
     return BookSeriesOut(
         series=Series(id=series_id, frequency=args.frequency, monthly_by=monthly_by, time_zone=str(tz)),
-        booked=sum(o.status == "booked" for o in occurrences),
+        booked=booked,
         occurrences=occurrences,
     )
 
@@ -211,9 +238,7 @@ class CancelSeriesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     series_id: UUID = Field(description="The series (from book_series).")
-    reason: str = Field(
-        min_length=1, max_length=1000, description="Why (kept on each cancelled appointment)."
-    )
+    reason: NonBlank = Field(max_length=1000, description="Why (kept on each cancelled appointment).")
 
 
 class CancelSeriesOut(BaseModel):

@@ -1,5 +1,5 @@
 -- A keyset page of resources by (name, id) with effective time zone, weekly hours (HH:MM; end may be 24:00)
--- and the next ten of their time off that has not ended.
+-- and the next ten of their time off that has not ended (an import may leave its end open).
 -- Index: resources_kind_idx (tenant_id, kind, name); resources_capabilities_idx (gin) for the @> filters;
 -- resource_unavailability_upcoming_idx for the time off.
 SELECT r.id, r.kind, r.name, r.capabilities, r.active, r.email,
@@ -14,7 +14,8 @@ SELECT r.id, r.kind, r.name, r.capabilities, r.active, r.email,
                                                      'ends_at', upper(u.during), 'reason', u.reason)
                                   ORDER BY lower(u.during), u.id)
                  FROM (SELECT * FROM resource_unavailability u
-                       WHERE u.tenant_id = r.tenant_id AND u.resource_id = r.id AND upper(u.during) > now()
+                       WHERE u.tenant_id = r.tenant_id AND u.resource_id = r.id
+                         AND (upper_inf(u.during) OR upper(u.during) > now())
                        ORDER BY lower(u.during), u.id
                        LIMIT 10) u), '[]') AS time_off
 FROM resources r
