@@ -95,6 +95,15 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _jobs(settings: Settings) -> list[Any]:
+    """What a long-running (HTTP) server does besides answering: the billing run."""
+    from bizctx.server.jobs import Job
+
+    from .billing import run_billing
+
+    return [Job("billing", settings.billing_run_seconds, run_billing)]
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bizctx.server.transports import serve_over_http, serve_stdio
 
@@ -102,7 +111,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(serve_stdio(settings, resolve_dsn(settings)))
     else:
         dsn = resolve_dsn(settings)
-        asyncio.run(serve_over_http(settings, dsn, transport=args.transport, host=args.host, port=args.port))
+        asyncio.run(
+            serve_over_http(
+                settings, dsn, transport=args.transport, host=args.host, port=args.port, jobs=_jobs(settings)
+            )
+        )
     return 0
 
 
@@ -170,7 +183,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         configure(settings.log_level)
         dsn = resolve_dsn(settings)
         asyncio.run(
-            serve_over_http(settings, dsn, transport="streamable-http", host=args.host, port=args.port)
+            serve_over_http(
+                settings,
+                dsn,
+                transport="streamable-http",
+                host=args.host,
+                port=args.port,
+                jobs=_jobs(settings),
+            )
         )
     return 0
 
@@ -402,6 +422,25 @@ def cmd_collections_set_ladder(args: argparse.Namespace, settings: Settings) -> 
     steps = [collections.parse_step(s) for s in args.step]
     rows = _with_db(settings, lambda db: collections.set_ladder(db, args.tenant, steps))
     return _print_rows(args, rows, _ladder_line)
+
+
+def _billed_line(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"[{r['tenant_name']}] subscription {r['subscription_id']} FAILED: {r['error']}"
+    return (
+        f"[{r['tenant_name']}] subscription {r['subscription_id']}: {r['period_start']} to {r['period_end']}"
+        f" invoiced as {r['invoice_id']}"
+    )
+
+
+def cmd_billing_run(args: argparse.Namespace, settings: Settings) -> int:
+    from .billing import run_billing
+
+    rows = _with_db(settings, lambda db: run_billing(db, args.tenant))
+    _print_rows(args, rows, _billed_line)
+    if not rows and not args.json:
+        print("nothing due")
+    return 1 if any("error" in r for r in rows) else 0
 
 
 def cmd_approvals_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -735,6 +774,17 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="DAYS:CHANNEL:TEMPLATE after the due date, e.g. 7:sms:payment_reminder_sms; repeat, in order",
     )
+
+    billing = sub.add_parser("billing", help="subscriptions' invoices")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    p = add(
+        billing_commands,
+        "run",
+        cmd_billing_run,
+        "invoice every subscription period due today, each once however often it runs (HTTP serve "
+        "also runs it every BIZCTX_BILLING_RUN_SECONDS)",
+    )
+    p.add_argument("--tenant", help="only this business")
 
     approvals = sub.add_parser("approvals", help="calls held for approval by a policy")
     approval_commands = approvals.add_subparsers(dest="approvals_command", required=True)

@@ -172,6 +172,10 @@ async def _seed_data(
         await call(agent, tool, args)
     for agent, tool, args in demo_data.visit_calls(business, loaded["appointments"].ids):
         await call(agent, tool, args)
+    services = {row["code"]: loaded["services"].ids[n] for n, row in enumerate(business.rows["services"], 1)}
+    today = datetime.now(ZoneInfo(TIME_ZONE)).date()
+    for agent, tool, args in demo_data.recurring_calls(business, clients, services, today, TIME_ZONE):
+        await call(agent, tool, args)
     invoices = await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
     await _held_void(app.guard, tenant_id, agents, business, invoices.ids)
     await _collections_ladder(app.guard, tenant_id, agents, business, invoices.ids)
@@ -181,7 +185,7 @@ async def _seed_data(
 
 async def _load(db: Database, tenant_id: UUID, kind: str, rows: list[dict[str, Any]]) -> ImportResult:
     result = await import_rows(
-        db, str(tenant_id), kind, rows, with_ids=kind in ("clients", "appointments", "invoices")
+        db, str(tenant_id), kind, rows, with_ids=kind in ("services", "clients", "appointments", "invoices")
     )
     if not result.imported:
         problems = "; ".join(str(e) for e in result.errors[:5])

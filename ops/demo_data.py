@@ -631,6 +631,63 @@ def visit_calls(
     return calls
 
 
+def recurring_calls(
+    business: Business, clients: Mapping[str, UUID], services: Mapping[str, UUID], today: date, time_zone: str
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The recurring life of the business: the front desk books the first weekly and biweekly
+    clients' visits as series (from the first Tuesday two weeks out, 10:00 their time, on the
+    first free cleaner each time), and billing puts one weekly client on a monthly plan and
+    one business on a quarterly one (billed by the server's billing run)."""
+    active = [c for c in business.rows["clients"] if c["status"] == "active"]
+
+    def first(segment: str, skip: int = 0) -> dict[str, Any]:
+        return [c for c in active if segment in c["segments"]][skip]
+
+    start = today + timedelta(days=14)
+    start += timedelta(days=(1 - start.weekday()) % 7)  # a Tuesday
+    at = datetime.combine(start, time(10), ZoneInfo(time_zone)).isoformat()
+    series = [
+        (first("Weekly clean"), "STD", "weekly", 6),
+        (first("Weekly clean", 1), "STD", "weekly", 6),
+        (first("Biweekly clean"), "DEEP", "biweekly", 4),
+    ]
+    calls: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "front-desk",
+            "book_series",
+            {
+                "client_id": str(clients[c["external_ref"]]),
+                "service_id": str(services[code]),
+                "starts_at": at,
+                "frequency": frequency,
+                "count": count,
+                "idempotency_key": f"demo-series-{n}",
+            },
+        )
+        for n, (c, code, frequency, count) in enumerate(series, 1)
+    ]
+    plans = [
+        (first("Weekly clean"), "Weekly standard clean, billed monthly", "monthly", "STD", 4),
+        (first("Commercial"), "Office clean, billed quarterly", "quarterly", "OFFICE", 12),
+    ]
+    calls += [
+        (
+            "billing",
+            "create_subscription",
+            {
+                "client_id": str(clients[c["external_ref"]]),
+                "plan_name": name,
+                "currency": "USD",
+                "billing_cycle": cycle,
+                "items": [{"service_id": str(services[code]), "quantity": quantity}],
+                "idempotency_key": f"demo-subscription-{n}",
+            },
+        )
+        for n, (c, name, cycle, code, quantity) in enumerate(plans, 1)
+    ]
+    return calls
+
+
 def memory_calls(business: Business, clients: Mapping[str, UUID]) -> list[tuple[str, str, dict[str, Any]]]:
     """Operations remembers each document (the server embeds it)."""
     calls = []

@@ -54,6 +54,7 @@ DOMAIN_MODULES = (
     "bizctx.resources.mem_docs",
     "bizctx.tools.invoices",
     "bizctx.tools.collections",
+    "bizctx.tools.subscriptions",
     "bizctx.resources.invoices",
     "bizctx.tools.tasks",
     "bizctx.resources.tasks",

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     http_session_idle_seconds: float = Field(
         default=600.0, gt=0, description="An HTTP session unused this long is closed."
     )
+    billing_run_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="HTTP serve runs the subscription billing run at start-up and then this often "
+        "(0: never; `bizctx billing run` runs it by hand). Each period is invoiced once however "
+        "often it runs.",
+    )
     http_body_seconds: float = Field(
         default=30.0, gt=0, description="How long a request's body may take to arrive, per part."
     )

@@ -4,8 +4,10 @@ BIZCTX_AGENT_KEY, checked before the protocol starts. HTTP: see http.py."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from .app import authenticate_key, build_server, open_app, require_key, settle_heap
+from .jobs import Job, running
 from .settings import Settings
 from .stdio import stdio_streams
 
@@ -23,9 +25,11 @@ async def serve_stdio(settings: Settings, dsn: str) -> None:
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def serve_over_http(settings: Settings, dsn: str, *, transport: str, host: str, port: int) -> None:
+async def serve_over_http(
+    settings: Settings, dsn: str, *, transport: str, host: str, port: int, jobs: Sequence[Job] = ()
+) -> None:
     from .http import serve_http
 
-    async with open_app(settings, dsn=dsn) as state:
+    async with open_app(settings, dsn=dsn) as state, running(state.db, jobs):
         settle_heap()
         await serve_http(state, transport=transport, host=host, port=port)

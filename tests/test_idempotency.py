@@ -207,6 +207,17 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
     if tool == "refund_payment":
         args = {"payment_id": await s.payment(), "amount": "10.00", "reason": "Scratched the floor."}
         return args, {**args, "amount": "20.00"}
+    if tool in ("create_subscription", "pause_subscription", "cancel_subscription"):
+        items = [{"description": "Weekly clean", "quantity": 4, "unit_price": "45.50"}]
+        plan = {"client_id": client, "plan_name": "Monthly", "currency": "USD", "billing_cycle": "monthly"}
+        if tool == "create_subscription":
+            return {**plan, "items": items}, {**plan, "items": items, "billing_cycle": "annual"}
+        made = await ok(s.c, "create_subscription", {**plan, "items": items})
+        if tool == "pause_subscription":
+            args = {"subscription_id": made["id"], "until": future_day(30).isoformat()}
+            return args, {**args, "until": future_day(60).isoformat()}
+        args = {"subscription_id": made["id"], "reason": "The client moved away."}
+        return args, {**args, "reason": "Too expensive."}
     if tool == "create_task":
         return {"type": "call", "title": "Call Ann"}, {"type": "call", "title": "Call Ben"}
     if tool == "request_approval":
