@@ -23,7 +23,11 @@ from conftest import error_of
 pytestmark = pytest.mark.anyio
 
 COUNTS = """
-SELECT (SELECT count(*) FROM clients) AS clients, (SELECT count(*) FROM appointments) AS appointments,
+SELECT (SELECT count(*) FROM clients) AS clients,
+       (SELECT count(*) FROM appointments WHERE series_id IS NULL) AS appointments,
+       (SELECT count(*) FROM appointments WHERE series_id IS NOT NULL) AS series_appointments,
+       (SELECT count(*) FROM appointment_series) AS series,
+       (SELECT count(*) FROM subscriptions) AS subscriptions,
        (SELECT count(*) FROM invoices) AS invoices, (SELECT count(*) FROM tasks) AS tasks,
        (SELECT count(*) FROM mem_docs) AS mem_docs, (SELECT count(*) FROM agents) AS agents,
        (SELECT count(*) FROM resources WHERE kind = 'staff') AS staff,
@@ -128,6 +132,17 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
         ).fetchall()
         assert [status for status, _ in rated] == ["completed"] * 3 and {r for _, r in rated} == {5, 2, 4}
         assert {("front-desk", "record_delivery"), ("front-desk", "record_feedback")} <= done
+        # Recurring visits booked as series, and two clients on plans the billing run bills.
+        series = conn.execute(
+            "SELECT s.frequency, count(a.id) FROM appointment_series s JOIN appointments a"
+            " ON a.tenant_id = s.tenant_id AND a.series_id = s.id GROUP BY s.id, s.frequency ORDER BY 1, 2"
+        ).fetchall()
+        assert [f for f, _ in series] == ["biweekly", "weekly", "weekly"] and all(n >= 1 for _, n in series)
+        plans = conn.execute(
+            "SELECT billing_interval, status, next_billing_on = starts_on FROM subscriptions ORDER BY 1"
+        ).fetchall()
+        assert plans == [("month", "active", True), ("quarter", "active", True)]
+        assert {("front-desk", "book_series"), ("billing", "create_subscription")} <= done
 
 
 async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
@@ -149,6 +164,7 @@ async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_d
     # Its tasks, the approval task that holds billing's void, and the collections ladder's due step.
     assert found["tasks"] == len(business.tasks) + 2 and found["mem_docs"] == len(business.memories)
     assert found["appointments"] == len(business.rows["appointments"])
+    assert (found["series"], found["subscriptions"]) == (3, 2) and 3 <= found["series_appointments"] <= 16
     assert found["invoices"] == len(business.rows["invoices"])
     with psycopg.connect(demo_settings.database_url) as conn:
         logged = conn.execute("SELECT count(*) FROM client_interactions").fetchone()[0]
