@@ -87,12 +87,26 @@ async def test_a_delivery_is_recorded_shown_and_corrected_with_one_follow_up_tas
                 appointment_id, day, delivered_by=str(biz.ben), follow_up_needed=True, follow_up_at=later
             ),
         )
+        no_longer = await ok(c, "record_delivery", delivery_args(appointment_id, day, follow_up_needed=False))
+        needed_again = await ok(
+            c, "record_delivery", delivery_args(appointment_id, day, follow_up_needed=True)
+        )
     # The task follows the record: the correction without a time makes it due now, the next moves it.
     assert when["now_due"] and when["due_at"] is None
     moved = sql.execute(
         "SELECT run_after, due_at FROM tasks WHERE id = %s", (first["follow_up_task_id"],)
     ).fetchone()
     assert moved["run_after"] == moved["due_at"] == datetime.fromisoformat(later)
+    # Not needed any more: the unclaimed task is cancelled; needed again: a new one.
+    assert no_longer["follow_up_task_id"] is None
+    assert needed_again["follow_up_task_id"] not in (None, first["follow_up_task_id"])
+    statuses = sql.execute(
+        "SELECT id, status FROM tasks WHERE appointment_id = %s ORDER BY created_at", (appointment_id,)
+    ).fetchall()
+    assert [(str(r["id"]), r["status"]) for r in statuses] == [
+        (first["follow_up_task_id"], "cancelled"),
+        (needed_again["follow_up_task_id"], "pending"),
+    ]
     assert first["started_at"] == iso(day, "10:05") and first["delivered_by"] == str(biz.ana)
     assert first["checklist"] == [{"item": "Kitchen", "done": True}, {"item": "Oven", "done": False}]
     assert first["follow_up_task_id"] is not None
@@ -109,11 +123,11 @@ async def test_a_delivery_is_recorded_shown_and_corrected_with_one_follow_up_tas
     )
     assert "Deep clean" in task["title"] and "Ann" not in json.dumps(task["payload"])  # references only
     assert (
-        count(sql, "tasks", agent.tenant_id) == 1 and count(sql, "service_deliveries", agent.tenant_id) == 1
+        count(sql, "tasks", agent.tenant_id) == 2 and count(sql, "service_deliveries", agent.tenant_id) == 1
     )
     assert shown["delivery"]["id"] == first["id"] and shown["feedback"] is None
     rows = [r for r in audit_rows(sql, agent) if r["name"] == "record_delivery"]
-    assert [(r["outcome"], r["entity_id"]) for r in rows] == [("ok", appointment_id)] * 3
+    assert [(r["outcome"], r["entity_id"]) for r in rows] == [("ok", appointment_id)] * 5
 
 
 async def test_feedback_is_recorded_once_and_an_injection_is_returned_as_data(

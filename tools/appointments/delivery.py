@@ -25,6 +25,7 @@ DELIVERY_TARGET = appointments.query("delivery_target")
 UPSERT_DELIVERY = appointments.query("upsert_delivery")
 SET_DELIVERY_FOLLOW_UP = appointments.query("set_delivery_follow_up")
 MOVE_FOLLOW_UP = appointments.query("move_follow_up")
+CANCEL_FOLLOW_UP = appointments.query("cancel_follow_up")
 INSERT_FEEDBACK = appointments.query("insert_feedback")
 APPOINTMENT_OUTCOME = appointments.query("appointment_outcome")
 # The follow-up is a task like any other (the tasks domain's insert, its checks and scopes).
@@ -162,8 +163,8 @@ async def record_delivery(call: Call, args: RecordDeliveryIn) -> Delivery:
     """Record what was delivered at an appointment in progress or completed: actual start and
     end, who did it, notes, the checklist, issues, and whether a follow-up is needed and when (a
     follow-up creates a task, once). Recording again corrects the record, and moves the
-    follow-up task to the corrected time while no agent has claimed it; a correction that no
-    longer needs a follow-up leaves an existing task to its assignee. Returns it."""
+    follow-up task to the corrected time, or cancels it when no follow-up is needed any more,
+    while no agent has claimed it. Returns it."""
     target = await _target(call, args.appointment_id, ("in_progress", "completed"), "a delivery")
     try:
         async with call.tx.savepoint():
@@ -205,6 +206,9 @@ async def record_delivery(call: Call, args: RecordDeliveryIn) -> Delivery:
         await call.tx.execute(
             MOVE_FOLLOW_UP, task_id=row["follow_up_task_id"], follow_up_at=args.follow_up_at
         )
+    elif row["follow_up_task_id"] is not None:
+        if await call.tx.one(CANCEL_FOLLOW_UP, task_id=row["follow_up_task_id"]) is not None:
+            await call.tx.execute(SET_DELIVERY_FOLLOW_UP, delivery_id=row["id"], task_id=None)
     outcome = await appointment_outcome(call, args.appointment_id)
     if outcome.delivery is None:
         raise LookupError("the delivery written in this transaction is not there")
