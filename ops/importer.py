@@ -196,6 +196,29 @@ KINDS: dict[str, Kind] = {
             ),
             staging=("invoices", "invoice_items", "invoice_payments"),
         ),
+        Kind(
+            "subscriptions",
+            columns=(
+                "external_ref",
+                "client_ref",
+                "plan_name",
+                "status",
+                "billing_cycle",
+                "billing_day",
+                "currency",
+                "starts_on",
+                "ends_on",
+                "auto_renew",
+                "next_billing_on",
+                "paused_until",
+                "cancel_reason",
+                "items",
+            ),
+            json=frozenset({"items"}),
+            writes=("write_subscriptions", "delete_subscription_items", "insert_subscription_items"),
+            prepare=("resolve_subscriptions", "expand_subscription_items"),
+            staging=("subscriptions", "subscription_items"),
+        ),
     )
 }
 

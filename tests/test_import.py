@@ -24,8 +24,9 @@ from bizctx.server.errors import ImportRefused
 pytestmark = pytest.mark.anyio
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-# Dependency order: appointments name clients, services and resources; invoices name clients.
-ORDER = ("services", "resources", "availability", "clients", "appointments", "invoices")
+# Dependency order: appointments name clients, services and resources; invoices and
+# subscriptions name clients (and services).
+ORDER = ("services", "resources", "availability", "clients", "appointments", "invoices", "subscriptions")
 TABLES = {
     "clients": "id",
     "client_addresses": "id",
@@ -43,6 +44,8 @@ TABLES = {
     "invoice_items": "id",
     "payments": "id",
     "invoice_counters": "tenant_id",
+    "subscriptions": "id",
+    "subscription_items": "subscription_id, position",
 }
 
 

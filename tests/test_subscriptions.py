@@ -396,3 +396,63 @@ async def test_http_serve_runs_the_billing_on_its_schedule(writer, connect, sql,
         server.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(server.communicate(), timeout=30)
     assert len(periods(sql, made["id"])) == 2, stderr.decode()[-2000:]
+
+
+# -- import and export ----------------------------------------------------------------------------
+
+
+async def test_an_exported_subscription_reimports_unchanged_and_an_import_is_billed(
+    app, writer, make_tenant, connect, sql, tmp_path
+):
+    from test_import import export_text, load, write
+
+    client_id = seed_client(sql, writer)
+    clean = service(sql, writer, "120.00", tax_pct="10")
+    async with connect(writer) as c:
+        made = await ok(
+            c, "create_subscription", plan(client_id, items=[{"service_id": clean, "quantity": 2}])
+        )
+    exported = await export_text(app, writer.tenant_name, "subscriptions", "jsonl")
+    assert made["id"] in exported  # no external_ref: named by its id
+    again = await load(app, writer.tenant_name, "subscriptions", write(tmp_path, "s.jsonl", exported))
+    assert (again.errors, again.inserted, again.updated, again.unchanged) == ([], 0, 0, 1)
+    assert await export_text(app, writer.tenant_name, "subscriptions", "jsonl") == exported
+    # Imported elsewhere, it is a subscription like any other: the billing run bills it.
+    await run_billing(app.db, writer.tenant_name)
+    (period,) = periods(sql, made["id"])
+    assert period["total"] == Decimal("264.00")  # 2 x 120.00 + 10% tax
+
+
+async def test_bad_subscription_rows_are_all_reported_and_nothing_is_written(app, writer, sql, tmp_path):
+    from test_import import load, write
+
+    client = sql.execute(
+        "UPDATE clients SET external_ref = 'C-1' WHERE id = %s RETURNING external_ref",
+        (seed_client(sql, writer),),
+    ).fetchone()["external_ref"]
+    item = '[{""description"": ""Clean"", ""quantity"": ""1"", ""unit_price"": ""10.00""}]'
+    header = ",".join(
+        ("external_ref", "client_ref", "plan_name", "status", "billing_cycle", "currency", "starts_on")
+        + ("next_billing_on", "paused_until", "items")
+    )
+    rows = [
+        f'S-1,{client},Plan,active,weekly,EUR,2030-01-01,2030-01-01,,"{item}"',
+        f'S-2,{client},Plan,active,monthly,EUR,2030-01-01,,,"{item}"',
+        f'S-3,{client},Plan,active,monthly,EUR,2030-01-01,2030-01-01,2030-02-01,"{item}"',
+        f"S-4,{client},Plan,active,monthly,EUR,2030-01-01,2030-01-01,,[]",
+        f'S-5,nobody,Plan,active,monthly,EUR,2030-01-01,2030-01-01,,"{item.replace("10.00", "ten")}"',
+    ]
+    result = await load(
+        app, writer.tenant_name, "subscriptions", write(tmp_path, "s.csv", "\n".join([header, *rows]))
+    )
+    found = {(e.line, e.column) for e in result.errors}
+    # Line 1 is the header.
+    assert found == {
+        (2, "billing_cycle"),
+        (3, "next_billing_on"),
+        (4, "paused_until"),
+        (5, "items"),
+        (6, "client_ref"),
+        (6, "items"),
+    }, result.errors
+    assert not result.imported and count(sql, "subscriptions", writer.tenant_id) == 0
