@@ -145,6 +145,25 @@ KINDS: dict[str, Kind] = {
             prepare=("resolve_availability",),
         ),
         Kind(
+            "series",
+            columns=(
+                "external_ref",
+                "client_ref",
+                "service_code",
+                "resource_ref",
+                "frequency",
+                "monthly_by",
+                "first_starts_at",
+                "time_zone",
+                "until_date",
+                "occurrences",
+                "status",
+                "cancel_reason",
+            ),
+            writes=("write_series",),
+            prepare=("resolve_series",),
+        ),
+        Kind(
             "appointments",
             columns=(
                 "external_ref",
@@ -159,6 +178,7 @@ KINDS: dict[str, Kind] = {
                 "price",
                 "currency",
                 "cancellation_reason",
+                "series_ref",
             ),
             lists=frozenset({"resource_refs"}),
             writes=("write_appointments", "delete_appointment_resources", "insert_appointment_resources"),

@@ -24,9 +24,18 @@ from bizctx.server.errors import ImportRefused
 pytestmark = pytest.mark.anyio
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-# Dependency order: appointments name clients, services and resources; invoices and
-# subscriptions name clients (and services).
-ORDER = ("services", "resources", "availability", "clients", "appointments", "invoices", "subscriptions")
+# Dependency order: series and appointments name clients, services and resources (and
+# appointments their series); invoices and subscriptions name clients (and services).
+ORDER = (
+    "services",
+    "resources",
+    "availability",
+    "clients",
+    "series",
+    "appointments",
+    "invoices",
+    "subscriptions",
+)
 TABLES = {
     "clients": "id",
     "client_addresses": "id",
@@ -45,6 +54,7 @@ TABLES = {
     "payments": "id",
     "invoice_counters": "tenant_id",
     "subscriptions": "id",
+    "appointment_series": "id",
     "subscription_items": "subscription_id, position",
 }
 

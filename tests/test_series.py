@@ -257,3 +257,87 @@ async def test_an_unknown_resource_or_a_series_with_nothing_bookable_is_refused_
 def test_the_dst_test_dates_are_what_it_says():
     assert at(date(2027, 11, 10), "10:00").utcoffset() != at(date(2027, 10, 27), "10:00").utcoffset()
     assert TZ == "America/New_York" and datetime(2027, 11, 7).weekday() == 6
+
+
+# -- import and export ----------------------------------------------------------------------------
+
+
+async def test_an_imported_series_is_live_and_a_booked_one_exports_and_reimports_unchanged(
+    app, make_tenant, make_agent, connect, sql, tmp_path
+):
+    from test_import import export_text, load, load_examples, write
+
+    tenant = (await make_tenant(time_zone="Europe/Berlin"))["name"]
+    await load_examples(app, tenant, "jsonl")  # SER-1: A-5001 (confirmed) and A-5004 (cancelled)
+    agent = await make_agent(**WRITER, tenant=tenant)
+    series_id = sql.execute("SELECT id FROM appointment_series WHERE external_ref = 'SER-1'").fetchone()["id"]
+    async with connect(agent) as c:
+        cancelled = await ok(c, "cancel_series", {"series_id": str(series_id), "reason": "Moved away."})
+    (a5001,) = sql.execute(
+        "SELECT id, status FROM appointments WHERE external_ref = 'A-5001' AND series_id = %s", (series_id,)
+    ).fetchall()
+    assert cancelled["cancelled"] == [str(a5001["id"])] and a5001["status"] == "cancelled"
+    # The rule and its occurrences leave and come back as they are.
+    for kind in ("series", "appointments"):
+        exported = await export_text(app, tenant, kind, "csv")
+        again = await load(app, tenant, kind, write(tmp_path, f"{kind}.csv", exported))
+        assert (again.errors, again.inserted, again.updated) == ([], 0, 0), kind
+        assert "SER-1" in exported and await export_text(app, tenant, kind, "csv") == exported
+
+
+async def test_a_series_made_through_mcp_is_exported_by_its_id(shop, connect, sql, app, tmp_path):
+    from test_import import export_text, load, write
+
+    agent, biz = shop
+    async with connect(agent) as c:
+        made = await ok(
+            c, "book_series", series_args(biz, iso(date(2027, 9, 1), "10:00"), frequency="weekly", count=2)
+        )
+    series = await export_text(app, agent.tenant_name, "series", "jsonl")
+    appointments = await export_text(app, agent.tenant_name, "appointments", "jsonl")
+    assert made["series"]["id"] in series and appointments.count(made["series"]["id"]) == 2
+    again = await load(app, agent.tenant_name, "series", write(tmp_path, "s.jsonl", series))
+    assert (again.errors, again.unchanged) == ([], 1)
+    row = sql.execute("SELECT external_ref FROM appointment_series WHERE id = %s", (made["series"]["id"],))
+    assert row.fetchone()["external_ref"] is None
+
+
+async def test_bad_series_rows_and_series_refs_are_reported_and_nothing_is_written(
+    app, make_tenant, sql, tmp_path
+):
+    from test_import import load, load_examples, write
+
+    tenant = (await make_tenant(time_zone="Europe/Berlin"))["name"]
+    await load_examples(app, tenant, "csv")
+    header = (
+        "external_ref,client_ref,service_code,frequency,monthly_by,first_starts_at,until_date,occurrences"
+    )
+    rows = [
+        "S-1,C-1001,REG-CLEAN,daily,,2030-07-01T09:00:00+02:00,,3",
+        "S-2,C-1001,REG-CLEAN,weekly,date,2030-07-01T09:00:00+02:00,,3",
+        "S-3,C-1001,REG-CLEAN,weekly,,2030-07-01T09:00:00+02:00,2030-09-01,3",
+        "S-4,C-1001,NOPE,monthly,,2030-07-01 09:00,,60",
+    ]
+    result = await load(app, tenant, "series", write(tmp_path, "s.csv", "\n".join([header, *rows])))
+    assert {(e.line, e.column) for e in result.errors} == {
+        (2, "frequency"),
+        (3, "monthly_by"),
+        (4, "until_date"),
+        (5, "service_code"),
+        (5, "first_starts_at"),
+        (5, "occurrences"),
+    }, result.errors
+    appointments = (
+        "external_ref,client_ref,service_code,starts_at,series_ref\n"
+        "A-9,C-1002,WINDOWS,2030-07-01T09:00:00+02:00,SER-1\n"
+        "A-10,C-1001,REG-CLEAN,2030-07-08T09:00:00+02:00,SER-404\n"
+    )
+    refs = await load(app, tenant, "appointments", write(tmp_path, "a.csv", appointments))
+    assert [(e.line, e.column, e.message) for e in refs.errors] == [
+        (2, "series_ref", "is another client's series"),
+        (3, "series_ref", "no series has external_ref SER-404 (import series first)"),
+    ]
+    assert not result.imported and not refs.imported
+    tenant_id = sql.execute("SELECT id FROM tenants WHERE name = %s", (tenant,)).fetchone()["id"]
+    assert count(sql, "appointment_series", tenant_id) == 1  # the example's SER-1 only
+    assert count(sql, "appointments", tenant_id) == 4

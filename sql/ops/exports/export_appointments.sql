@@ -1,5 +1,6 @@
 -- The tenant's appointments in import form: references as external refs (a bizctx id where a
--- row has none), times in the tenant's time zone, by start. Index: appointments_starts_idx.
+-- row has none), times in the tenant's time zone, by start. Index: appointments_starts_idx;
+-- appointment_series primary key for an occurrence's series.
 SELECT json_build_object(
     'external_ref', a.external_ref,
     'client_ref', coalesce(c.external_ref, c.id::text),
@@ -16,7 +17,9 @@ SELECT json_build_object(
     'notes', a.notes,
     'price', bizctx_import.money_text(a.price, a.currency),
     'currency', a.currency,
-    'cancellation_reason', a.cancellation_reason
+    'cancellation_reason', a.cancellation_reason,
+    'series_ref', (SELECT coalesce(x.external_ref, x.id::text) FROM appointment_series x
+                   WHERE x.tenant_id = a.tenant_id AND x.id = a.series_id)
 ) AS record
 FROM appointments a
 JOIN tenants t ON t.id = a.tenant_id

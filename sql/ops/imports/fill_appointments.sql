@@ -19,6 +19,7 @@ SET external_ref = CASE WHEN 'external_ref' = ANY(%(columns)s::text[]) THEN s.ex
     price = CASE WHEN 'price' = ANY(%(columns)s::text[]) THEN s.price ELSE trim_scale(a.price)::text END,
     currency = CASE WHEN 'currency' = ANY(%(columns)s::text[]) THEN s.currency ELSE a.currency END,
     cancellation_reason = CASE WHEN 'cancellation_reason' = ANY(%(columns)s::text[]) THEN s.cancellation_reason
-                               ELSE a.cancellation_reason END
+                               ELSE a.cancellation_reason END,
+    series_id = CASE WHEN 'series_ref' = ANY(%(columns)s::text[]) THEN s.series_id ELSE a.series_id END
 FROM appointments a
 WHERE a.tenant_id = %(tenant_id)s AND a.id = s.target_id

@@ -1,4 +1,4 @@
--- Each staged appointment: its client, service and resources, the appointment it updates (by
+-- Each staged appointment: its client, service, resources and series, the appointment it updates (by
 -- external_ref; else one without external_ref for the same client, service and start) and
 -- the id it will have. Index: clients / resources / appointments (tenant_id, external_ref),
 -- services (tenant_id, code), appointments_client_idx.
@@ -17,7 +17,11 @@ WITH typed AS (
                  FROM unnest(bizctx_import.text_list(s.resource_refs)) WITH ORDINALITY AS x(ref, n)
                  ORDER BY x.n) AS resource_ids,
            CASE WHEN bizctx_import.is_timestamp(btrim(s.starts_at)) THEN btrim(s.starts_at)::timestamptz END
-               AS starts_at
+               AS starts_at,
+           coalesce((SELECT x.id FROM appointment_series x
+                     WHERE x.tenant_id = %(tenant_id)s AND x.external_ref = btrim(s.series_ref)),
+                    (SELECT x.id FROM appointment_series x
+                     WHERE x.tenant_id = %(tenant_id)s AND x.id = bizctx_import.ref_id(s.series_ref))) AS series_id
     FROM bizctx_import.appointments s
 ),
 matched AS (
@@ -32,6 +36,6 @@ matched AS (
 )
 UPDATE bizctx_import.appointments s
 SET client_id = m.client_id, service_id = m.service_id, resource_ids = m.resource_ids, target_id = m.target_id,
-    id = coalesce(m.target_id, gen_random_uuid())
+    id = coalesce(m.target_id, gen_random_uuid()), series_id = m.series_id
 FROM matched m
 WHERE m.line = s.line

@@ -7,6 +7,7 @@ WITH tenant AS (
 ),
 s AS (
     SELECT s.*, v.code, v.duration_minutes, v.required_capabilities, cur.status AS current_status,
+           ser.client_id AS series_client_id,
            cur.starts_at AS current_starts, cur.ends_at AS current_ends,
            coalesce(lower(btrim(s.status)), 'scheduled') AS new_status,
            CASE WHEN bizctx_import.is_timestamp(btrim(s.starts_at)) THEN btrim(s.starts_at)::timestamptz END
@@ -18,6 +19,7 @@ s AS (
     FROM bizctx_import.appointments s
     LEFT JOIN services v ON v.tenant_id = %(tenant_id)s AND v.id = s.service_id
     LEFT JOIN appointments cur ON cur.tenant_id = %(tenant_id)s AND cur.id = s.target_id
+    LEFT JOIN appointment_series ser ON ser.tenant_id = %(tenant_id)s AND ser.id = s.series_id
 ),
 timed AS (
     SELECT s.*,
@@ -118,7 +120,12 @@ CROSS JOIN LATERAL (VALUES
     ('currency', CASE
         WHEN upper(btrim(t.currency)) !~ '^[A-Z]{3}$'
             THEN format('%%s is not an ISO 4217 currency code like EUR or USD', t.currency)
-        WHEN t.currency IS NOT NULL AND t.price IS NULL THEN 'goes with a price; give both or neither' END)
+        WHEN t.currency IS NOT NULL AND t.price IS NULL THEN 'goes with a price; give both or neither' END),
+    ('series_ref', CASE
+        WHEN t.series_ref IS NOT NULL AND t.series_id IS NULL
+            THEN format('no series has external_ref %%s (import series first)', btrim(t.series_ref))
+        WHEN t.series_client_id IS DISTINCT FROM t.client_id AND t.series_id IS NOT NULL
+            THEN 'is another client''s series' END)
 ) AS p(col, msg)
 WHERE p.msg IS NOT NULL
 ORDER BY t.line, p.col

@@ -1,0 +1,2 @@
+-- Fresh statistics for the tables an import just filled. Index: none.
+ANALYZE appointment_series
