@@ -18,6 +18,7 @@ import psycopg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bizctx.server.bounds import NonBlank
+from bizctx.server.database import Tx
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
@@ -291,37 +292,31 @@ async def priced_lines(call: Call, items: list[LineItemIn], currency: str) -> li
     return lines
 
 
-@invoices.tool(action="write", idempotent=True, title="Create an invoice", entity=("invoice", "id"))
-async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
-    """Issue an invoice to a client: lines with quantity, unit price, discount % and tax %; a
-    line naming a service (service_id) takes its name, price and tax rate unless given. The
-    database computes every amount, rounded to the currency's minor unit, and gives it the next
-    consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead
-    (issue it later with issue_invoice). Returns the invoice with its lines and totals;
-    retrying with the same idempotency_key returns the first invoice."""
-    ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
-    if ctx is None or not ctx["client_exists"]:
-        raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
-    issue_date = args.issue_date or (None if args.draft else ctx["today"])
-    due_date = args.due_date or (issue_date + timedelta(days=DEFAULT_TERMS_DAYS) if issue_date else None)
-    if issue_date and due_date and due_date < issue_date:
-        raise InvalidInput(
-            f"due_date {due_date} is before the issue date {issue_date} (today in {ctx['time_zone']}); "
-            "pass a later due_date."
-        )
-    lines = await priced_lines(call, args.items, args.currency)
-    invoice_id = await call.tx.value(
+async def write_invoice(
+    tx: Tx,
+    *,
+    client_id: UUID,
+    status: str,
+    issue_date: date | None,
+    due_date: date | None,
+    currency: str,
+    notes: str | None,
+    lines: list[PricedLine],
+) -> UUID:
+    """A new invoice and its lines (the database computes every amount and, unless it is a
+    draft, its number): create_invoice's, and the billing run's for a subscription period."""
+    invoice_id: UUID = await tx.value(
         INSERT_INVOICE,
-        client_id=args.client_id,
-        status="draft" if args.draft else "open",
+        client_id=client_id,
+        status=status,
         issue_date=issue_date,
         due_date=due_date,
-        currency=args.currency,
-        notes=args.notes,
+        currency=currency,
+        notes=notes,
     )
     try:
-        async with call.tx.savepoint():
-            await call.tx.execute(
+        async with tx.savepoint():
+            await tx.execute(
                 INSERT_INVOICE_ITEMS,
                 invoice_id=invoice_id,
                 descriptions=[i.description for i in lines],
@@ -344,6 +339,38 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
         raise InvalidInput(
             "An amount is too large to store; split the invoice or check the figures."
         ) from None
+    return invoice_id
+
+
+@invoices.tool(action="write", idempotent=True, title="Create an invoice", entity=("invoice", "id"))
+async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
+    """Issue an invoice to a client: lines with quantity, unit price, discount % and tax %; a
+    line naming a service (service_id) takes its name, price and tax rate unless given. The
+    database computes every amount, rounded to the currency's minor unit, and gives it the next
+    consecutive number (e.g. INV-000042). Set draft=true to save an unnumbered draft instead
+    (issue it later with issue_invoice). Returns the invoice with its lines and totals;
+    retrying with the same idempotency_key returns the first invoice."""
+    ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
+    if ctx is None or not ctx["client_exists"]:
+        raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
+    issue_date = args.issue_date or (None if args.draft else ctx["today"])
+    due_date = args.due_date or (issue_date + timedelta(days=DEFAULT_TERMS_DAYS) if issue_date else None)
+    if issue_date and due_date and due_date < issue_date:
+        raise InvalidInput(
+            f"due_date {due_date} is before the issue date {issue_date} (today in {ctx['time_zone']}); "
+            "pass a later due_date."
+        )
+    lines = await priced_lines(call, args.items, args.currency)
+    invoice_id = await write_invoice(
+        call.tx,
+        client_id=args.client_id,
+        status="draft" if args.draft else "open",
+        issue_date=issue_date,
+        due_date=due_date,
+        currency=args.currency,
+        notes=args.notes,
+        lines=lines,
+    )
     return await invoice_detail(call, invoice_id)
 
 

@@ -28,15 +28,15 @@ from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.tools.clients import ClientRef
 from bizctx.tools.invoices import (
     DEFAULT_TERMS_DAYS,
-    INSERT_INVOICE,
-    INSERT_INVOICE_ITEMS,
     INVOICE_CONTEXT,
     MAX_ITEMS,
     Currency,
     LineItemIn,
+    PricedLine,
     _upper,
     invoices,
     priced_lines,
+    write_invoice,
 )
 
 INSERT_SUBSCRIPTION = invoices.query("insert_subscription")
@@ -403,6 +403,18 @@ async def bill_subscription(tx: Tx, subscription_id: UUID) -> list[BilledPeriod]
         }
     billed: list[BilledPeriod] = []
     months = MONTHS_OF_INTERVAL[sub["billing_interval"]]
+    lines = [
+        PricedLine(description=d, quantity=q, unit_price=p, discount_pct=dp, tax_pct=t, service_id=v)
+        for d, q, p, dp, t, v in zip(
+            sub["descriptions"],
+            sub["quantities"],
+            sub["unit_prices"],
+            sub["discount_pcts"],
+            sub["tax_pcts"],
+            sub["service_ids"],
+            strict=True,
+        )
+    ]
     while sub["status"] == "active" and sub["next_billing_on"] <= today:
         start = sub["next_billing_on"]
         following = next_period_start(start, sub["billing_day"], months)
@@ -412,25 +424,15 @@ async def bill_subscription(tx: Tx, subscription_id: UUID) -> list[BilledPeriod]
                 sub |= {"status": "ended", "next_billing_on": None}
                 break
             sub["ends_on"] = end  # renewed for this period
-        invoice_id = await tx.value(
-            INSERT_INVOICE,
+        invoice_id = await write_invoice(
+            tx,
             client_id=sub["client_id"],
             status="open",
             issue_date=today,
             due_date=today + timedelta(days=DEFAULT_TERMS_DAYS),
             currency=sub["currency"],
             notes=f"{sub['plan_name']}: {start} to {end}",
-        )
-        await tx.execute(
-            INSERT_INVOICE_ITEMS,
-            invoice_id=invoice_id,
-            descriptions=sub["descriptions"],
-            quantities=sub["quantities"],
-            unit_prices=sub["unit_prices"],
-            discount_pcts=sub["discount_pcts"],
-            tax_pcts=sub["tax_pcts"],
-            service_ids=sub["service_ids"],
-            appointment_ids=[None] * len(sub["descriptions"]),
+            lines=lines,
         )
         await tx.execute(
             INSERT_SUBSCRIPTION_PERIOD,
