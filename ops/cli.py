@@ -274,9 +274,29 @@ def cmd_agent_status(status: str) -> Callable[[argparse.Namespace, Settings], in
 
 
 def cmd_agent_set(args: argparse.Namespace, settings: Settings) -> int:
-    limit = args.calls_per_minute or None  # 0: back to the server's default
-    row = _with_db(settings, lambda db: operators.set_calls_per_minute(db, args.tenant, args.name, limit))
-    _print_json(row) if args.json else print(f"agent {row['name']!r}: {limit or 'default'} calls per minute")
+    profile = {"role": args.role, "description": args.description, "parent_ref": args.parent}
+    if args.calls_per_minute is None and all(v is None for v in profile.values()):
+        raise OperatorError("give --calls-per-minute, --role, --description or --parent")
+
+    async def work(db: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        if args.calls_per_minute is not None:
+            limit = args.calls_per_minute or None  # 0: back to the server's default
+            row = await operators.set_calls_per_minute(db, args.tenant, args.name, limit)
+        if any(v is not None for v in profile.values()):
+            row |= await operators.set_profile(db, args.tenant, args.name, **profile)
+        return row
+
+    row = _with_db(settings, work)
+    if args.json:
+        _print_json(row)
+    else:
+        changed = [
+            f"{key} {row[key] if row[key] is not None else 'default'}"
+            for key in ("calls_per_minute", "role", "description", "parent")
+            if key in row and (key != "parent" or args.parent is not None)
+        ]
+        print(f"agent {row['name']!r}: " + ", ".join(changed))
     return 0
 
 
@@ -658,12 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(agent, name, handler, text)
         p.add_argument("name")
         p.add_argument("--tenant", required=True)
-    p = add(agent, "set", cmd_agent_set, "set an agent's fair-use limit")
+    p = add(agent, "set", cmd_agent_set, "set an agent's fair-use limit, or its place in the directory")
     p.add_argument("name")
     p.add_argument("--tenant", required=True)
-    p.add_argument(
-        "--calls-per-minute", type=int, required=True, help="calls and reads per minute (0: the default)"
-    )
+    p.add_argument("--calls-per-minute", type=int, help="calls and reads per minute (0: the default)")
+    p.add_argument("--role", choices=["orchestrator", "director", "specialist"], help="shown by list_agents")
+    p.add_argument("--description", help="what the agent does, shown by list_agents")
+    p.add_argument("--parent", help="the agent it reports to (its name; empty: none)")
     p = add(agent, "set-access", cmd_agent_set_access, "replace an agent's access_patterns")
     p.add_argument("name")
     p.add_argument("--tenant", required=True)

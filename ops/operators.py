@@ -198,6 +198,47 @@ async def set_calls_per_minute(db: Database, tenant_ref: str, ref: str, per_minu
     return {**agent, "calls_per_minute": per_minute}
 
 
+ROLES = ("orchestrator", "director", "specialist")
+
+
+async def set_profile(
+    db: Database,
+    tenant_ref: str,
+    ref: str,
+    *,
+    role: str | None = None,
+    description: str | None = None,
+    parent_ref: str | None = None,
+) -> dict:
+    """An agent's place in the directory (list_agents): role, description, parent agent (an
+    empty parent_ref removes it). What is not given is kept; a parent may not be the agent
+    itself or one of the agents below it."""
+    if role is not None and role not in ROLES:
+        raise OperatorError(f"--role must be one of {', '.join(ROLES)}")
+    if description is not None and not 1 <= len(description.strip()) <= 1000:
+        raise OperatorError("--description takes 1 to 1000 characters")
+    async with db.operator_tx() as tx:
+        agent = await _agent(tx, tenant_ref, ref)
+        parent = await _agent(tx, tenant_ref, parent_ref) if parent_ref else None
+        if parent is not None and parent["id"] == agent["id"]:
+            raise OperatorError(f"--parent {parent_ref!r} is {agent['name']!r} itself: pick another agent")
+        await tx.execute(
+            _q("set_agent_profile"),
+            tenant_id=agent["tenant_id"],
+            agent_id=agent["id"],
+            role=role,
+            description=description.strip() if description else None,
+            parent_agent_id=parent["id"] if parent else None,
+            clear_parent=parent_ref == "",
+        )
+        above = await tx.all(_q("agent_ancestors"), tenant_id=agent["tenant_id"], agent_id=agent["id"])
+        if any(a["id"] == agent["id"] for a in above) or len(above) >= 49:
+            raise OperatorError(
+                f"--parent {parent_ref!r} is {agent['name']!r} or below it: pick an agent that is not"
+            )
+    return {**agent, "role": role, "description": description, "parent": parent["name"] if parent else None}
+
+
 async def set_access_patterns(db: Database, tenant_ref: str, ref: str, access: AccessPatterns) -> dict:
     patterns = access.to_json()
     agent = await _update_agent(

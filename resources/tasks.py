@@ -9,7 +9,9 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from bizctx.server.guard import Call
+from bizctx.server.paging import MAX_PAGE
 from bizctx.server.registry import Domain
+from bizctx.tools.agents import ListAgentsIn, ListAgentsOut, agent_page
 from bizctx.tools.tasks import ApprovalEvent, Task, TaskStatus, get_visible_task
 
 tasks = Domain("tasks")
@@ -94,3 +96,11 @@ async def task_detail(call: Call, row: dict[str, Any]) -> TaskDetail:
         events=[TaskEvent(**e) for e in events],
         approvals=[ApprovalEvent(**a) for a in approvals],
     )
+
+
+@tasks.resource("bizctx://agents", name="agents")
+async def agents(call: Call) -> ListAgentsOut:
+    """Your business's agents, by name: role, description, the agent each reports to,
+    capabilities, status and when each last called (the first page of list_agents; follow its
+    next_cursor there for more)."""
+    return await agent_page(call, ListAgentsIn(limit=MAX_PAGE))

@@ -57,6 +57,7 @@ DOMAIN_MODULES = (
     "bizctx.tools.subscriptions",
     "bizctx.resources.invoices",
     "bizctx.tools.tasks",
+    "bizctx.tools.agents",
     "bizctx.resources.tasks",
     "bizctx.tools.contacts",
 )
