@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from mcp import Client
+from mcp import Client, types
 from psycopg.rows import dict_row
 
 from bizctx.ops import operators, policies
@@ -277,6 +277,19 @@ def audit_rows(conn: psycopg.Connection, agent: TestAgent) -> list[dict[str, Any
         "SELECT * FROM audit_logs WHERE tenant_id = %s AND agent_id = %s ORDER BY id",
         (agent.tenant_id, agent.id),
     ).fetchall()
+
+
+async def all_tools(client) -> list[types.Tool]:
+    """Every tool the client's agent may call: tools/list is paged (BIZCTX_PAGE_SIZE), and an
+    agent with every right has more tools than one page holds."""
+    tools: list[types.Tool] = []
+    cursor = None
+    while True:
+        page = await client.list_tools(cursor=cursor)
+        tools += page.tools
+        if not page.next_cursor:
+            return tools
+        cursor = page.next_cursor
 
 
 async def ok(client, tool: str, args: dict) -> dict:

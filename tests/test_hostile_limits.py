@@ -23,7 +23,18 @@ from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import open_app
 from bizctx.server.bounds import MAX_DEPTH
-from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, count, err, error_of, ok, small_settings, stdio_env
+from conftest import (
+    ALL_RIGHTS,
+    INITIALIZE,
+    all_tools,
+    audit_rows,
+    count,
+    err,
+    error_of,
+    ok,
+    small_settings,
+    stdio_env,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -167,7 +178,7 @@ async def test_a_write_only_agent_gets_a_receipt_never_the_record(make_agent, ma
     gone = insert_appointment(sql, biz, at(future_day(4), "10:00"), status="cancelled")
     live = insert_appointment(sql, biz, at(future_day(5), "10:00"))
     async with connect(clerk) as c:
-        listed = {t.name: t for t in (await c.list_tools()).tools}
+        listed = {t.name: t for t in await all_tools(c)}
         noop = await ok(c, "cancel_appointment", {"appointment_id": str(gone)})
         args = {"appointment_id": str(live), "reason": "client asked", "idempotency_key": "cancel-live-1"}
         done = await ok(c, "cancel_appointment", args)

@@ -23,7 +23,7 @@ from psycopg import sql as pgsql
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import ALL_RIGHTS
+from conftest import ALL_RIGHTS, all_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +187,7 @@ async def test_no_input_to_any_tool_gives_an_internal_error_or_a_partial_write(
     assert "audit_logs" in tables and "clients" in tables
     seen: dict[str, set[str]] = {}
     async with connect(agent) as client:
-        listed = {t.name: t for t in (await client.list_tools()).tools}
+        listed = {t.name: t for t in await all_tools(client)}
         assert set(listed) == set(registry.tools)  # every tool is exercised
 
         async def one(name: str, args: Any) -> None:

@@ -5,6 +5,7 @@ out, and no other agent's tools/list or resources/list changes by a single byte.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from test_hostile_properties import LEAKS
 
 from bizctx.server.app import load_domains
 from bizctx.server.registry import Registry
-from conftest import ALL_RIGHTS, INITIALIZE, audit_rows, error_of, stdio_env
+from conftest import ALL_RIGHTS, INITIALIZE, all_tools, audit_rows, error_of, stdio_env
 
 pytestmark = pytest.mark.anyio
 
@@ -145,7 +146,7 @@ def outcome(result: Any, where: str) -> str:
 async def _listings(connect, agent) -> tuple[str, str, str]:
     async with connect(agent) as client:
         return (
-            (await client.list_tools()).model_dump_json(),
+            json.dumps([t.model_dump(mode="json") for t in await all_tools(client)]),
             (await client.list_resources()).model_dump_json(),
             (await client.list_resource_templates()).model_dump_json(),
         )

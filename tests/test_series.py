@@ -270,7 +270,10 @@ async def test_an_imported_series_is_live_and_a_booked_one_exports_and_reimports
     tenant = (await make_tenant(time_zone="Europe/Berlin"))["name"]
     await load_examples(app, tenant, "jsonl")  # SER-1: A-5001 (confirmed) and A-5004 (cancelled)
     agent = await make_agent(**WRITER, tenant=tenant)
-    series_id = sql.execute("SELECT id FROM appointment_series WHERE external_ref = 'SER-1'").fetchone()["id"]
+    series_id = sql.execute(
+        "SELECT id FROM appointment_series WHERE tenant_id = %s AND external_ref = 'SER-1'",
+        (agent.tenant_id,),
+    ).fetchone()["id"]
     async with connect(agent) as c:
         cancelled = await ok(c, "cancel_series", {"series_id": str(series_id), "reason": "Moved away."})
     (a5001,) = sql.execute(
