@@ -27,8 +27,19 @@ async def run_billing(db: Database, tenant_ref: str | None = None) -> list[dict[
             tenants = [await find_tenant(tx, tenant_ref)]
     done: list[dict[str, Any]] = []
     for tenant in tenants:
-        async with db.agent_tx(tenant["id"], None) as tx:
-            due = await subscriptions.due_subscriptions(tx)
+        try:
+            async with db.agent_tx(tenant["id"], None) as tx:
+                due = await subscriptions.due_subscriptions(tx)
+        except Exception as exc:
+            log.exception("billing %s: listing its due subscriptions failed", tenant["name"])
+            done.append(
+                {
+                    "tenant_name": tenant["name"],
+                    "subscription_id": None,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
         for subscription_id in due:
             where = {"tenant_name": tenant["name"], "subscription_id": subscription_id}
             try:

@@ -446,7 +446,8 @@ def cmd_collections_set_ladder(args: argparse.Namespace, settings: Settings) -> 
 
 def _billed_line(r: dict[str, Any]) -> str:
     if "error" in r:
-        return f"[{r['tenant_name']}] subscription {r['subscription_id']} FAILED: {r['error']}"
+        which = f" subscription {r['subscription_id']}" if r["subscription_id"] else ""
+        return f"[{r['tenant_name']}]{which} FAILED: {r['error']}"
     return (
         f"[{r['tenant_name']}] subscription {r['subscription_id']}: {r['period_start']} to {r['period_end']}"
         f" invoiced as {r['invoice_id']}"

@@ -161,7 +161,7 @@ KINDS: dict[str, Kind] = {
                 "cancel_reason",
             ),
             writes=("write_series",),
-            prepare=("resolve_series",),
+            prepare=("resolve_series", "fill_series"),
         ),
         Kind(
             "appointments",
@@ -236,7 +236,7 @@ KINDS: dict[str, Kind] = {
             ),
             json=frozenset({"items"}),
             writes=("write_subscriptions", "delete_subscription_items", "insert_subscription_items"),
-            prepare=("resolve_subscriptions", "expand_subscription_items"),
+            prepare=("resolve_subscriptions", "fill_subscriptions", "expand_subscription_items"),
             staging=("subscriptions", "subscription_items"),
         ),
     )

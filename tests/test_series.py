@@ -280,6 +280,22 @@ async def test_an_imported_series_is_live_and_a_booked_one_exports_and_reimports
         "SELECT id, status FROM appointments WHERE external_ref = 'A-5001' AND series_id = %s", (series_id,)
     ).fetchall()
     assert cancelled["cancelled"] == [str(a5001["id"])] and a5001["status"] == "cancelled"
+    # A file without some columns keeps what they hold: still cancelled, same resource and zone.
+    partial = await load(
+        app, tenant, "series", write(tmp_path, "p.csv", "external_ref,occurrences\nSER-1,3\n")
+    )
+    kept = sql.execute(
+        "SELECT s.status, s.occurrences, s.time_zone, r.external_ref AS resource FROM appointment_series s"
+        " JOIN resources r ON r.id = s.resource_id WHERE s.id = %s",
+        (series_id,),
+    ).fetchone()
+    assert (partial.errors, partial.updated) == ([], 1)
+    assert (kept["status"], kept["occurrences"], kept["time_zone"], kept["resource"]) == (
+        "cancelled",
+        3,
+        "Europe/Berlin",
+        "STAFF-ANA",
+    )
     # The rule and its occurrences leave and come back as they are.
     for kind in ("series", "appointments"):
         exported = await export_text(app, tenant, kind, "csv")
@@ -334,11 +350,13 @@ async def test_bad_series_rows_and_series_refs_are_reported_and_nothing_is_writt
         "external_ref,client_ref,service_code,starts_at,series_ref\n"
         "A-9,C-1002,WINDOWS,2030-07-01T09:00:00+02:00,SER-1\n"
         "A-10,C-1001,REG-CLEAN,2030-07-08T09:00:00+02:00,SER-404\n"
+        "A-11,C-1001,WINDOWS,2030-07-09T09:00:00+02:00,SER-1\n"
     )
     refs = await load(app, tenant, "appointments", write(tmp_path, "a.csv", appointments))
     assert [(e.line, e.column, e.message) for e in refs.errors] == [
         (2, "series_ref", "is another client's series"),
         (3, "series_ref", "no series has external_ref SER-404 (import series first)"),
+        (4, "series_ref", "is a series of another service"),
     ]
     assert not result.imported and not refs.imported
     tenant_id = sql.execute("SELECT id FROM tenants WHERE name = %s", (tenant,)).fetchone()["id"]

@@ -5,6 +5,7 @@ often it runs and however runs race, and HTTP serve runs it on a schedule."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -51,12 +52,20 @@ def plan(client_id: str, **extra) -> dict:
 
 
 def backdate(sql, subscription_id: str, months: int) -> None:
-    """Make a subscription look `months` older: what passing time would do."""
+    """Make a subscription, and the periods it billed, look `months` older: what passing time
+    would do."""
+    ago = {"m": months, "id": subscription_id}
     sql.execute(
-        "UPDATE subscriptions SET starts_on = starts_on - make_interval(months => %s),"
-        " next_billing_on = next_billing_on - make_interval(months => %s),"
-        " ends_on = ends_on - make_interval(months => %s) WHERE id = %s",
-        (months, months, months, subscription_id),
+        "UPDATE subscriptions SET starts_on = starts_on - make_interval(months => %(m)s),"
+        " next_billing_on = next_billing_on - make_interval(months => %(m)s),"
+        " ends_on = ends_on - make_interval(months => %(m)s),"
+        " paused_until = paused_until - make_interval(months => %(m)s) WHERE id = %(id)s",
+        ago,
+    )
+    sql.execute(
+        "UPDATE subscription_periods SET period_start = period_start - make_interval(months => %(m)s),"
+        " period_end = period_end - make_interval(months => %(m)s) WHERE subscription_id = %(id)s",
+        ago,
     )
 
 
@@ -266,9 +275,38 @@ async def test_paused_periods_are_not_billed_and_billing_resumes_with_the_next(a
         past = await err(c, "pause_subscription", {"subscription_id": made["id"], "until": "2020-01-01"})
     day = today(sql, writer)
     assert (paused["status"], paused["paused_until"], nothing) == ("paused", None, [])
+    # The period that had started when it was paused was billed then, not dropped.
+    assert paused["last_billed"]["period_start"] == day.isoformat()
     assert (resumed["status"], resumed["next_billing_on"]) == ("active", day.isoformat())
     assert [r["period_start"] for r in billed] == [day]  # only the period that starts after the pause
+    assert len(periods(sql, made["id"])) == 2
     assert not_paused["code"] == "conflict" and past["code"] == "invalid_input"
+
+
+async def test_a_resume_after_a_pause_that_ended_unnoticed_bills_from_its_end(app, writer, connect, sql):
+    client_id = seed_client(sql, writer)
+    day = today(sql, writer)
+    async with connect(writer) as c:
+        made = await ok(c, "create_subscription", plan(client_id))
+        await ok(
+            c,
+            "pause_subscription",
+            {"subscription_id": made["id"], "until": (day + timedelta(days=20)).isoformat()},
+        )
+        # Two months on, the pause ended a little after the first paused period began, and no
+        # billing run has noticed: the next period, and today's, started after it ended.
+        backdate(sql, made["id"], 2)
+        sql.execute(
+            "UPDATE subscriptions SET paused_until = %s WHERE id = %s",
+            (day - timedelta(days=40), made["id"]),
+        )
+        resumed = await ok(c, "pause_subscription", {"subscription_id": made["id"], "resume": True})
+    billed = await run_billing(app.db, writer.tenant_name)
+    starts = [p["period_start"] for p in periods(sql, made["id"])]
+    assert resumed["status"] == "active" and date.fromisoformat(
+        resumed["next_billing_on"]
+    ) >= day - timedelta(days=40)
+    assert len(billed) == 2 and starts[-1] == day and len(starts) == 3
 
 
 async def test_a_pause_with_an_end_resumes_by_itself_at_the_billing_run(app, writer, connect, sql):
@@ -456,3 +494,123 @@ async def test_bad_subscription_rows_are_all_reported_and_nothing_is_written(app
         (6, "items"),
     }, result.errors
     assert not result.imported and count(sql, "subscriptions", writer.tenant_id) == 0
+
+
+async def test_an_import_cannot_move_billing_back_into_the_past_or_off_the_billing_day(
+    app, writer, connect, sql, tmp_path
+):
+    from test_import import export_text, load, write
+
+    client_id = seed_client(sql, writer)
+    async with connect(writer) as c:
+        made = await ok(c, "create_subscription", plan(client_id))
+    before = await export_text(app, writer.tenant_name, "subscriptions", "jsonl")
+    await run_billing(app.db, writer.tenant_name)
+    day = today(sql, writer)
+    record = json.loads(before)
+    rows = [
+        {**record, "plan_name": "Renamed"},  # exported before the run: its next_billing_on is billed
+        {**record, "external_ref": "NEW-1", "next_billing_on": "2020-01-31", "starts_on": "2020-01-01"},
+        {**record, "external_ref": "NEW-2", "next_billing_on": (day + timedelta(days=1)).isoformat(),
+         "billing_day": str((day + timedelta(days=3)).day), "starts_on": day.isoformat()},
+        {**record, "external_ref": "NEW-3", "currency": "JPY", "items": None},
+    ]  # fmt: skip
+    file = write(tmp_path, "s.jsonl", "".join(json.dumps(r) + "\n" for r in rows[:3]))
+    result = await load(app, writer.tenant_name, "subscriptions", file)
+    messages = {(e.line, e.column): e.message for e in result.errors}
+    assert "the end of the last period billed" in messages[(1, "next_billing_on")]
+    assert (
+        "before today" in messages[(2, "next_billing_on")]
+        and "every period since" in messages[(2, "next_billing_on")]
+    )
+    assert "not on the billing day" in messages[(3, "next_billing_on")]
+    # The currency of a subscription changes only with its items, priced in the new one.
+    now_next = sql.execute(
+        "SELECT next_billing_on FROM subscriptions WHERE id = %s", (made["id"],)
+    ).fetchone()
+    changed = {k: v for k, v in rows[3].items() if k != "items"} | {
+        "external_ref": made["id"],
+        "next_billing_on": now_next["next_billing_on"].isoformat(),
+    }
+    currency = await load(
+        app, writer.tenant_name, "subscriptions", write(tmp_path, "c.jsonl", json.dumps(changed) + "\n")
+    )
+    assert [(e.column, "give the items too" in e.message) for e in currency.errors] == [("currency", True)]
+    assert (
+        sql.execute("SELECT plan_name FROM subscriptions WHERE id = %s", (made["id"],)).fetchone()[
+            "plan_name"
+        ]
+        != "Renamed"
+    )
+
+
+async def test_an_import_without_some_columns_keeps_what_they_hold(app, writer, connect, sql, tmp_path):
+    from test_import import load, write
+
+    client_id = seed_client(sql, writer)
+    day = today(sql, writer)
+    async with connect(writer) as c:
+        made = await ok(
+            c,
+            "create_subscription",
+            plan(client_id, ends_on=(day + timedelta(days=200)).isoformat(), auto_renew=False),
+        )
+        await ok(c, "cancel_subscription", {"subscription_id": made["id"], "reason": "Moved away."})
+    before = sql.execute("SELECT * FROM subscriptions WHERE id = %s", (made["id"],)).fetchone()
+    file = write(tmp_path, "s.csv", f"external_ref,plan_name\n{made['id']},Renamed plan\n")
+    result = await load(app, writer.tenant_name, "subscriptions", file)
+    after = sql.execute("SELECT * FROM subscriptions WHERE id = %s", (made["id"],)).fetchone()
+    assert (result.errors, result.updated) == ([], 1)
+    assert after["plan_name"] == "Renamed plan"
+    kept = (
+        "status",
+        "cancelled_at",
+        "cancel_reason",
+        "ends_on",
+        "auto_renew",
+        "billing_day",
+        "next_billing_on",
+    )
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+
+
+async def test_a_billing_run_refuses_a_period_inside_one_already_billed(app, writer, connect, sql):
+    client_id = seed_client(sql, writer)
+    async with connect(writer) as c:
+        made = await ok(c, "create_subscription", plan(client_id))
+    await run_billing(app.db, writer.tenant_name)
+    # By hand, behind bizctx's back: billing moved back onto the period just billed.
+    sql.execute("UPDATE subscriptions SET next_billing_on = starts_on WHERE id = %s", (made["id"],))
+    (row,) = await run_billing(app.db, writer.tenant_name)
+    assert "starts inside one already billed" in row["error"] and len(periods(sql, made["id"])) == 1
+
+
+async def test_a_term_that_ends_before_its_first_period_or_an_amount_too_large_is_refused(
+    writer, connect, sql
+):
+    client_id = seed_client(sql, writer)
+    day = today(sql, writer)
+    later = day + timedelta(days=10)
+    async with connect(writer) as c:
+        never = await err(
+            c,
+            "create_subscription",
+            plan(
+                client_id,
+                starts_on=day.isoformat(),
+                billing_day=later.day,
+                ends_on=(day + timedelta(days=5)).isoformat(),
+                auto_renew=False,
+            ),
+        )
+        huge = await err(
+            c,
+            "create_subscription",
+            plan(
+                client_id,
+                items=[{"description": "Tower", "quantity": "9999999999", "unit_price": "99999999999999"}],
+            ),
+        )
+    assert never["code"] == "invalid_input" and "nothing would be billed" in never["message"]
+    assert huge["code"] == "invalid_input" and "too large" in huge["message"]
+    assert count(sql, "subscriptions", writer.tenant_id) == 0

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bizctx.server.bounds import NonBlank
@@ -224,9 +225,34 @@ async def create_subscription(call: Call, args: CreateSubscriptionIn) -> Subscri
     if args.ends_on is not None and args.ends_on < starts_on:
         raise InvalidInput(f"ends_on {args.ends_on} is before starts_on {starts_on}.")
     billing_day = args.billing_day or starts_on.day
+    first = first_period_start(starts_on, billing_day)
+    if args.ends_on is not None and args.ends_on < first and not args.auto_renew:
+        raise InvalidInput(
+            f"ends_on {args.ends_on} is before the first period ({first}, the first billing day from "
+            "starts_on): nothing would be billed. Give a later ends_on, or auto_renew=true."
+        )
     interval, _ = CYCLES[args.billing_cycle]
     lines = await priced_lines(call, [LineItemIn(**i.model_dump()) for i in args.items], args.currency)
-    subscription_id = await call.tx.value(
+    try:
+        async with call.tx.savepoint():
+            subscription_id = await _insert(call, args, interval, billing_day, starts_on, first, lines)
+    except psycopg.errors.NumericValueOutOfRange:
+        raise InvalidInput(
+            "The amount per period is too large to store; check the items' quantities and prices."
+        ) from None
+    return await subscription_detail(call.tx, subscription_id)
+
+
+async def _insert(
+    call: Call,
+    args: CreateSubscriptionIn,
+    interval: str,
+    billing_day: int,
+    starts_on: date,
+    first: date,
+    lines: list[PricedLine],
+) -> UUID:
+    subscription_id: UUID = await call.tx.value(
         INSERT_SUBSCRIPTION,
         client_id=args.client_id,
         plan_name=args.plan_name,
@@ -234,7 +260,7 @@ async def create_subscription(call: Call, args: CreateSubscriptionIn) -> Subscri
         billing_day=billing_day,
         currency=args.currency,
         starts_on=starts_on,
-        next_billing_on=first_period_start(starts_on, billing_day),
+        next_billing_on=first,
         ends_on=args.ends_on,
         auto_renew=args.auto_renew,
         descriptions=[i.description for i in lines],
@@ -244,7 +270,7 @@ async def create_subscription(call: Call, args: CreateSubscriptionIn) -> Subscri
         tax_pcts=[i.tax_pct for i in lines],
         service_ids=[i.service_id for i in lines],
     )
-    return await subscription_detail(call.tx, subscription_id)
+    return subscription_id
 
 
 # -- pause_subscription / cancel_subscription -----------------------------------------------------
@@ -273,8 +299,9 @@ async def _locked(tx: Tx, subscription_id: UUID) -> dict[str, Any]:
     return sub
 
 
-async def _set(tx: Tx, sub: dict[str, Any], *, cancel_reason: str | None = None, **change: Any) -> None:
-    state = {k: sub[k] for k in ("status", "paused_until", "next_billing_on", "ends_on")} | change
+async def _set(tx: Tx, sub: dict[str, Any], *, cancel_reason: str | None = None) -> None:
+    """Write the locked subscription's state back (what a pause, cancel or run changed)."""
+    state = {k: sub[k] for k in ("status", "paused_until", "next_billing_on", "ends_on")}
     await tx.execute(SET_SUBSCRIPTION, subscription_id=sub["id"], cancel_reason=cancel_reason, **state)
 
 
@@ -294,22 +321,29 @@ def _resumed_on(sub: dict[str, Any], on: date) -> date:
 )
 async def pause_subscription(call: Call, args: PauseSubscriptionIn) -> Subscription:
     """Pause a subscription until a date (or until resumed), or resume it (resume=true).
-    Periods that start while it is paused are not billed; billing goes on with the first
-    period starting on or after the day it resumes. Cancelled or ended ones cannot be paused."""
+    A period already started but not yet billed is billed first; periods that start while it
+    is paused are not billed; billing goes on with the first period starting on or after the
+    day the pause ends. Cancelled or ended ones cannot be paused."""
     sub = await _locked(call.tx, args.subscription_id)
     if sub["status"] in ("cancelled", "ended"):
         raise Conflict(
             f"Subscription {sub['plan_name']!r} is {sub['status']}: it bills nothing.", status=sub["status"]
         )
     today: date = sub["today"]
+    was_paused = sub["status"] == "paused"
+    _end_pause_if_over(sub, today)
     if args.resume:
-        if sub["status"] != "paused":
+        if not was_paused:
             raise Conflict(f"Subscription {sub['plan_name']!r} is not paused.", status=sub["status"])
-        await _set(call.tx, sub, status="active", paused_until=None, next_billing_on=_resumed_on(sub, today))
+        if sub["status"] == "paused":
+            sub |= {"status": "active", "paused_until": None, "next_billing_on": _resumed_on(sub, today)}
     else:
         if args.until is not None and args.until <= today:
             raise InvalidInput(f"until {args.until} must be after today ({today}); resume=true resumes now.")
-        await _set(call.tx, sub, status="paused", paused_until=args.until)
+        await _bill_due(call.tx, sub)
+        if sub["status"] != "ended":
+            sub |= {"status": "paused", "paused_until": args.until}
+    await _set(call.tx, sub)
     return await subscription_detail(call.tx, args.subscription_id)
 
 
@@ -328,21 +362,17 @@ class CancelSubscriptionIn(BaseModel):
     entity=("subscription", "subscription_id"),
 )
 async def cancel_subscription(call: Call, args: CancelSubscriptionIn) -> Subscription:
-    """Cancel a subscription: no period is billed after now; invoices already issued stay as
-    they are (void_invoice or refund_payment handle those). Cancelling a cancelled one changes
-    nothing and returns it."""
+    """Cancel a subscription: a period already started but not yet billed is billed, and none
+    after; invoices already issued stay as they are (void_invoice or refund_payment handle
+    those). Cancelling a cancelled one changes nothing and returns it."""
     sub = await _locked(call.tx, args.subscription_id)
     if sub["status"] == "ended":
         raise Conflict(f"Subscription {sub['plan_name']!r} has ended: it bills nothing.", status="ended")
     if sub["status"] != "cancelled":
-        await _set(
-            call.tx,
-            sub,
-            status="cancelled",
-            paused_until=None,
-            next_billing_on=None,
-            cancel_reason=args.reason,
-        )
+        _end_pause_if_over(sub, sub["today"])
+        await _bill_due(call.tx, sub)
+        sub |= {"status": "cancelled", "paused_until": None, "next_billing_on": None}
+        await _set(call.tx, sub, cancel_reason=args.reason)
     return await subscription_detail(call.tx, args.subscription_id)
 
 
@@ -394,13 +424,28 @@ async def bill_subscription(tx: Tx, subscription_id: UUID) -> list[BilledPeriod]
     run that waited for another finds next_billing_on moved past what that one billed; the
     periods table refuses a second invoice for a period whatever else happened."""
     sub = await _locked(tx, subscription_id)
-    today: date = sub["today"]
+    _end_pause_if_over(sub, sub["today"])
+    billed = await _bill_due(tx, sub)
+    await _set(tx, sub)
+    return billed
+
+
+def _end_pause_if_over(sub: dict[str, Any], today: date) -> None:
+    """A pause whose end has come is over: billing goes on from the first period starting on
+    or after that day (not after today: a run that comes late bills what it missed)."""
     if sub["status"] == "paused" and sub["paused_until"] is not None and sub["paused_until"] <= today:
         sub |= {
             "status": "active",
             "next_billing_on": _resumed_on(sub, sub["paused_until"]),
             "paused_until": None,
         }
+
+
+async def _bill_due(tx: Tx, sub: dict[str, Any]) -> list[BilledPeriod]:
+    """Invoice the locked subscription's periods due by today, each once (its row is updated
+    by the caller). A period that would overlap one already billed (next_billing_on moved back
+    by hand) is refused rather than billed twice."""
+    today: date = sub["today"]
     billed: list[BilledPeriod] = []
     months = MONTHS_OF_INTERVAL[sub["billing_interval"]]
     lines = [
@@ -417,6 +462,12 @@ async def bill_subscription(tx: Tx, subscription_id: UUID) -> list[BilledPeriod]
     ]
     while sub["status"] == "active" and sub["next_billing_on"] <= today:
         start = sub["next_billing_on"]
+        if sub["billed_until"] is not None and start <= sub["billed_until"]:
+            raise Conflict(
+                f"Subscription {sub['plan_name']!r}: its next period ({start}) starts inside one already "
+                f"billed (up to {sub['billed_until']}); set next_billing_on after that date.",
+                billed_until=str(sub["billed_until"]),
+            )
         following = next_period_start(start, sub["billing_day"], months)
         end = following - timedelta(days=1)
         if sub["ends_on"] is not None and start > sub["ends_on"]:
@@ -436,12 +487,11 @@ async def bill_subscription(tx: Tx, subscription_id: UUID) -> list[BilledPeriod]
         )
         await tx.execute(
             INSERT_SUBSCRIPTION_PERIOD,
-            subscription_id=subscription_id,
+            subscription_id=sub["id"],
             period_start=start,
             period_end=end,
             invoice_id=invoice_id,
         )
         billed.append(BilledPeriod(period_start=start, period_end=end, invoice_id=invoice_id))
-        sub["next_billing_on"] = following
-    await _set(tx, sub)
+        sub |= {"next_billing_on": following, "billed_until": end}
     return billed

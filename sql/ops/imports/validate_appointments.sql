@@ -7,7 +7,7 @@ WITH tenant AS (
 ),
 s AS (
     SELECT s.*, v.code, v.duration_minutes, v.required_capabilities, cur.status AS current_status,
-           ser.client_id AS series_client_id,
+           ser.client_id AS series_client_id, ser.service_id AS series_service_id,
            cur.starts_at AS current_starts, cur.ends_at AS current_ends,
            coalesce(lower(btrim(s.status)), 'scheduled') AS new_status,
            CASE WHEN bizctx_import.is_timestamp(btrim(s.starts_at)) THEN btrim(s.starts_at)::timestamptz END
@@ -125,7 +125,9 @@ CROSS JOIN LATERAL (VALUES
         WHEN t.series_ref IS NOT NULL AND t.series_id IS NULL
             THEN format('no series has external_ref %%s (import series first)', btrim(t.series_ref))
         WHEN t.series_client_id IS DISTINCT FROM t.client_id AND t.series_id IS NOT NULL
-            THEN 'is another client''s series' END)
+            THEN 'is another client''s series'
+        WHEN t.series_service_id IS DISTINCT FROM t.service_id AND t.series_id IS NOT NULL
+            THEN 'is a series of another service' END)
 ) AS p(col, msg)
 WHERE p.msg IS NOT NULL
 ORDER BY t.line, p.col

@@ -1,8 +1,15 @@
 -- Every problem with the staged subscriptions as (line, column, message), in file order:
--- fields, each item, and the shapes the table holds (a paused one's date, the term's order).
--- Index: none beyond the staging tables (the references were resolved before).
+-- fields, each item, the shapes the table holds (a paused one's date, the term's order), and
+-- where billing goes on: after the last period billed, on a billing day, and not in the past
+-- (the next billing run would invoice every period since).
+-- Index: subscriptions and subscription_periods primary keys.
 WITH s AS (
-    SELECT s.*,
+    SELECT s.*, cur.currency AS current_currency, cur.next_billing_on AS current_next,
+           (SELECT max(p.period_end) FROM subscription_periods p
+            WHERE p.tenant_id = %(tenant_id)s AND p.subscription_id = s.target_id) AS billed_until,
+           (now() AT TIME ZONE t.time_zone)::date AS today,
+           CASE WHEN bizctx_import.is_integer(btrim(s.billing_day)) THEN btrim(s.billing_day)::integer END
+               AS billing_day_n,
            coalesce(lower(btrim(s.status)), 'active') AS status_v,
            upper(btrim(s.currency)) AS currency_code,
            CASE WHEN bizctx_import.is_date(btrim(s.starts_on)) THEN btrim(s.starts_on)::date END AS starts_d,
@@ -13,6 +20,8 @@ WITH s AS (
            min(s.line) FILTER (WHERE s.external_ref IS NOT NULL)
                OVER (PARTITION BY btrim(s.external_ref)) AS first_ref_line
     FROM bizctx_import.subscriptions s
+    JOIN tenants t ON t.id = %(tenant_id)s
+    LEFT JOIN subscriptions cur ON cur.tenant_id = %(tenant_id)s AND cur.id = s.target_id
 ),
 item_problems AS (
     SELECT i.line, string_agg(format('item %%s: %%s', i.position, x.msg), '; ' ORDER BY i.position, x.k) AS msg
@@ -71,7 +80,10 @@ CROSS JOIN LATERAL (VALUES
             THEN format('%%s is not a day of the month from 1 to 31', s.billing_day) END),
     ('currency', CASE
         WHEN s.currency IS NULL THEN 'is required (ISO 4217, e.g. EUR)'
-        WHEN s.currency_code !~ '^[A-Z]{3}$' THEN format('%%s is not an ISO 4217 currency code like EUR', s.currency) END),
+        WHEN s.currency_code !~ '^[A-Z]{3}$' THEN format('%%s is not an ISO 4217 currency code like EUR', s.currency)
+        WHEN s.current_currency IS DISTINCT FROM s.currency_code AND s.target_id IS NOT NULL AND s.items IS NULL
+            THEN format('changes from %%s: give the items too, priced in %%s', s.current_currency, s.currency_code)
+        END),
     ('starts_on', CASE
         WHEN s.starts_on IS NULL THEN 'is required (YYYY-MM-DD)'
         WHEN s.starts_d IS NULL THEN format('%%s is not a date (YYYY-MM-DD)', s.starts_on) END),
@@ -86,7 +98,18 @@ CROSS JOIN LATERAL (VALUES
             THEN CASE WHEN s.status_v IN ('active', 'paused')
                       THEN 'is required for an active or paused subscription: the next period''s start (YYYY-MM-DD)' END
         WHEN s.next_d IS NULL THEN format('%%s is not a date (YYYY-MM-DD)', s.next_billing_on)
-        WHEN s.next_d < s.starts_d THEN 'must not be before starts_on' END),
+        WHEN s.next_d < s.starts_d THEN 'must not be before starts_on'
+        WHEN s.next_d <= s.billed_until
+            THEN format('must be after %%s, the end of the last period billed', s.billed_until)
+        WHEN s.next_d IS DISTINCT FROM s.current_next AND s.status_v IN ('active', 'paused') AND s.next_d < s.today
+            THEN format('%%s is before today (%%s): the next billing run would invoice every period since; give '
+                        'the next period to bill, today or later', s.next_billing_on, s.today)
+        WHEN extract(day FROM s.next_d)::integer
+             <> least(coalesce(s.billing_day_n, extract(day FROM s.starts_d)::integer),
+                      extract(day FROM date_trunc('month', s.next_d) + interval '1 month - 1 day')::integer)
+            THEN format('%%s is not on the billing day (%%s, or the last day of a shorter month)',
+                        s.next_billing_on, coalesce(s.billing_day_n, extract(day FROM s.starts_d)::integer))
+        END),
     ('paused_until', CASE
         WHEN s.paused_until IS NULL THEN NULL
         WHEN s.paused_d IS NULL THEN format('%%s is not a date (YYYY-MM-DD)', s.paused_until)
