@@ -111,10 +111,16 @@ class Setup:
             ).fetchone()["id"]
         )
 
-    async def claimed_task(self) -> str:
-        task_id = await self.task(priority=1000)
+    async def claimed_task(self, **extra: Any) -> str:
+        task_id = await self.task(priority=1000, **extra)
         claimed = await ok(self.c, "claim_next_task", {"task_types": ["call"]})
         assert claimed["task"]["id"] == task_id
+        return task_id
+
+    async def dead_task(self) -> str:
+        task_id = await self.claimed_task(max_attempts=1)
+        dead = await ok(self.c, "fail_task", {"task_id": task_id, "error": "No answer.", "retryable": True})
+        assert dead["status"] == "dead"
         return task_id
 
 
@@ -220,6 +226,12 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
         return args, {**args, "reason": "Too expensive."}
     if tool == "create_task":
         return {"type": "call", "title": "Call Ann"}, {"type": "call", "title": "Call Ben"}
+    if tool == "cancel_task":
+        args = {"task_id": await s.task(), "reason": "Not needed any more."}
+        return args, {**args, "reason": "Done by phone."}
+    if tool == "retry_dead_task":
+        first, second = await s.dead_task(), await s.dead_task()
+        return {"task_id": first}, {"task_id": second}
     if tool == "request_approval":
         args = {"task_id": await s.task(), "reason": "A refund over 500."}
         return args, {**args, "reason": "A refund over 900."}

@@ -200,6 +200,7 @@ async def record_delivery(call: Call, args: RecordDeliveryIn) -> Delivery:
             client_id=target["client_id"],
             appointment_id=args.appointment_id,
             invoice_id=None,
+            parent_task_id=None,
         )
         await call.tx.execute(SET_DELIVERY_FOLLOW_UP, delivery_id=row["id"], task_id=task["id"])
     elif args.follow_up_needed:
