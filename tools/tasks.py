@@ -153,7 +153,8 @@ async def find_agent(call: Call, ref: str) -> dict[str, Any]:
         agent_id = None
     row = await call.tx.one(FIND_AGENT, name=ref, agent_id=agent_id)
     if row is None:
-        raise NotFound(f"No agent {ref!r} in your business; list_agents shows them by name.")
+        # The reference is not echoed: it is the caller's text, not a record.
+        raise NotFound("No agent with that name or id in your business; list_agents shows them by name.")
     return row
 
 
