@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs", "contacts")
+DOMAINS = ("clients", "appointments", "invoices", "tasks", "mem_docs", "contacts", "goals")
 
 # The fields an operator may redact, per domain. Fixed: redaction keys name data
 # categories, and each output model maps its own fields onto them.
@@ -21,6 +21,7 @@ REDACTABLE: dict[str, frozenset[str]] = {
     "tasks": frozenset(),
     "mem_docs": frozenset(),
     "contacts": frozenset(),
+    "goals": frozenset(),
 }
 
 
@@ -79,6 +80,12 @@ class ContactsAccess(_DomainAccess):
     domain_name = "contacts"
 
 
+class GoalsAccess(_DomainAccess):
+    """The business's goals, and the KPIs (each also needs read on the domain it is computed from)."""
+
+    domain_name = "goals"
+
+
 class AccessPatterns(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +95,7 @@ class AccessPatterns(BaseModel):
     tasks: TasksAccess | None = None
     mem_docs: MemDocsAccess | None = None
     contacts: ContactsAccess | None = None
+    goals: GoalsAccess | None = None
 
     def domain(self, name: str) -> _DomainAccess | None:
         return getattr(self, name, None) if name in DOMAINS else None

@@ -60,6 +60,8 @@ DOMAIN_MODULES = (
     "bizctx.tools.agents",
     "bizctx.resources.tasks",
     "bizctx.tools.contacts",
+    "bizctx.tools.goals",
+    "bizctx.resources.goals",
 )
 
 

@@ -49,6 +49,8 @@ ALL_RIGHTS: dict[str, Any] = {
         "mem_docs.write",
         "contacts.read",
         "contacts.write",
+        "goals.read",
+        "goals.write",
     ],
     "access": {
         "clients": {"read": True, "write": True},
@@ -57,6 +59,7 @@ ALL_RIGHTS: dict[str, Any] = {
         "tasks": {"read": True, "write": True, "scope": "all"},
         "mem_docs": {"read": True, "write": True, "scope": "all"},
         "contacts": {"read": True, "write": True},
+        "goals": {"read": True, "write": True},
     },
 }
 

@@ -226,6 +226,9 @@ async def write_case(tool: str, s: Setup) -> tuple[dict[str, Any], dict[str, Any
         return args, {**args, "reason": "Too expensive."}
     if tool == "create_task":
         return {"type": "call", "title": "Call Ann"}, {"type": "call", "title": "Call Ben"}
+    if tool == "upsert_goal":
+        args = {"name": "Collect more", "goal_type": "revenue", "target_value": "5000", "target_unit": "USD"}
+        return args, {**args, "target_value": "6000"}
     if tool == "cancel_task":
         args = {"task_id": await s.task(), "reason": "Not needed any more."}
         return args, {**args, "reason": "Done by phone."}

@@ -87,7 +87,10 @@ async def test_keys_in_flight_before_the_upgrade_are_never_run_twice(new_databas
                 " VALUES (%s, %s, %s, 'bctx_x', %s, %s)",
                 (tenant, agent, name, f"{agent.int:064x}"[:64], json.dumps(ALL_RIGHTS["access"])),
             )
-            for cap in [c for c in ALL_RIGHTS["caps"] if not c.startswith("contacts.")]:  # v1 had none
+            v1_caps = [
+                c for c in ALL_RIGHTS["caps"] if not c.startswith(("contacts.", "goals."))
+            ]  # v1 had none
+            for cap in v1_caps:
                 conn.execute("INSERT INTO agent_capabilities VALUES (%s, %s, %s)", (tenant, agent, cap))
         doc = conn.execute(
             "INSERT INTO mem_docs (tenant_id, owner_agent_id, content, idempotency_key)"
