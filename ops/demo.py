@@ -30,7 +30,15 @@ from bizctx.server.queries import QueryRef
 
 from . import demo_data
 from .importer import ImportResult, import_rows
-from .operators import create_agent, create_tenant, find_tenant, get_agent, get_tenant, rotate_key
+from .operators import (
+    create_agent,
+    create_tenant,
+    find_tenant,
+    get_agent,
+    get_tenant,
+    rotate_key,
+    set_profile,
+)
 
 log = logging.getLogger("bizctx.demo")
 
@@ -68,8 +76,8 @@ AGENTS: dict[str, dict[str, Any]] = {
         },
     },
     # Runs the queue, decides approvals (reading the invoices a held void is about), keeps the
-    # business's memory, and sends the due reminders (reading the clients and appointments
-    # they are for).
+    # business's memory, sends the due reminders (reading the clients and appointments they
+    # are for), and sets the business's goals (reading the KPIs that measure them).
     "operations": {
         "capabilities": [
             "tasks.read",
@@ -83,6 +91,8 @@ AGENTS: dict[str, dict[str, Any]] = {
             "contacts.write",
             "clients.read",
             "appointments.read",
+            "goals.read",
+            "goals.write",
         ],
         "access": {
             "tasks": {"read": True, "write": True, "scope": "all"},
@@ -91,6 +101,7 @@ AGENTS: dict[str, dict[str, Any]] = {
             "contacts": {"read": True, "write": True},
             "clients": {"read": True},
             "appointments": {"read": True},
+            "goals": {"read": True, "write": True},
         },
     },
 }
@@ -176,6 +187,9 @@ async def _seed_data(
     today = datetime.now(ZoneInfo(TIME_ZONE)).date()
     for agent, tool, args in demo_data.recurring_calls(business, clients, services, today, TIME_ZONE):
         await call(agent, tool, args)
+    for name, role, description, parent in demo_data.HIERARCHY:
+        await set_profile(app.db, TENANT, name, role=role, description=description, parent_ref=parent)
+    await demo_data.set_goals(call)
     invoices = await _load(app.db, tenant_id, "invoices", business.rows["invoices"])
     await _held_void(app.guard, tenant_id, agents, business, invoices.ids)
     await _collections_ladder(app.guard, tenant_id, agents, business, invoices.ids)

@@ -688,6 +688,48 @@ def recurring_calls(
     return calls
 
 
+# The agents' places in the directory (list_agents): (name, role, description, reports to).
+HIERARCHY = (
+    ("operations", "orchestrator", "Runs the work queue, decides approvals and sets the goals.", None),
+    (
+        "front-desk",
+        "specialist",
+        "Takes the calls, books the visits and records how they went.",
+        "operations",
+    ),
+    ("billing", "specialist", "Invoices, payments, refunds and the clients' plans.", "operations"),
+)
+# The goals operations sets under one, each measured by a KPI (get_kpis) and owned by an agent.
+GOALS = (
+    {"name": "Collect this month's invoices", "goal_type": "revenue", "kpi": "revenue_collected",
+     "target_value": "6000", "target_unit": "USD", "owner": "billing"},
+    {"name": "Keep no-shows under 3%", "goal_type": "customer_satisfaction", "kpi": "no_show_rate",
+     "target_value": "3", "target_unit": "percent", "owner": "front-desk"},
+    {"name": "Twenty new clients a month", "goal_type": "growth", "kpi": "new_clients", "target_value": "20",
+     "target_unit": "count", "owner": "operations"},
+)  # fmt: skip
+
+
+async def set_goals(call: Call) -> None:
+    """Operations sets the business's goals: three measured ones under "Grow the business"."""
+    top = await call(
+        "operations",
+        "upsert_goal",
+        {
+            "name": "Grow the business",
+            "goal_type": "growth",
+            "owner": "operations",
+            "idempotency_key": "demo-goal-0",
+        },
+    )
+    for n, goal in enumerate(GOALS, 1):
+        await call(
+            "operations",
+            "upsert_goal",
+            {**goal, "parent_goal_id": top["id"], "idempotency_key": f"demo-goal-{n}"},
+        )
+
+
 def memory_calls(business: Business, clients: Mapping[str, UUID]) -> list[tuple[str, str, dict[str, Any]]]:
     """Operations remembers each document (the server embeds it)."""
     calls = []

@@ -143,6 +143,27 @@ async def test_the_demo_is_realistic_and_seeding_twice_adds_nothing(demo_setting
         ).fetchall()
         assert plans == [("month", "active", True), ("quarter", "active", True)]
         assert {("front-desk", "book_series"), ("billing", "create_subscription")} <= done
+        # A small hierarchy, and goals under one, each measured by a KPI and owned by an agent.
+        team = conn.execute(
+            "SELECT a.name, a.role, p.name FROM agents a"
+            " LEFT JOIN agents p ON p.id = a.parent_agent_id ORDER BY 1"
+        ).fetchall()
+        assert team == [
+            ("billing", "specialist", "operations"),
+            ("front-desk", "specialist", "operations"),
+            ("operations", "orchestrator", None),
+        ]
+        goals = conn.execute(
+            "SELECT g.name, g.kpi, p.name, o.name FROM goals g LEFT JOIN goals p ON p.id = g.parent_goal_id"
+            " LEFT JOIN agents o ON o.id = g.responsible_agent_id ORDER BY g.kpi NULLS FIRST"
+        ).fetchall()
+        assert [(kpi, parent) for _, kpi, parent, _ in goals] == [
+            (None, None),
+            ("new_clients", "Grow the business"),
+            ("no_show_rate", "Grow the business"),
+            ("revenue_collected", "Grow the business"),
+        ]
+        assert {owner for *_, owner in goals} == {"operations", "front-desk", "billing"}
 
 
 async def test_a_seeding_that_stopped_half_way_is_finished_by_the_next_without_duplicates(
@@ -220,3 +241,23 @@ async def test_operations_recalls_demo_memories_by_meaning(demo_settings):
         else result.structured_content
     )
     assert any("pet" in json.dumps(h).lower() or "cat" in json.dumps(h).lower() for h in hits)
+
+
+async def test_operations_reads_the_goals_and_brings_the_dead_task_back(demo_settings):
+    keys = await seed(demo_settings)
+    with psycopg.connect(demo_settings.database_url) as conn:
+        (dead,) = conn.execute("SELECT id FROM tasks WHERE status = 'dead'").fetchone()
+    async with open_app(demo_settings, migrate=False) as app:
+        agent = await app.directory.by_key(keys["operations"])
+        principal = Principal(agent.tenant_id, agent.id, "memory")
+        listed = await app.guard.call_tool(principal, "list_goals", {})
+        retried = await app.guard.call_tool(principal, "retry_dead_task", {"task_id": str(dead)})
+        directory = await app.guard.call_tool(principal, "list_agents", {})
+    assert not listed.is_error and not retried.is_error, (listed.content, retried.content)
+    progress = {g["name"]: g["progress"] for g in listed.structured_content["goals"]}
+    assert progress["Grow the business"] is None
+    assert progress["Twenty new clients a month"]["value"] == "200"  # the demo's clients, all new
+    assert progress["Collect this month's invoices"]["percent_of_target"] is not None
+    assert (retried.structured_content["status"], retried.structured_content["attempts"]) == ("pending", 0)
+    roles = {a["name"]: (a["role"], a["parent_name"]) for a in directory.structured_content["agents"]}
+    assert roles["front-desk"] == ("specialist", "operations")
