@@ -116,7 +116,9 @@ def expected(conn: psycopg.Connection, tenant_id, tz: ZoneInfo, start: date, end
         "SELECT id, task_id, from_status, to_status, at, detail FROM task_events"
         " WHERE tenant_id = %s ORDER BY id"
     )
-    ended = [e for e in events if lo <= e["at"] < hi]
+    # Held calls for approval are not the queue's work.
+    approvals = {t["id"] for t in rows("SELECT id FROM tasks WHERE tenant_id = %s AND type = 'approval'")}
+    ended = [e for e in events if lo <= e["at"] < hi and e["task_id"] not in approvals]
     completed = sum(e["to_status"] == "completed" for e in ended)
     dead = sum(e["to_status"] == "dead" for e in ended)
     out[("task_throughput", None)] = Decimal(completed)

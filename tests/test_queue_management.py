@@ -5,6 +5,7 @@ letters readable."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -213,3 +214,25 @@ async def test_queue_management_needs_tasks_write_and_sees_only_the_callers_scop
     assert unseen["code"] == "not_found"
     status = sql.execute("SELECT status FROM tasks WHERE id = %s", (task["id"],)).fetchone()["status"]
     assert status == "pending"
+
+
+async def test_two_agents_retrying_a_dead_task_at_once_revive_it_once(app, crew, make_agent, connect, sql):
+    boss, worker, _ = crew
+    other = await make_agent(**MANAGER, tenant=boss.tenant_name)
+    async with connect(boss) as c:
+        task = await ok(c, "create_task", {"type": "call", "title": "Call Ann", "max_attempts": 1})
+    async with connect(worker) as c:
+        await ok(c, "claim_next_task", {"task_types": ["call"]})
+        await ok(c, "fail_task", {"task_id": task["id"], "error": "No answer.", "retryable": True})
+    results = await asyncio.gather(
+        *(app.guard.call_tool(a.principal, "retry_dead_task", {"task_id": task["id"]}) for a in (boss, other))
+    )
+    assert sorted(r.is_error for r in results) == [False, True]
+    (refused,) = [r.meta["bizctx/error"] for r in results if r.is_error]
+    # Told how the task stands now, never "dead, not dead".
+    assert refused["code"] == "conflict" and refused["status"] == "pending"
+    assert "is pending, not dead" in refused["message"]
+    letters = sql.execute(
+        "SELECT processed_at FROM dead_letters WHERE task_id = %s", (task["id"],)
+    ).fetchall()
+    assert len(letters) == 1 and letters[0]["processed_at"] is not None

@@ -95,9 +95,12 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
     assert len(rows) >= 3
     # Restrictive policies narrow what an agent sees within its tenant (migration 0045 and
     # the idempotency store's own_keys); every table has exactly the two base policies besides.
+    # bizctx_stats (migration 0150) reads four tables for the security-definer functions.
     narrowing = {
-        "tasks": {"task_scope"},
-        "task_events": {"task_scope"},
+        "tasks": {"task_scope", "stats_tenant"},
+        "task_events": {"task_scope", "stats_tenant"},
+        "agents": {"stats_tenant"},
+        "audit_logs": {"stats_tenant"},
         "approval_events": {"task_scope"},
         "dead_letters": {"task_scope"},
         "mem_docs": {"mem_doc_scope", "mem_doc_delete"},
@@ -326,7 +329,7 @@ def _owner(sql, new_database, server_dsn: str, *, createrole: bool) -> str:
         )
     )
     sql.execute(
-        psycopg.sql.SQL("GRANT bizctx_app, bizctx_operator TO {} WITH ADMIN OPTION").format(
+        psycopg.sql.SQL("GRANT bizctx_app, bizctx_operator, bizctx_stats TO {} WITH ADMIN OPTION").format(
             psycopg.sql.Identifier(name)
         )
     )
@@ -400,3 +403,25 @@ async def test_a_login_the_server_refuses_stops_start_up_with_what_to_do(dsn, tm
             pass
     assert "bizctx_no_such_login" in str(refused.value) and "BIZCTX_AGENT_DATABASE_URL" in str(refused.value)
     assert "nope" not in str(refused.value)
+
+
+def test_the_security_definer_functions_run_as_a_role_that_row_security_binds(sql):
+    """They read tables agents may not (audit_logs) or past the task scope (tasks): as an owner
+    RLS never binds (a superuser, or the migrations' login with FORCE'd tables) they would read
+    more, or less, than the one business the call set. They run as bizctx_stats: no superuser,
+    no BYPASSRLS, a member of no role with other policies, the tenant its only policy."""
+    rows = sql.execute(
+        "SELECT p.proname, r.rolname, r.rolsuper, r.rolbypassrls,"
+        " EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) AS member_of_any,"
+        " p.proconfig FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner"
+        " WHERE p.prosecdef AND p.pronamespace = 'public'::regnamespace ORDER BY 1"
+    ).fetchall()
+    assert [r["proname"] for r in rows] == ["bizctx_agents_last_seen", "bizctx_task_kpis"]
+    for r in rows:
+        assert (r["rolname"], r["rolsuper"], r["rolbypassrls"], r["member_of_any"]) == (
+            "bizctx_stats",
+            False,
+            False,
+            False,
+        )
+        assert "search_path=pg_catalog, public, pg_temp" in r["proconfig"]

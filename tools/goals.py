@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bizctx.server.bounds import NonBlank
-from bizctx.server.errors import InvalidInput, NotFound
+from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.registry import Domain
@@ -24,6 +25,7 @@ goals = Domain("goals")
 
 UPSERT_GOAL = goals.query("upsert_goal")
 LIST_GOALS = goals.query("list_goals")
+LOCK_GOAL_TREE = goals.query("lock_goal_tree")
 GOAL_ANCESTORS = goals.query("goal_ancestors")
 GOALS_FOR_KPIS = goals.query("goals_for_kpis")
 KPI_INVOICES = goals.query("kpi_invoices")
@@ -96,6 +98,17 @@ KPI_QUERIES = (
     ("tasks", KPI_TASKS),
 )
 MAX_PERIOD_DAYS = 366
+# Where less is better: a goal on one of these is met at or below its target.
+LOWER_IS_BETTER = frozenset(
+    {
+        "receivables",
+        "overdue_amount",
+        "avg_days_to_pay",
+        "no_show_rate",
+        "task_failure_rate",
+        "avg_minutes_to_claim",
+    }
+)
 
 GoalType = Literal["revenue", "efficiency", "customer_satisfaction", "growth"]
 GoalStatus = Literal["active", "achieved", "missed", "cancelled"]
@@ -117,6 +130,7 @@ class Kpi(BaseModel):
     domain: str = Field(description="The data it is computed from.")
     unit: Unit
     currency: str | None = Field(default=None, description="For money: one entry per currency.")
+    better: Literal["higher", "lower"] = Field(description="Which way is better.")
     value: Decimal | None = Field(description="This period's value; null when there is nothing to average.")
     previous: Decimal | None = Field(
         description="The period before's value; null for a figure of today (receivables) or when there "
@@ -195,11 +209,13 @@ async def compute_kpis(
         )
         for name in names:
             mine = [r for r in found if r["kpi"] == name]
-            if not mine:  # money with no figures in any currency
-                zero = None if name == "avg_days_to_pay" else Decimal(0)
+            unit = KPIS[name][1]
+            # Counts and money are 0 where there is nothing; rates and averages have no value.
+            zero = Decimal(0) if unit in ("count", "money") else None
+            if not mine:
                 before = None if name in ("receivables", "overdue_amount") else zero
                 mine = [{"kpi": name, "currency": None, "value": zero, "previous": before}]
-            rows += mine
+            rows += [r | {"value": zero} if r["value"] is None and unit == "money" else r for r in mine]
     return rows, sorted(withheld), previous
 
 
@@ -227,6 +243,7 @@ async def kpi_view(call: Call, args: GetKpisIn) -> KpisOut:
             domain=KPIS[r["kpi"]][0],
             unit=KPIS[r["kpi"]][1],
             currency=r["currency"],
+            better="lower" if r["kpi"] in LOWER_IS_BETTER else "higher",
             value=r["value"],
             previous=r["previous"],
             goals=[
@@ -255,8 +272,14 @@ class Progress(BaseModel):
     kpi: KpiName
     period_from: date
     period_to: date
-    value: Decimal | None = Field(description="The KPI this month (in the goal's currency, for money).")
+    value: Decimal | None = Field(
+        description="The KPI this month; for money, in the goal's currency (target_unit), else null."
+    )
     percent_of_target: Decimal | None = Field(description="value / target_value x 100, to one decimal.")
+    better: Literal["higher", "lower"] = Field(description="Which way is better for this KPI.")
+    met: bool | None = Field(
+        description="Whether the value has reached the target (at or below it, where lower is better)."
+    )
 
 
 class Goal(BaseModel):
@@ -333,18 +356,30 @@ async def upsert_goal(call: Call, args: UpsertGoalIn) -> Goal:
         goal["status"] = "active"
     if goal.get("kpi") and goal.get("target_value") is None:
         raise InvalidInput("A goal tied to a kpi needs a target_value (what the KPI should reach).")
+    await call.tx.value(LOCK_GOAL_TREE)
     parent = goal.get("parent_goal_id")
     if parent is not None and "parent_goal_id" in given:
         if current is not None and parent == current["id"]:
             raise InvalidInput("A goal cannot serve itself; pick another parent_goal_id.")
         if await call.tx.one(LIST_GOALS, **_one(parent)) is None:
             raise NotFound(f"No goal {parent}; list_goals shows them.")
-    goal_id = await call.tx.value(
-        UPSERT_GOAL, goal_id=args.goal_id, name=args.name, **{k: goal.get(k) for k in _GOAL_FIELDS}
-    )
+    try:
+        async with call.tx.savepoint():
+            goal_id = await call.tx.value(
+                UPSERT_GOAL, goal_id=args.goal_id, name=args.name, **{k: goal.get(k) for k in _GOAL_FIELDS}
+            )
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(
+            "Another goal has that name; list_goals shows it (change that one by its name)."
+        ) from None
     above = await call.tx.all(GOAL_ANCESTORS, goal_id=goal_id)
-    if any(a["id"] == goal_id for a in above) or len(above) >= 49:
-        raise InvalidInput(f"Goal {parent} serves {args.name!r} already: pick a goal above it.")
+    if any(a["id"] == goal_id for a in above):
+        raise InvalidInput(
+            f"parent_goal_id {parent} is this goal or one it serves: that would be a loop. Pick a goal "
+            "that is not below it, or set parent_goal_id to null."
+        )
+    if len(above) >= 49:
+        raise InvalidInput("Goals may be nested at most 48 deep; pick a parent_goal_id higher up.")
     (saved,) = await _goals(call, await call.tx.all(LIST_GOALS, **_one(goal_id)))
     return saved
 
@@ -406,6 +441,15 @@ def _one(goal_id: UUID | None) -> dict[str, Any]:
     }
 
 
+def _in_goal_unit(figures: list[dict[str, Any]], unit: str | None) -> Decimal | None:
+    """The KPI's value a goal is measured by: the figure in the goal's currency (money comes per
+    currency; another currency's figure is not this goal's), or the one figure there is."""
+    if any(f["currency"] is not None for f in figures):
+        same = [f for f in figures if f["currency"] == unit]
+        return same[0]["value"] if same else None
+    return figures[0]["value"]
+
+
 async def _goals(call: Call, rows: list[dict[str, Any]]) -> list[Goal]:
     """Goals with their progress: the KPIs they name, computed once for this month."""
     named = {r["kpi"] for r in rows if r["kpi"]}
@@ -419,15 +463,19 @@ async def _goals(call: Call, rows: list[dict[str, Any]]) -> list[Goal]:
         progress = None
         mine = [f for f in figures if f["kpi"] == r["kpi"]]
         if mine and start and end:
-            match = next((f for f in mine if f["currency"] in (None, r["target_unit"])), mine[0])
-            value = match["value"]
-            percent = (
-                round(Decimal(100) * value / r["target_value"], 1)
-                if value is not None and r["target_value"]
-                else None
-            )
+            value = _in_goal_unit(mine, r["target_unit"])
+            target = r["target_value"]
+            lower = r["kpi"] in LOWER_IS_BETTER
             progress = Progress(
-                kpi=r["kpi"], period_from=start, period_to=end, value=value, percent_of_target=percent
+                kpi=r["kpi"],
+                period_from=start,
+                period_to=end,
+                value=value,
+                percent_of_target=round(Decimal(100) * value / target, 1)
+                if value is not None and target
+                else None,
+                better="lower" if lower else "higher",
+                met=None if value is None else (value <= target if lower else value >= target),
             )
         out.append(Goal(**r, progress=progress))
     return out

@@ -284,6 +284,12 @@ class ListTasksIn(PageIn):
     appointment_id: UUID | None = Field(default=None, description="Only tasks about this appointment.")
     invoice_id: UUID | None = Field(default=None, description="Only tasks about this invoice.")
 
+    @model_validator(mode="after")
+    def _one_assignee(self) -> ListTasksIn:
+        if self.assignee is not None and self.assignee_agent_id is not None:
+            raise ValueError("give assignee or assignee_agent_id, not both")
+        return self
+
 
 class ListTasksOut(PageOut):
     tasks: list[Task]
@@ -373,9 +379,12 @@ async def retry_dead_task(call: Call, args: RetryDeadTaskIn) -> Task:
         )
     revived = await call.tx.one(RETRY_DEAD_TASK, task_id=args.task_id)
     if revived is None:
+        current = await get_visible_task(call, args.task_id)  # as it is now, after any racing retry
+        retried = " (another call retried it just now)" if row["status"] == "dead" else ""
         raise Conflict(
-            f"Task {row['id']} is {row['status']}, not dead: only a dead task can be retried.",
-            status=row["status"],
+            f"Task {current['id']} is {current['status']}, not dead{retried}: only a dead task can be "
+            "retried.",
+            status=current["status"],
         )
     await call.tx.execute(PROCESS_DEAD_LETTER, task_id=args.task_id)
     return Task(**revived)
