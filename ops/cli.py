@@ -291,12 +291,13 @@ def cmd_agent_set(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(row)
     else:
-        changed = [
-            f"{key} {row[key] if row[key] is not None else 'default'}"
+        unset = {"calls_per_minute": "default"}
+        shown = [
+            f"{key} {row[key] if row[key] is not None else unset.get(key, 'none')}"
             for key in ("calls_per_minute", "role", "description", "parent")
-            if key in row and (key != "parent" or args.parent is not None)
+            if key in row
         ]
-        print(f"agent {row['name']!r}: " + ", ".join(changed))
+        print(f"agent {row['name']!r}: " + ", ".join(shown))
     return 0
 
 

@@ -236,7 +236,7 @@ async def set_profile(
             raise OperatorError(
                 f"--parent {parent_ref!r} is {agent['name']!r} or below it: pick an agent that is not"
             )
-    return {**agent, "role": role, "description": description, "parent": parent["name"] if parent else None}
+        return await _agent(tx, tenant_ref, str(agent["id"]))  # as stored now
 
 
 async def set_access_patterns(db: Database, tenant_ref: str, ref: str, access: AccessPatterns) -> dict:

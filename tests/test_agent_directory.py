@@ -133,14 +133,17 @@ async def test_the_cli_places_an_agent_in_the_directory(team, dsn, tmp_path, con
         env, "agent", "set", "old-billing", "--tenant", boss.tenant_name, "--role", "specialist",
         "--description", "Billed invoices until May.", "--parent", "orchestrator",
     )  # fmt: skip
+    again = bizctx(env, "agent", "set", "old-billing", "--tenant", boss.tenant_name, "--role", "director")
     refused = bizctx(env, "agent", "set", "old-billing", "--tenant", boss.tenant_name)
     assert done.returncode == 0, done.stderr
     assert "specialist" in done.stdout and "orchestrator" in done.stdout
     assert refused.returncode == 2 and "--role" in refused.stderr
+    # What is printed is what is stored: the description and parent given before are kept.
+    assert "role director" in again.stdout and "Billed invoices until May." in again.stdout
     async with connect(boss) as c:
         (entry,) = (await ok(c, "list_agents", {"status": "disabled"}))["agents"]
     assert (entry["role"], entry["description"], entry["parent_name"]) == (
-        "specialist",
+        "director",
         "Billed invoices until May.",
         "orchestrator",
     )

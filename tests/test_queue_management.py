@@ -236,3 +236,23 @@ async def test_two_agents_retrying_a_dead_task_at_once_revive_it_once(app, crew,
         "SELECT processed_at FROM dead_letters WHERE task_id = %s", (task["id"],)
     ).fetchall()
     assert len(letters) == 1 and letters[0]["processed_at"] is not None
+
+
+async def test_a_dead_task_of_a_disabled_agent_is_not_revived_and_the_refusal_says_why(
+    app, crew, connect, sql
+):
+    boss, worker, _ = crew
+    async with connect(boss) as c:
+        task = await ok(
+            c,
+            "create_task",
+            {"type": "call", "title": "Call Ann", "assignee": "scheduler", "max_attempts": 1},
+        )
+    async with connect(worker) as c:
+        await ok(c, "claim_next_task", {"task_types": ["call"]})
+        await ok(c, "fail_task", {"task_id": task["id"], "error": "No answer.", "retryable": True})
+    await operators.set_status(app.db, boss.tenant_name, "scheduler", "disabled")
+    async with connect(boss) as c:
+        refused = await err(c, "retry_dead_task", {"task_id": task["id"]})
+    assert refused["code"] == "conflict" and "'scheduler', which is disabled" in refused["message"]
+    assert sql.execute("SELECT status FROM tasks WHERE id = %s", (task["id"],)).fetchone()["status"] == "dead"

@@ -371,12 +371,22 @@ class RetryDeadTaskIn(BaseModel):
 async def retry_dead_task(call: Call, args: RetryDeadTaskIn) -> Task:
     """Bring a dead task (it used up its attempts) back to the queue: pending, claimable now,
     its attempts counted again from 0 and its dead letter marked processed; its error history
-    stays. Only dead tasks, and never approval tasks. Returns the task."""
+    stays. Only dead tasks, never approval tasks, and not one assigned to a disabled agent.
+    Returns the task."""
     row = await get_visible_task(call, args.task_id)
     if row["type"] == APPROVAL_TYPE:
         raise Conflict(
             f"Task {row['id']} holds a call for approval: it is never retried.", status=row["status"]
         )
+    if row["assignee_agent_id"] is not None:
+        assignee = await find_agent(call, str(row["assignee_agent_id"]))
+        if assignee["status"] != "active":
+            raise Conflict(
+                f"Task {row['id']} is assigned to {assignee['name']!r}, which is disabled: retried, nobody "
+                "could claim it. Create a new task for an active agent (list_agents), or ask an operator "
+                "to enable that one.",
+                status=row["status"],
+            )
     revived = await call.tx.one(RETRY_DEAD_TASK, task_id=args.task_id)
     if revived is None:
         current = await get_visible_task(call, args.task_id)  # as it is now, after any racing retry
