@@ -513,8 +513,11 @@ async def test_limit_refusals_are_counted_not_written_one_row_each(app, shop, co
     assert {error_of(r)["code"] for r in refused} == {"rate_limited"}
     assert not [r for r in audit_rows(sql, shop["billing"]) if r["error_code"] == "rate_limited"]
     await app.guard.refusals.flush(app.db, everything=True)
-    (row,) = [r for r in audit_rows(sql, shop["billing"]) if r["error_code"] == "rate_limited"]
-    assert row["arguments"]["refused_calls"] == 6
+    rows = [r for r in audit_rows(sql, shop["billing"]) if r["error_code"] == "rate_limited"]
+    # One row per agent per minute: six refusals paced a second apart may span two minutes.
+    minutes = [r["arguments"]["minute"] for r in rows]
+    assert len(rows) == len(set(minutes)) <= 2
+    assert sum(r["arguments"]["refused_calls"] for r in rows) == 6
 
 
 async def test_a_replayed_hold_tells_the_same_policy_and_an_expired_one_says_so(app, shop, connect, sql):

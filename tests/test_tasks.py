@@ -89,9 +89,15 @@ async def test_create_task_queues_a_pending_task_with_an_event_and_audit(team, c
     assert task["assignee_agent_id"] == str(team["worker"].id) and task["client_id"] == str(client_id)
     assert parse(task["due_at"]) == parse(due) and parse(task["due_at"]).utcoffset() is not None
     # The creation event records when the task became claimable (its run_after).
-    assert events(sql, task["id"]) == [
-        (None, "pending", manager.id, {"attempts": 0, "run_after": task["run_after"].replace("Z", "+00:00")})
-    ]
+    ((before, after, agent, detail),) = events(sql, task["id"])
+    assert (before, after, agent, set(detail), detail["attempts"]) == (
+        None,
+        "pending",
+        manager.id,
+        {"attempts", "run_after"},
+        0,
+    )
+    assert parse(detail["run_after"]) == parse(task["run_after"])
     (row,) = audit_rows(sql, manager)
     assert (row["name"], row["outcome"], row["entity_type"], row["entity_id"]) == (
         "create_task",
