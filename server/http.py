@@ -30,6 +30,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import AppState, build_server
@@ -90,12 +91,28 @@ def auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return JSONResponse({"error": {"code": "invalid_input", "message": str(exc)}}, status_code=400)
 
 
+# What a caller without a valid key is told to send. The SDK's 401 says only "Authentication
+# required", and a client that knows OAuth (the Inspector) then starts an OAuth flow that
+# bizctx does not offer: agents authenticate with a key.
+KEY_REQUIRED = (
+    "Send your agent key in the header Authorization: Bearer <agent key> (bizctx uses agent keys, not OAuth)"
+)
+
+
+class RequireAgentKey(RequireAuthMiddleware):
+    """The SDK's check that a request carries a verified key, with a 401 that names the header."""
+
+    async def _send_auth_error(self, send: Send, status_code: int, error: str, description: str) -> None:
+        told = KEY_REQUIRED if status_code == 401 else description
+        await super()._send_auth_error(send, status_code, error, told)
+
+
 def principal_for(transport: str) -> Callable[[ServerRequestContext[Any, Any]], Principal]:
     def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
         request = ctx.request
         user = request.scope.get("user") if isinstance(request, Request) else None
         if not isinstance(user, AuthenticatedUser) or not user.access_token.claims:
-            # RequireAuthMiddleware lets no such request through; refuse rather than guess.
+            # RequireAgentKey lets no such request through; refuse rather than guess.
             raise PermissionDenied("This request carries no verified agent key.")
         claims = user.access_token.claims
         return Principal(
@@ -265,7 +282,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
             session_idle_timeout=state.settings.http_session_idle_seconds,
             per_agent=state.settings.http_sessions_per_agent,
         )
-        routes.append(Route("/mcp", RequireAuthMiddleware(StreamableHTTPASGIApp(manager), [])))
+        routes.append(Route("/mcp", RequireAgentKey(StreamableHTTPASGIApp(manager), [])))
     else:
         sse = SseServerTransport("/messages/", security_settings=security)
 
@@ -278,8 +295,8 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
                 # line in the log, not a traceback and a reset connection.
                 log.info("refused an SSE connection: %s", exc)
 
-        routes.append(Route("/sse", RequireAuthMiddleware(sse_endpoint, []), methods=["GET"]))
-        routes.append(Mount("/messages/", app=RequireAuthMiddleware(sse.handle_post_message, [])))
+        routes.append(Route("/sse", RequireAgentKey(sse_endpoint, []), methods=["GET"]))
+        routes.append(Mount("/messages/", app=RequireAgentKey(sse.handle_post_message, [])))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -149,6 +149,9 @@ async def test_missing_and_wrong_keys_get_401(app, transport):
                     response = await http.post(f"{base}{path}", json=INITIALIZE)
             assert response.status_code == 401, key
             assert response.headers["www-authenticate"].startswith("Bearer")
+            # It names what to send, so a client does not go looking for OAuth.
+            assert "Authorization: Bearer <agent key>" in response.json()["error_description"]
+            assert "Authorization: Bearer <agent key>" in response.headers["www-authenticate"]
 
 
 async def test_a_bad_origin_is_refused_even_with_a_good_key(app, make_agent):
