@@ -419,6 +419,23 @@ async def test_reminders_default_skip_all_opt_outs_and_past_send_times(writer, b
     assert count(sql, "appointment_reminders", biz.tenant_id) == 2
 
 
+async def test_the_schedule_is_in_the_business_zone_and_record_times_in_utc(writer, biz, connect):
+    # README: schedule times carry the business's offset, as people read them; when something
+    # happened (created, updated, cancelled) is UTC, like every other record time.
+    day = future_day()
+    async with connect(writer) as c:
+        booked = await book(c, biz, day, "10:00", resource_id=str(biz.ben))
+        cancelled = await ok(c, "cancel_appointment", {"appointment_id": booked["id"], "reason": "Away."})
+    assert booked["starts_at"] == iso(day, "10:00") and not booked["starts_at"].endswith("Z")
+    for stamp in (
+        booked["created_at"],
+        booked["updated_at"],
+        cancelled["cancelled_at"],
+        cancelled["updated_at"],
+    ):
+        assert stamp.endswith("Z"), stamp
+
+
 async def test_booking_without_a_resource_takes_the_first_free_one(writer, biz, connect, sql):
     day = future_day()
     async with connect(writer) as c:

@@ -151,11 +151,12 @@ class AppointmentDetail(Appointment):
 
 
 def _appointment_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """A get_appointment / list_appointments row as Appointment fields, times in the business
-    time zone. The client's contact fields and the address follow the clients domain: the guard
-    removes them for an agent that may not see them."""
+    """A get_appointment / list_appointments row as Appointment fields: the schedule (start and
+    end) in the business time zone, as people read it; when things happened (created, updated,
+    cancelled) in UTC, like every other record time. The client's contact fields and the
+    address follow the clients domain: the guard removes them for an agent that may not see
+    them."""
     tz = ZoneInfo(row["time_zone"])
-    cancelled_at = row["cancelled_at"]
     return {
         "id": row["id"],
         "status": row["status"],
@@ -169,10 +170,10 @@ def _appointment_fields(row: dict[str, Any]) -> dict[str, Any]:
         "notes": row["notes"],
         "price": row["price"],
         "currency": row["currency"],
-        "cancelled_at": cancelled_at.astimezone(tz) if cancelled_at else None,
+        "cancelled_at": row["cancelled_at"],
         "cancellation_reason": row["cancellation_reason"],
-        "created_at": row["created_at"].astimezone(tz),
-        "updated_at": row["updated_at"].astimezone(tz),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
     }
 
 
