@@ -108,6 +108,7 @@ async def test_a_delivery_is_recorded_shown_and_corrected_with_one_follow_up_tas
         (needed_again["follow_up_task_id"], "pending"),
     ]
     assert first["started_at"] == iso(day, "10:05") and first["delivered_by"] == str(biz.ana)
+    assert first["created_at"].endswith("Z") and corrected["updated_at"].endswith("Z")  # record times: UTC
     assert first["checklist"] == [{"item": "Kitchen", "done": True}, {"item": "Oven", "done": False}]
     assert first["follow_up_task_id"] is not None
     assert corrected["id"] == first["id"] and corrected["delivered_by"] == str(biz.ben)

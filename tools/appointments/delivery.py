@@ -100,12 +100,14 @@ async def appointment_outcome(call: Call, appointment_id: UUID) -> AppointmentOu
         raise NotFound(f"No appointment {appointment_id}; find appointments with list_appointments.")
     tz = ZoneInfo(row["time_zone"])
     delivery, feedback = row["delivery"], row["feedback"]
-    times = ("started_at", "ended_at", "follow_up_at", "created_at", "updated_at")
+    # What was done at the visit in the business's zone, like its schedule; when the record was
+    # made (created_at, updated_at) in UTC, like every record time.
+    visit_times = ("started_at", "ended_at", "follow_up_at")
     return AppointmentOutcome(
         appointment_id=row["appointment_id"],
         status=row["status"],
-        delivery=Delivery(**_local(delivery, tz, *times)) if delivery else None,
-        feedback=Feedback(**_local(feedback, tz, "created_at")) if feedback else None,
+        delivery=Delivery(**_local(delivery, tz, *visit_times)) if delivery else None,
+        feedback=Feedback(**feedback) if feedback else None,
     )
 
 
