@@ -17,7 +17,7 @@ ALTER TABLE agents
     ADD CONSTRAINT agents_not_own_parent CHECK (parent_agent_id <> id);
 
 CREATE FUNCTION bizctx_agents_last_seen() RETURNS TABLE (agent_id uuid, last_seen_at timestamptz)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT a.id, (SELECT l.occurred_at FROM audit_logs l
                   WHERE l.tenant_id = a.tenant_id AND l.agent_id = a.id
                   ORDER BY l.occurred_at DESC LIMIT 1)

@@ -79,17 +79,19 @@ END
 $$;
 
 -- The task KPIs over [p_from, p_to), for the calling tenant only: tasks completed, tasks
--- that went dead, and the average minutes from a task becoming claimable (the event that made
--- it pending: created, approved, released or retried; or the run_after it then had, if later)
--- to its claim, over claims from pending in the period.
+-- that went dead (held calls for approval are not the queue's work: not counted), and the
+-- average minutes from a task becoming claimable (the event that made it pending: created,
+-- approved, released or retried; or the run_after it then had, if later) to its claim, over
+-- claims from pending in the period.
 CREATE INDEX task_events_at_idx ON task_events (tenant_id, at);
 CREATE FUNCTION bizctx_task_kpis(p_from timestamptz, p_to timestamptz)
     RETURNS TABLE (completed bigint, dead bigint, avg_minutes_to_claim numeric)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH ended AS (
         SELECT count(*) FILTER (WHERE e.to_status = 'completed') AS completed,
                count(*) FILTER (WHERE e.to_status = 'dead') AS dead
         FROM task_events e
+        JOIN tasks t ON t.tenant_id = e.tenant_id AND t.id = e.task_id AND t.type <> 'approval'
         WHERE e.tenant_id = bizctx_tenant() AND e.at >= p_from AND e.at < p_to
           AND e.to_status IN ('completed', 'dead')
     ),
