@@ -9,6 +9,7 @@ the rounded lines. Amounts go out as strings at the currency's minor unit ("12.3
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -178,7 +179,10 @@ async def invoice_detail(call: Call, invoice_id: UUID) -> Invoice:
 # -- create_invoice -----------------------------------------------------------------------------
 
 
-class LineItemIn(BaseModel):
+class CatalogLineIn(BaseModel):
+    """A priced line as an agent gives it: an invoice's line, or a subscription's item (billed
+    as a line each period). A line naming a service leaves what it omits to the catalog."""
+
     model_config = ConfigDict(extra="forbid")
 
     description: NonBlank | None = Field(
@@ -211,13 +215,16 @@ class LineItemIn(BaseModel):
     service_id: UUID | None = Field(
         default=None, description="The service sold, from list_services: the line takes its price and tax."
     )
-    appointment_id: UUID | None = Field(default=None, description="The appointment billed, if any.")
 
     @model_validator(mode="after")
-    def _priced(self) -> LineItemIn:
+    def _priced(self) -> CatalogLineIn:
         if self.service_id is None and (self.description is None or self.unit_price is None):
             raise ValueError("a line without a service_id needs a description and a unit_price")
         return self
+
+
+class LineItemIn(CatalogLineIn):
+    appointment_id: UUID | None = Field(default=None, description="The appointment billed, if any.")
 
 
 class CreateInvoiceIn(BaseModel):
@@ -262,7 +269,7 @@ class PricedLine(BaseModel):
     appointment_id: UUID | None = None
 
 
-async def priced_lines(call: Call, items: list[LineItemIn], currency: str) -> list[PricedLine]:
+async def priced_lines(call: Call, items: Sequence[CatalogLineIn], currency: str) -> list[PricedLine]:
     """The lines with what they leave out taken from the services they name: name, price (in
     the service's currency, which must be the invoice's) and tax rate. NotFound for a service
     that does not exist."""

@@ -31,8 +31,8 @@ from bizctx.tools.invoices import (
     DEFAULT_TERMS_DAYS,
     INVOICE_CONTEXT,
     MAX_ITEMS,
+    CatalogLineIn,
     Currency,
-    LineItemIn,
     PricedLine,
     _upper,
     invoices,
@@ -77,36 +77,6 @@ def next_period_start(start: date, billing_day: int, months: int) -> date:
 
 
 # -- models ---------------------------------------------------------------------------------------
-
-
-class SubscriptionItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    service_id: UUID | None = Field(
-        default=None, description="The service, from list_services: the item takes its name, price and tax."
-    )
-    description: NonBlank | None = Field(
-        default=None, max_length=1000, description="As the client reads it; default: the service's name."
-    )
-    quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=4, description="How many per period (> 0).")
-    unit_price: Decimal | None = Field(
-        default=None,
-        ge=0,
-        max_digits=18,
-        decimal_places=4,
-        description="Price of one unit per period; default: the service's price (in the subscription's "
-        "currency).",
-    )
-    discount_pct: Decimal = Field(default=Decimal(0), ge=0, le=100, decimal_places=4)
-    tax_pct: Decimal | None = Field(
-        default=None, ge=0, le=100, decimal_places=4, description="Default: the service's tax rate, else 0."
-    )
-
-    @model_validator(mode="after")
-    def _priced(self) -> SubscriptionItemIn:
-        if self.service_id is None and (self.description is None or self.unit_price is None):
-            raise ValueError("an item without a service_id needs a description and a unit_price")
-        return self
 
 
 class SubscriptionItem(BaseModel):
@@ -179,7 +149,7 @@ class CreateSubscriptionIn(BaseModel):
 
     client_id: UUID = Field(description="The client billed (from search_clients).")
     plan_name: NonBlank = Field(max_length=200, description="e.g. 'Weekly clean, monthly plan'.")
-    items: list[SubscriptionItemIn] = Field(
+    items: list[CatalogLineIn] = Field(
         min_length=1, max_length=MAX_ITEMS, description=f"What each period bills (1-{MAX_ITEMS} items)."
     )
     currency: Currency
@@ -232,7 +202,7 @@ async def create_subscription(call: Call, args: CreateSubscriptionIn) -> Subscri
             "starts_on): nothing would be billed. Give a later ends_on, or auto_renew=true."
         )
     interval, _ = CYCLES[args.billing_cycle]
-    lines = await priced_lines(call, [LineItemIn(**i.model_dump()) for i in args.items], args.currency)
+    lines = await priced_lines(call, args.items, args.currency)
     try:
         async with call.tx.savepoint():
             subscription_id = await _insert(call, args, interval, billing_day, starts_on, first, lines)
