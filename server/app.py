@@ -16,14 +16,20 @@ from typing import Any, TypeVar
 import mcp_types as types
 import psycopg
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from . import migrations
+from . import migrations, notices
+from .completions import Completions
 from .database import Database, Tx, connect_once
 from .errors import AgentRefused, BizctxError, StartupError
 from .guard import Guard, Principal
-from .identity import AgentDirectory
+from .identity import Agent, AgentDirectory
+from .live import LegacySubscriptions, LiveHub, serve_listen
+from .notices import LogLevels
+from .prompts import PromptBook, PromptSpec
 from .queries import QueryBook, QueryRef
 from .registry import Domain, Registry
 from .replies import protocol_error
@@ -65,6 +71,13 @@ DOMAIN_MODULES = (
 )
 
 
+PROMPTS_MODULE = "bizctx.resources.prompts"
+
+
+def load_prompts() -> list[PromptSpec]:
+    return list(importlib.import_module(PROMPTS_MODULE).PROMPTS)
+
+
 def load_domains() -> list[Domain]:
     domains: list[Domain] = []
     for name in DOMAIN_MODULES:
@@ -82,6 +95,10 @@ class AppState:
     registry: Registry
     guard: Guard
     services: dict[type, Any]
+    live: LiveHub
+    legacy: LegacySubscriptions
+    prompts: PromptBook
+    log_levels: LogLevels
 
 
 @asynccontextmanager
@@ -169,14 +186,28 @@ async def open_app(
             directory = AgentDirectory(db)
             await directory.start()
             guard = Guard(db, directory, registry, settings, opened)
+            live = LiveHub(db, directory, guard, settings)
+            await live.start()
             flusher = asyncio.create_task(_flush_refusals(guard), name="bizctx-refusal-log")
             try:
-                yield AppState(settings, db, directory, registry, guard, opened)
+                yield AppState(
+                    settings,
+                    db,
+                    directory,
+                    registry,
+                    guard,
+                    opened,
+                    live,
+                    LegacySubscriptions(live),
+                    PromptBook(load_prompts()),
+                    LogLevels(),
+                )
             finally:
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher
                 await guard.refusals.flush(db, everything=True)
+                await live.stop()
                 await directory.stop()
 
 
@@ -196,6 +227,24 @@ async def _flush_refusals(guard: Guard) -> None:
     while True:
         await asyncio.sleep(15)
         await guard.refusals.flush(guard.db)
+
+
+class BizctxServer(Server[Any]):
+    """The SDK's low-level server, telling clients on protocol versions before 2026-07-28 that
+    its lists can change (later ones learn it from subscriptions/listen being served)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options
+            or NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
 
 
 R = TypeVar("R")
@@ -224,18 +273,33 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
 
     Context = ServerRequestContext[Any, Any]
 
+    async def watch_lists(ctx: Context, principal: Principal) -> None:
+        """A session on a protocol before 2026-07-28 that lists is told when its lists change
+        (later versions ask for that on a subscriptions/listen stream)."""
+        if ctx.session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            state.legacy.watch(await guard.current_agent(principal), ctx)
+
     async def on_list_tools(
         ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return await safely(guard.list_tools(principal_of(ctx), cursor(params)))
+        principal = principal_of(ctx)
+        listed = await safely(guard.list_tools(principal, cursor(params)))
+        await safely(watch_lists(ctx, principal))
+        return listed
 
     async def on_call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await safely(guard.call_tool(principal_of(ctx), params.name, params.arguments))
+        with notices.collecting() as notes:
+            result = await safely(guard.call_tool(principal_of(ctx), params.name, params.arguments))
+        await state.log_levels.send(ctx, notes)
+        return result
 
     async def on_list_resources(
         ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await safely(guard.list_resources(principal_of(ctx), cursor(params)))
+        principal = principal_of(ctx)
+        listed = await safely(guard.list_resources(principal, cursor(params)))
+        await safely(watch_lists(ctx, principal))
+        return listed
 
     async def on_list_resource_templates(
         ctx: Context, params: types.PaginatedRequestParams | None
@@ -247,7 +311,56 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
     ) -> types.ReadResourceResult:
         return await safely(guard.read_resource(principal_of(ctx), str(params.uri)))
 
-    server = Server(
+    async def on_subscriptions_listen(
+        ctx: Context, params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        agent = await safely(guard.listening_agent(principal_of(ctx)))
+        return await serve_listen(state.live, agent, ctx, params)
+
+    async def on_subscribe_resource(ctx: Context, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        agent = await safely(guard.listening_agent(principal_of(ctx)))
+        try:
+            guard.check_subscribable(agent, str(params.uri))
+        except BizctxError as exc:
+            raise protocol_error(exc) from None
+        state.legacy.watch(agent, ctx).uris.add(str(params.uri))
+        return types.EmptyResult()
+
+    async def on_unsubscribe_resource(
+        ctx: Context, params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        state.legacy.unsubscribe(ctx, str(params.uri))
+        return types.EmptyResult()
+
+    completions = Completions(guard, state.prompts)
+
+    async def visible_prompts(principal: Principal) -> tuple[Agent, set[str]]:
+        agent = await guard.current_agent(principal)
+        return agent, {spec.name for spec in guard.visible_tools(agent)}
+
+    async def on_list_prompts(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        agent, tools = await safely(visible_prompts(principal_of(ctx)))
+        listed = [PromptBook.listed(spec) for spec in state.prompts.visible(agent, tools)]
+        page, next_cursor = guard.page(listed, cursor(params), kind="prompts")
+        return types.ListPromptsResult(prompts=page, next_cursor=next_cursor)
+
+    async def on_get_prompt(ctx: Context, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        agent, tools = await safely(visible_prompts(principal_of(ctx)))
+        try:
+            return PromptBook.render(state.prompts.find(agent, tools, params.name), params.arguments)
+        except BizctxError as exc:
+            raise protocol_error(exc) from None
+
+    async def on_completion(ctx: Context, params: types.CompleteRequestParams) -> types.CompleteResult:
+        return await safely(completions.complete(principal_of(ctx), params))
+
+    async def on_set_logging_level(ctx: Context, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        state.log_levels.set(ctx, params.level)
+        return types.EmptyResult()
+
+    server = BizctxServer(
         SERVER_NAME,
         version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
@@ -257,6 +370,13 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
         on_list_resources=on_list_resources,
         on_list_resource_templates=on_list_resource_templates,
         on_read_resource=on_read_resource,
+        on_subscriptions_listen=on_subscriptions_listen,
+        on_subscribe_resource=on_subscribe_resource,
+        on_unsubscribe_resource=on_unsubscribe_resource,
+        on_list_prompts=on_list_prompts,
+        on_get_prompt=on_get_prompt,
+        on_completion=on_completion,
+        on_set_logging_level=on_set_logging_level,
     )
     # The SDK's OpenTelemetry span per message is a no-op without an exporter but still
     # costs about 4% of a call's CPU; our own request-id logs and audit rows cover tracing.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -96,7 +96,7 @@ class Tx:
         self._prepare(ref, params)
         self._deferred.append((ref, params))
 
-    async def script(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> None:
+    async def script(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> psycopg.AsyncClientCursor[Any]:
         """Several named statements in ONE round trip, their results unread.
 
         Each statement is bound client-side by psycopg itself (`mogrify`: the values are
@@ -107,6 +107,7 @@ class Tx:
         cur = psycopg.AsyncClientCursor(self._conn)
         text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)
         await cur.execute(text.encode("utf-8"))
+        return cur
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -136,6 +137,11 @@ _CHECK_POLICY_VERSION = QueryRef("governance", "check_policy_version")
 _COMMIT = QueryRef("governance", "commit_transaction")
 _ROLLBACK = QueryRef("governance", "rollback_transaction")
 _LOGIN_PRIVILEGES = QueryRef("governance", "login_privileges")
+_LIVE_HINTS = QueryRef("governance", "live_hints")
+_PUBLISH_LIVE = QueryRef("governance", "publish_live")
+
+# What a server does with the live-update hints of a committed transaction (server/live.py).
+HintSink = Callable[[str], None]
 
 
 class Database:
@@ -153,6 +159,9 @@ class Database:
             if agent_dsn is None
             else self._pool(with_session_settings(agent_dsn), "bizctx", settings.pool_min_size)
         )
+        # Where committed transactions' live-update hints go: a serving process's coalescing
+        # publisher; None (the CLI): published on the same connection right after COMMIT.
+        self.hint_sink: HintSink | None = None
 
     def _pool(self, dsn: str, name: str, min_size: int) -> AsyncConnectionPool:
         return AsyncConnectionPool(
@@ -255,9 +264,25 @@ class Database:
                 except BaseException:
                     await _rollback_quietly(tx)
                     raise
-                await tx.script(*tx._deferred, (_COMMIT, {}))
+                done = await tx.script(*tx._deferred, (_LIVE_HINTS, {}), (_COMMIT, {}))
+                hints = await _live_hints(done)
+                if hints:
+                    if self.hint_sink is not None:
+                        self.hint_sink(hints)
+                    else:
+                        await tx.execute(_PUBLISH_LIVE, hints=hints)
                 return
         raise Unavailable("The database is unavailable right now; retry in a few seconds.")
+
+
+async def _live_hints(cur: psycopg.AsyncClientCursor[Any]) -> str:
+    """The hints the commit script's SELECT read, among its statements' results."""
+    while True:
+        if cur.description is not None and cur.description[0].name == "bizctx_live":
+            row = await cur.fetchone()
+            return (row or {}).get("bizctx_live") or ""
+        if not cur.nextset():
+            return ""
 
 
 async def _rollback_quietly(tx: Tx) -> None:

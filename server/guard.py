@@ -29,7 +29,7 @@ import mcp_types as types
 import psycopg
 from pydantic import BaseModel, ValidationError
 
-from . import idempotency
+from . import idempotency, notices
 from .access import AccessPatterns
 from .approvals import Approvals, Decider, Gate, HoldForApproval, Ran
 from .audit import AuditEntry, write_audit
@@ -299,12 +299,31 @@ class Guard:
             raise PermissionDenied("This agent no longer exists; ask an operator for a new key.")
         return agent
 
+    async def listening_agent(self, principal: Principal) -> Agent:
+        """The agent asking for live updates: it must be active (its rights are checked again
+        at every delivery)."""
+        agent = await self.current_agent(principal)
+        if not agent.active:
+            raise PermissionDenied(f"Agent {agent.name!r} is disabled; an operator must enable a new key.")
+        return agent
+
+    def check_subscribable(self, agent: Agent, uri: str) -> None:
+        """A resource an agent subscribes to must exist and be readable by it now."""
+        found = self.registry.find_resource(uri)
+        if found is None:
+            raise NotFound(
+                "There is no such resource; resources/list and resources/templates/list name them."
+            )
+        refusal = self.resource_refusal(agent, found[0])
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+
     # -- lists ------------------------------------------------------------------------------
 
     async def list_tools(self, principal: Principal, cursor: str | None) -> types.ListToolsResult:
         agent = await self.current_agent(principal)
         tools = self.visible_tools(agent) if agent.active else []
-        page, next_cursor = self._page(tools, cursor, kind="tools")
+        page, next_cursor = self.page(tools, cursor, kind="tools")
         return types.ListToolsResult(
             tools=[self._wire_tool(t, as_receipt=write_only(agent, t)) for t in page], next_cursor=next_cursor
         )
@@ -328,9 +347,9 @@ class Guard:
         agent = await self.current_agent(principal)
         visible = self.visible_resources(agent) if agent.active else []
         specs = [r for r in visible if r.is_template == templates and r.listed]
-        return self._page(specs, cursor, kind="templates" if templates else "resources")
+        return self.page(specs, cursor, kind="templates" if templates else "resources")
 
-    def _page(self, items: list[Any], cursor: str | None, *, kind: str) -> tuple[list[Any], str | None]:
+    def page(self, items: list[Any], cursor: str | None, *, kind: str) -> tuple[list[Any], str | None]:
         try:
             return offset_page(items, cursor, self.settings.page_size, kind=kind)
         except InvalidInput as exc:
@@ -430,6 +449,28 @@ class Guard:
             ]
         )
 
+    async def complete(
+        self,
+        principal: Principal,
+        name: str,
+        invoke: Invoke,
+        raw: dict[str, Any],
+        input_model: type[BaseModel],
+        output_model: type[BaseModel],
+    ) -> Any:
+        """A completion (server/completions.py): a read like a resource's, audited as kind
+        `completion`; its shaped result, or the protocol error a client expects."""
+        arrived = time.perf_counter()
+        try:
+            agent = await self.current_agent(principal)
+            self.fair_use(agent, principal.transport, name)
+            target = _Target("completion", name, invoke, input_model=input_model, output_model=output_model)
+            shaped, _ = await self._governed(agent, principal.transport, target, raw)
+        except BizctxError as exc:
+            await self._pace(exc, arrived)
+            raise protocol_error(exc) from None
+        return shaped
+
     async def _governed(
         self, agent: Agent, transport: str, target: _Target, raw: dict[str, Any]
     ) -> tuple[Any, bool]:
@@ -457,7 +498,7 @@ class Guard:
             if target.takes_key:
                 raw, key = idempotency.split_key(raw)
             if target.input_model is not None:
-                args = _validate(target.input_model, raw)
+                args = validate_input(target.input_model, raw)
                 check_size(raw)
                 redacted = hidden_inputs(args, hidden, target.spec.domain) if target.spec else []
                 if redacted:
@@ -566,6 +607,10 @@ class Guard:
             except psycopg.Error as exc:
                 if exc.sqlstate == QUERY_CANCELED and budget_ms is not None:
                     # The same call would run out again: what to change, not "retry".
+                    notices.warn(
+                        f"{target.name} was cut at its bound of {budget_ms / 1000:g} s of database time.",
+                        tool=target.name,
+                    )
                     raise InvalidInput(
                         f"{target.name} needs more than its {budget_ms / 1000:g} s of database time "
                         f"here; narrow it: {costly}."
@@ -762,7 +807,7 @@ class Guard:
             )
             if refusal is not None:
                 raise PermissionDenied(f"{refusal} (checked when the approved call ran)")
-            args = _validate(spec.input_model, held["arguments"])
+            args = validate_input(spec.input_model, held["arguments"])
             book = await self.policies.checked(tx, held["tenant_id"])
             async with tx.savepoint():
                 await tx.execute(SET_CALL_IDENTITY, **Decider(agent=requester).identity)
@@ -840,7 +885,7 @@ def _resource_invoker(spec: ResourceSpec) -> Invoke:
     return invoke
 
 
-def _validate(model: type[BaseModel], raw: Any) -> BaseModel:
+def validate_input(model: type[BaseModel], raw: Any) -> BaseModel:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

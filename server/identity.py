@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -93,6 +94,8 @@ class AgentDirectory:
         self._by_id: dict[tuple[UUID, UUID], Agent | None] = {}
         self.tool_capabilities: dict[str, str] = {}
         self._listener: asyncio.Task[None] | None = None
+        # Called after each reload (the live-update hub tells agents whose rights changed).
+        self.on_change: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
         await self.reload_tool_capabilities()
@@ -157,6 +160,8 @@ class AgentDirectory:
                         log.info("agents changed; reloading the agent directory")
                         self.invalidate()
                         await self.reload_tool_capabilities()
+                        for callback in list(self.on_change):
+                            await callback()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: retry, the server keeps serving

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     http_sessions_per_agent: int = Field(
         default=20, ge=1, description="Streamable HTTP sessions one agent may hold open at once."
     )
+    listeners_per_agent: int = Field(
+        default=10,
+        ge=1,
+        description="Live-update listeners (subscriptions/listen streams, resources/subscribe "
+        "sessions) one agent may hold open at once on one server.",
+    )
+    http_stateless: bool = Field(
+        default=False,
+        description="Streamable HTTP without server-side sessions, so any load balancer can spread "
+        "requests across replicas (live updates still reach listeners through the database).",
+    )
     http_session_idle_seconds: float = Field(
         default=600.0, gt=0, description="An HTTP session unused this long is closed."
     )

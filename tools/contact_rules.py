@@ -23,6 +23,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from bizctx.server import notices
 from bizctx.server.approvals import HoldForApproval
 from bizctx.server.errors import InvalidInput, NotFound, PolicyBlocked
 from bizctx.server.guard import Call
@@ -172,4 +173,6 @@ async def clear_to_contact(
         )
     if verdict.needing_approval and not call.approved:
         raise HoldForApproval(ContactGate(verdict.needing_approval))
+    for rule in verdict.warnings:
+        notices.warn(f"A contact rule only warns about this contact: {rule.reason}", rule=rule.rule)
     return verdict.warnings
