@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,8 +22,10 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuth
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.context import ServerRequestContext
 from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import JSONRPCMessage
 from starlette.applications import Starlette
 from starlette.authentication import AuthenticationError
 from starlette.middleware import Middleware
@@ -122,13 +125,51 @@ def principal_for(transport: str) -> Callable[[ServerRequestContext[Any, Any]], 
     return principal_of
 
 
-class AgentSessionManager(StreamableHTTPSessionManager):
-    """The SDK's session manager, with a cap on each agent's open sessions: one agent opening
-    sessions until the server's limit would lock every other agent out (503 on initialize)."""
+class SessionEvents(EventStore):
+    """One session's latest events, so a client whose SSE stream dropped can resume it with
+    Last-Event-ID and miss nothing (the SDK primes each stream with an id and `retry:`).
 
-    def __init__(self, *args: Any, per_agent: int, **kwargs: Any) -> None:
+    One store per session, not one per server: a stream's id is the request's own id, which
+    every session reuses, and an event id of one session must never replay another's events.
+    The session's owner alone reaches it (the SDK checks the key against the session's). The
+    oldest events go first past `keep`: a client that was away longer refetches instead."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._events: OrderedDict[int, tuple[str, JSONRPCMessage | None]] = OrderedDict()
+        self._last = 0
+
+    async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
+        self._last += 1
+        self._events[self._last] = (stream_id, message)
+        while len(self._events) > self._keep:
+            self._events.popitem(last=False)
+        return str(self._last)
+
+    async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            return None
+        known = self._events.get(after)
+        if known is None:
+            return None
+        stream_id = known[0]
+        for number, (stream, message) in list(self._events.items()):
+            if number > after and stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, str(number)))
+        return stream_id
+
+
+class AgentSessionManager(StreamableHTTPSessionManager):
+    """The SDK's session manager, with a cap on each agent's open sessions (one agent opening
+    sessions until the server's limit would lock every other agent out: 503 on initialize),
+    and an event store of its own for each session (SessionEvents)."""
+
+    def __init__(self, *args: Any, per_agent: int, keep_events: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.per_agent = per_agent
+        self.keep_events = keep_events
 
     def _admit_session(self, requestor: Any) -> Any:
         if requestor is not None:
@@ -136,6 +177,8 @@ class AgentSessionManager(StreamableHTTPSessionManager):
             if open_sessions >= self.per_agent:
                 log.info("refused a session: the agent has %d open (its cap)", open_sessions)
                 return None
+        # The SDK hands the manager's event_store to the transport it makes here, synchronously.
+        self.event_store = SessionEvents(self.keep_events) if self.keep_events else None
         return super()._admit_session(requestor)
 
 
@@ -276,11 +319,15 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     routes: list[Route | Mount] = [Route("/healthz", healthz, methods=["GET"])]
     manager: StreamableHTTPSessionManager | None = None
     if transport == "streamable-http":
+        settings = state.settings
         manager = AgentSessionManager(
             app=server,
             security_settings=security,
-            session_idle_timeout=state.settings.http_session_idle_seconds,
-            per_agent=state.settings.http_sessions_per_agent,
+            stateless=settings.http_stateless,
+            session_idle_timeout=settings.http_session_idle_seconds,
+            per_agent=settings.http_sessions_per_agent,
+            keep_events=settings.http_resumable_events,
+            retry_interval=settings.http_retry_ms,
         )
         routes.append(Route("/mcp", RequireAgentKey(StreamableHTTPASGIApp(manager), [])))
     else:

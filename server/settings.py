@@ -103,6 +103,15 @@ class Settings(BaseSettings):
         description="Streamable HTTP without server-side sessions, so any load balancer can spread "
         "requests across replicas (live updates still reach listeners through the database).",
     )
+    http_resumable_events: int = Field(
+        default=500,
+        ge=0,
+        description="Events each streamable HTTP session keeps for a client resuming a dropped SSE "
+        "stream (Last-Event-ID); 0 turns resumability off. Stateless HTTP keeps none.",
+    )
+    http_retry_ms: int = Field(
+        default=2000, ge=100, description="The reconnect delay SSE streams suggest to clients (retry:)."
+    )
     http_session_idle_seconds: float = Field(
         default=600.0, gt=0, description="An HTTP session unused this long is closed."
     )

@@ -70,7 +70,7 @@ async def tenant(make_tenant):
 
 
 @contextlib.asynccontextmanager
-async def http_server(dsn: str, tmp_path) -> AsyncIterator[str]:
+async def http_server(dsn: str, tmp_path, **extra_env: str) -> AsyncIterator[str]:
     """`bizctx serve --transport streamable-http` in its own process, on this database."""
     port = free_port()
     env = {
@@ -79,6 +79,7 @@ async def http_server(dsn: str, tmp_path) -> AsyncIterator[str]:
         "PATH": os.environ.get("PATH", ""),
         "BIZCTX_EMBEDDING_PROVIDER": "none",
         "BIZCTX_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     process = subprocess.Popen(  # noqa: ASYNC220 (started once, stopped in finally)
         [*bizctx_command(), "serve", "--transport", "streamable-http", "--port", str(port)],
