@@ -541,8 +541,13 @@ class _Abort(Exception):
 async def _operator_connection(db: Database) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], Tx]]:
     """An operator transaction (the connecting role, as `Database.operator_tx`) that also
     hands out its connection, for COPY."""
-    async with db.owner_pool.connection() as conn, conn.transaction():
-        yield conn, Tx(conn, db.book)
+    async with db.owner_pool.connection() as conn:
+        async with conn.transaction():
+            tx = Tx(conn, db.book)
+            yield conn, tx
+            hints = await tx.live_hints()
+        if hints:  # committed: listeners of what the import changed are told
+            await db.hints_committed(hints)
 
 
 @dataclass

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import importlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import psycopg
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import migrations, notices
@@ -231,7 +232,14 @@ async def _flush_refusals(guard: Guard) -> None:
 
 class BizctxServer(Server[Any]):
     """The SDK's low-level server, telling clients on protocol versions before 2026-07-28 that
-    its lists can change (later ones learn it from subscriptions/listen being served)."""
+    its lists can change (later ones learn it from subscriptions/listen being served), unless
+    it runs stateless, where nothing reaches a client outside a request's own stream."""
+
+    def __init__(self, stateless: bool, *args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():  # logging is deprecated from 2026-07-28; older clients use it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            super().__init__(*args, **kwargs)
+        self.stateless = stateless
 
     def create_initialization_options(
         self,
@@ -239,9 +247,10 @@ class BizctxServer(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
+        live = not self.stateless
         return super().create_initialization_options(
             notification_options
-            or NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
+            or NotificationOptions(prompts_changed=live, resources_changed=live, tools_changed=live),
             experimental_capabilities,
             extensions,
         )
@@ -251,9 +260,11 @@ R = TypeVar("R")
 PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal]
 
 
-def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
+def build_server(state: AppState, principal_of: PrincipalOf, *, stateless: bool = False) -> Server[Any]:
     """A low-level MCP server whose handlers all go through the guard, for the principal
-    the transport attaches to each request."""
+    the transport attaches to each request. `stateless` (streamable HTTP without sessions):
+    no connection outlives its request, so nothing is sent outside a request's own stream,
+    and live updates are subscriptions/listen's alone."""
     guard = state.guard
 
     async def safely(work: Awaitable[R]) -> R:
@@ -276,7 +287,7 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
     async def watch_lists(ctx: Context, principal: Principal) -> None:
         """A session on a protocol before 2026-07-28 that lists is told when its lists change
         (later versions ask for that on a subscriptions/listen stream)."""
-        if ctx.session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        if not stateless and ctx.session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             state.legacy.watch(await guard.current_agent(principal), ctx)
 
     async def on_list_tools(
@@ -309,7 +320,11 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
     async def on_read_resource(
         ctx: Context, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        return await safely(guard.read_resource(principal_of(ctx), str(params.uri)))
+        with notices.collecting() as notes:
+            try:
+                return await safely(guard.read_resource(principal_of(ctx), str(params.uri)))
+            finally:
+                await state.log_levels.send(ctx, notes)
 
     async def on_subscriptions_listen(
         ctx: Context, params: types.SubscriptionsListenRequestParams
@@ -361,6 +376,7 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
         return types.EmptyResult()
 
     server = BizctxServer(
+        stateless,
         SERVER_NAME,
         version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
@@ -371,8 +387,10 @@ def build_server(state: AppState, principal_of: PrincipalOf) -> Server[Any]:
         on_list_resource_templates=on_list_resource_templates,
         on_read_resource=on_read_resource,
         on_subscriptions_listen=on_subscriptions_listen,
-        on_subscribe_resource=on_subscribe_resource,
-        on_unsubscribe_resource=on_unsubscribe_resource,
+        # Stateless, no connection outlives its request: resources/subscribe is not offered
+        # (nor advertised); subscriptions/listen streams in the request itself.
+        on_subscribe_resource=None if stateless else on_subscribe_resource,
+        on_unsubscribe_resource=None if stateless else on_unsubscribe_resource,
         on_list_prompts=on_list_prompts,
         on_get_prompt=on_get_prompt,
         on_completion=on_completion,

@@ -82,6 +82,12 @@ class Tx:
             raise LookupError(f"query {ref} returned no row")
         return row
 
+    async def live_hints(self) -> str:
+        """The live-update hints this transaction's writes left so far (migration 0155), for a
+        writer that commits by itself (the importer); Database's transactions read them in
+        their COMMIT's round trip."""
+        return await self.value(_LIVE_HINTS) or ""
+
     async def value(self, ref: QueryRef | str, /, **params: Any) -> Any:
         row = await self.one(ref, **params)
         return None if row is None else next(iter(row.values()))
@@ -233,6 +239,22 @@ class Database:
         async with self._transaction(self.pool, *opening) as tx:
             yield tx
 
+    async def hints_committed(self, hints: str) -> None:
+        """A committed transaction's live-update hints (migration 0155): to this server's
+        publisher, or (the CLI, which has none) published now."""
+        if self.hint_sink is not None:
+            self.hint_sink(hints)
+        else:
+            await self.publish(hints)
+
+    async def publish(self, hints: str) -> None:
+        """NOTIFY hints in payloads NOTIFY accepts, on an autocommit connection: outside any
+        transaction, one round trip each (migration 0155 says why)."""
+        async with self._connection(self.owner_pool) as conn:
+            tx = Tx(conn, self.book)
+            for payload in hint_chunks(hints):
+                await tx.value(_PUBLISH_LIVE, hints=payload)
+
     @asynccontextmanager
     async def operator_tx(self) -> AsyncIterator[Tx]:
         """A transaction as the owner (DATABASE_URL's user): the CLI's, identity lookups'."""
@@ -267,12 +289,29 @@ class Database:
                 done = await tx.script(*tx._deferred, (_LIVE_HINTS, {}), (_COMMIT, {}))
                 hints = await _live_hints(done)
                 if hints:
-                    if self.hint_sink is not None:
-                        self.hint_sink(hints)
-                    else:
-                        await tx.execute(_PUBLISH_LIVE, hints=hints)
+                    await self.hints_committed(hints)
                 return
         raise Unavailable("The database is unavailable right now; retry in a few seconds.")
+
+
+# NOTIFY payloads are limited to 8000 bytes; hints are ASCII (ids, names, digits).
+NOTIFY_BYTES = 7000
+
+
+def hint_chunks(hints: str) -> list[str]:
+    """Hint lines (deduplicated) grouped into payloads of at most NOTIFY_BYTES."""
+    chunks: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for line in dict.fromkeys(h for h in hints.splitlines() if h):
+        if chunk and size + len(line) + 1 > NOTIFY_BYTES:
+            chunks.append("\n".join(chunk))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        chunks.append("\n".join(chunk))
+    return chunks
 
 
 async def _live_hints(cur: psycopg.AsyncClientCursor[Any]) -> str:

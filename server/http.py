@@ -134,16 +134,24 @@ class SessionEvents(EventStore):
     The session's owner alone reaches it (the SDK checks the key against the session's). The
     oldest events go first past `keep`: a client that was away longer refetches instead."""
 
+    # At most this many bytes of messages per session, whatever `keep` says: a session of
+    # large reads must not pin memory (the oldest go first, as past `keep`).
+    MAX_BYTES = 1_000_000
+
     def __init__(self, keep: int) -> None:
         self._keep = keep
-        self._events: OrderedDict[int, tuple[str, JSONRPCMessage | None]] = OrderedDict()
+        self._events: OrderedDict[int, tuple[str, JSONRPCMessage | None, int]] = OrderedDict()
+        self._bytes = 0
         self._last = 0
 
     async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
         self._last += 1
-        self._events[self._last] = (stream_id, message)
-        while len(self._events) > self._keep:
-            self._events.popitem(last=False)
+        size = 0 if message is None else len(message.model_dump_json(by_alias=True, exclude_none=True))
+        self._events[self._last] = (stream_id, message, size)
+        self._bytes += size
+        while self._events and (len(self._events) > self._keep or self._bytes > self.MAX_BYTES):
+            _, (_, _, dropped) = self._events.popitem(last=False)
+            self._bytes -= dropped
         return str(self._last)
 
     async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
@@ -155,7 +163,7 @@ class SessionEvents(EventStore):
         if known is None:
             return None
         stream_id = known[0]
-        for number, (stream, message) in list(self._events.items()):
+        for number, (stream, message, _) in list(self._events.items()):
             if number > after and stream == stream_id and message is not None:
                 await send_callback(EventMessage(message, str(number)))
         return stream_id
@@ -305,7 +313,8 @@ class HeaderDeadlineProtocol(H11Protocol):
 def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
     if transport not in HTTP_TRANSPORTS:
         raise ValueError(f"not an HTTP transport: {transport}")
-    server = build_server(state, principal_for(transport))
+    stateless = transport == "streamable-http" and state.settings.http_stateless
+    server = build_server(state, principal_for(transport), stateless=stateless)
     security = security_settings(host, state)
 
     async def healthz(request: Request) -> Response:
@@ -323,7 +332,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
         manager = AgentSessionManager(
             app=server,
             security_settings=security,
-            stateless=settings.http_stateless,
+            stateless=stateless,
             session_idle_timeout=settings.http_session_idle_seconds,
             per_agent=settings.http_sessions_per_agent,
             keep_events=settings.http_resumable_events,

@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,12 +59,9 @@ from .queries import QueryRef
 log = logging.getLogger("bizctx.live")
 
 LISTEN_LIVE = QueryRef("governance", "listen_live")
-PUBLISH_LIVE = QueryRef("governance", "publish_live")
 LIVE_VISIBLE_TASKS = QueryRef("governance", "live_visible_tasks")
 LIVE_VISIBLE_MEM_DOCS = QueryRef("governance", "live_visible_mem_docs")
-
-# NOTIFY payloads are limited to 8000 bytes; hints are ASCII (ids, names, digits).
-NOTIFY_BYTES = 7000
+LIVE_MEM_DOC_IN_SCOPE = QueryRef("governance", "live_mem_doc_in_scope")
 
 QUEUE = "bizctx://tasks/queue"
 TODAY = "bizctx://appointments/today"
@@ -97,26 +95,49 @@ class Hint:
     detail: str = ""
 
 
+HINT_DOMAINS = frozenset({"clients", "appointments", "invoices", "tasks", "mem_docs"})
+_DETAIL = re.compile(r"[a-z0-9_,:-]*")
+
+
+def _uuid_or_empty(value: str, *, star: bool = False) -> bool:
+    if value == "" or (star and value == "*"):
+        return True
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_hints(payload: str) -> list[Hint]:
-    """The hints of a NOTIFY payload; a malformed line is dropped (a hint is only a hint)."""
+    """The hints of a NOTIFY payload. Anyone who can NOTIFY can send one, so each line is
+    checked field by field and a malformed one dropped alone (a hint is only a hint)."""
     hints = []
     for line in payload.splitlines():
         parts = line.split("|")
-        try:
-            tenant_id = UUID(parts[0])
-        except (ValueError, IndexError):
+        if len(parts) != 5 or parts[1] not in HINT_DOMAINS:
             continue
-        if len(parts) == 2 and parts[1] == "*":
-            hints.append(Hint(tenant_id, "*"))
-        elif len(parts) == 5:
-            hints.append(Hint(tenant_id, *parts[1:]))
+        tenant, domain, row_id, client_id, detail = parts
+        if not (
+            _uuid_or_empty(tenant)
+            and tenant
+            and _uuid_or_empty(row_id, star=True)
+            and _uuid_or_empty(client_id)
+            and _DETAIL.fullmatch(detail)
+        ):
+            continue
+        hints.append(Hint(UUID(tenant), domain, row_id, client_id, detail))
     return hints
 
 
 class Publisher:
     """Coalesces committed transactions' hints and NOTIFYs them, off the calls' own path: a
     call's commit hands its hints over and returns; one task publishes whatever has gathered
-    since its last NOTIFY (a burst of calls costs a few NOTIFYs, not one each)."""
+    since its last NOTIFY (a burst of calls costs a few NOTIFYs, not one each). While the
+    database is away it keeps what it could not send (up to PENDING_LINES, the oldest dropped
+    first: listeners then miss those changes, and refetch on their next event) and retries."""
+
+    PENDING_LINES = 10_000
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -134,42 +155,41 @@ class Publisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._flush()  # what the last calls committed still goes out
+        try:
+            await self._flush()  # what the last calls committed still goes out
+        except Exception as exc:
+            log.warning("could not publish the last live updates (%s)", type(exc).__name__)
 
     def add(self, hints: str) -> None:
         for line in hints.splitlines():
             if line:
                 self._pending[line] = None
+        while len(self._pending) > self.PENDING_LINES:
+            del self._pending[next(iter(self._pending))]
         self._wake.set()
 
     async def _run(self) -> None:
+        pause = 0.5
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self._flush()
-            except (psycopg.Error, OSError) as exc:
-                # Listeners miss these changes; they refetch on their next event or listen.
-                log.warning("could not publish live updates (%s); dropped", type(exc).__name__)
+                pause = 0.5
+            except Exception as exc:  # the database is away (Unavailable, a broken connection)
+                log.warning("could not publish live updates (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+                self._wake.set()
 
     async def _flush(self) -> None:
-        lines, self._pending = list(self._pending), {}
-        for payload in _chunks(lines):
-            async with self._db.operator_tx() as tx:
-                await tx.value(PUBLISH_LIVE, hints=payload)
-
-
-def _chunks(lines: list[str]) -> Iterable[str]:
-    chunk: list[str] = []
-    size = 0
-    for line in lines:
-        if chunk and size + len(line) + 1 > NOTIFY_BYTES:
-            yield "\n".join(chunk)
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line) + 1
-    if chunk:
-        yield "\n".join(chunk)
+        if not self._pending:
+            return
+        lines = "\n".join(self._pending)
+        sent = list(self._pending)
+        await self._db.publish(lines)
+        for line in sent:  # what was added meanwhile stays for the next flush
+            self._pending.pop(line, None)
 
 
 Deliver = Callable[[ServerEvent], None]
@@ -231,7 +251,7 @@ class LiveHub:
                 f"This agent already holds {self._per_agent} live-update listeners here; close one first.",
             )
         self._listeners[listener.tenant_id].add(listener)
-        self._rights[(agent.tenant_id, agent.id)] = _rights(agent)
+        self._rights[(agent.tenant_id, agent.id)] = self._snapshot(agent)
 
         def remove() -> None:
             self._listeners[listener.tenant_id].discard(listener)
@@ -265,24 +285,30 @@ class LiveHub:
             hints = await self._inbox.get()
             while not self._inbox.empty():  # coalesce what arrived meanwhile
                 hints.extend(self._inbox.get_nowait())
-            by_tenant: dict[UUID, list[Hint]] = defaultdict(list)
-            for hint in hints:
-                if self._listeners.get(hint.tenant_id):
-                    by_tenant[hint.tenant_id].append(hint)
-            for tenant_id, theirs in by_tenant.items():
-                by_agent: dict[UUID, list[Listener]] = defaultdict(list)
-                for listener in list(self._listeners.get(tenant_id, ())):
-                    if listener.uris:
-                        by_agent[listener.agent_id].append(listener)
-                for agent_id, listeners in by_agent.items():
-                    try:
-                        changed = await self.changed_for(tenant_id, agent_id, theirs, _uris(listeners))
-                    except Exception:
-                        log.exception("could not decide a live update; this agent is not told")
-                        continue
-                    for listener in listeners:
-                        for uri in sorted(changed & listener.uris):
-                            listener.deliver(ResourceUpdated(uri=uri))
+            try:
+                await self._deliver(hints)
+            except Exception:  # nothing may stop the fan-out for every later change
+                log.exception("could not deliver live updates; they are dropped")
+
+    async def _deliver(self, hints: list[Hint]) -> None:
+        by_tenant: dict[UUID, list[Hint]] = defaultdict(list)
+        for hint in hints:
+            if self._listeners.get(hint.tenant_id):
+                by_tenant[hint.tenant_id].append(hint)
+        for tenant_id, theirs in by_tenant.items():
+            by_agent: dict[UUID, list[Listener]] = defaultdict(list)
+            for listener in list(self._listeners.get(tenant_id, ())):
+                if listener.uris:
+                    by_agent[listener.agent_id].append(listener)
+            for agent_id, listeners in by_agent.items():
+                try:
+                    changed = await self.changed_for(tenant_id, agent_id, theirs, _uris(listeners))
+                except Exception:
+                    log.exception("could not decide a live update; this agent is not told")
+                    continue
+                for listener in listeners:
+                    for uri in sorted(changed & listener.uris):
+                        _safely(listener, ResourceUpdated(uri=uri))
 
     async def changed_for(
         self, tenant_id: UUID, agent_id: UUID, hints: list[Hint], uris: set[str]
@@ -301,29 +327,49 @@ class LiveHub:
                 readable.append((uri, spec.uri, params))
         if not readable:
             return set()
-        if any(h.domain == "*" for h in hints):
-            return {uri for uri, _, _ in readable}
-        tasks, mem_docs = await self._visible_rows(agent, hints)
+        rows = await self._visible_rows(agent, hints, readable)
         today = datetime.now(ZoneInfo(agent.time_zone)).date()
         changed = set()
         for uri, template, params in readable:
-            if any(_touches(agent, template, params, h, tasks, mem_docs, today) for h in hints):
+            if any(_touches(agent, template, params, h, rows, today) for h in hints):
                 changed.add(uri)
         return changed
 
-    async def _visible_rows(self, agent: Agent, hints: list[Hint]) -> tuple[dict[str, bool], set[str]]:
-        """The hinted tasks the agent can see (with whether its queue counts them) and the
-        hinted memory documents it can see: row-level security under its scopes decides."""
-        task_ids = sorted({h.row_id for h in hints if h.domain == "tasks" and h.row_id})
-        doc_ids = sorted({h.row_id for h in hints if h.domain == "mem_docs" and h.row_id})
-        if not task_ids and not doc_ids:
-            return {}, set()
+    async def _visible_rows(
+        self, agent: Agent, hints: list[Hint], readable: list[tuple[str, str, dict[str, str]]]
+    ) -> _Rows:
+        """Of the hinted tasks and memory documents, those the agent can see, as row-level
+        security under its scopes decides (with whether its queue counts a task); a deleted
+        document is judged by the owner and visibility it had. A tasks `*` hint (many tasks
+        written at once) asks about the tasks the agent listens to by id."""
+        rows = _Rows()
+        task_ids = {h.row_id for h in hints if h.domain == "tasks" and h.row_id not in ("", "*")}
+        if any(h.domain == "tasks" and h.row_id == "*" for h in hints):
+            task_ids |= {params["task_id"] for _, template, params in readable if template == TASK}
+        doc_ids = {h.row_id for h in hints if h.domain == "mem_docs" and h.row_id and not _gone(h)}
+        gone = [h for h in hints if h.domain == "mem_docs" and _gone(h)]
+        if not task_ids and not doc_ids and not gone:
+            return rows
         async with self._db.agent_tx(agent.tenant_id, agent.id, agent.access.scopes()) as tx:
-            tasks = {str(r["id"]): r["in_queue"] for r in await tx.all(LIVE_VISIBLE_TASKS, ids=task_ids)}
-            docs = {str(r["id"]) for r in await tx.all(LIVE_VISIBLE_MEM_DOCS, ids=doc_ids)}
-        return tasks, docs
+            if task_ids:
+                found = await tx.all(LIVE_VISIBLE_TASKS, ids=sorted(task_ids))
+                rows.tasks = {str(r["id"]): r["in_queue"] for r in found}
+            if doc_ids:
+                rows.mem_docs = {
+                    str(r["id"]) for r in await tx.all(LIVE_VISIBLE_MEM_DOCS, ids=sorted(doc_ids))
+                }
+            for hint in gone:
+                _, owner, visibility = hint.detail.split(":", 2)
+                if await tx.value(LIVE_MEM_DOC_IN_SCOPE, owner=owner or None, visibility=visibility):
+                    rows.mem_docs.add(hint.row_id)
+        return rows
 
     # -- rights ------------------------------------------------------------------------------
+
+    def _snapshot(self, agent: Agent) -> tuple[Any, ...]:
+        """What an agent's lists follow from: its rights, and the tools the tool map gives it."""
+        tools = frozenset(spec.name for spec in self._guard.visible_tools(agent))
+        return (agent.status, agent.capabilities, agent.access, tools)
 
     async def agents_changed(self) -> None:
         """An operator changed agents, grants or the tool map: tell each listening agent whose
@@ -334,17 +380,32 @@ class LiveHub:
                 del self._rights[(tenant_id, agent_id)]
                 continue
             agent = await self._directory.get(tenant_id, agent_id)
-            now = _rights(agent) if agent is not None else None
+            now = self._snapshot(agent) if agent is not None else None
             if now == before:
                 continue
             self._rights[(tenant_id, agent_id)] = now
             for listener in listeners:
                 for event in LIST_EVENTS:
-                    listener.deliver(event)
+                    _safely(listener, event)
 
 
-def _rights(agent: Agent) -> tuple[Any, ...]:
-    return (agent.status, agent.capabilities, agent.access)
+@dataclass
+class _Rows:
+    """The hinted rows an agent can see: task id -> whether its queue counts it; doc ids."""
+
+    tasks: dict[str, bool] = field(default_factory=dict)
+    mem_docs: set[str] = field(default_factory=set)
+
+
+def _gone(hint: Hint) -> bool:
+    return hint.detail.startswith("gone:") and hint.detail.count(":") == 2
+
+
+def _safely(listener: Listener, event: ServerEvent) -> None:
+    try:
+        listener.deliver(event)
+    except Exception:  # one listener must not keep the others from hearing
+        log.exception("a live-update listener failed")
 
 
 def _uris(listeners: list[Listener]) -> set[str]:
@@ -352,33 +413,35 @@ def _uris(listeners: list[Listener]) -> set[str]:
 
 
 def _touches(
-    agent: Agent,
-    template: str,
-    params: dict[str, str],
-    hint: Hint,
-    tasks: dict[str, bool],
-    mem_docs: set[str],
-    today: Any,
+    agent: Agent, template: str, params: dict[str, str], hint: Hint, rows: _Rows, today: Any
 ) -> bool:
     """Whether this hint changes this resource for this agent."""
+    many = hint.row_id == "*"  # many rows of the domain were written at once
     if template == QUEUE:
-        return hint.domain == "tasks" and tasks.get(hint.row_id, False)
+        if hint.domain != "tasks":
+            return False
+        # Counted in its queue now, or taken away from it (the assignee it had).
+        return many or rows.tasks.get(hint.row_id, False) or hint.detail == str(agent.id)
     if template == TASK:
-        return hint.domain == "tasks" and hint.row_id == params.get("task_id") and hint.row_id in tasks
+        task_id = params.get("task_id", "")
+        return hint.domain == "tasks" and (hint.row_id == task_id or many) and task_id in rows.tasks
     if template == TODAY:
-        return hint.domain == "appointments" and any(
-            _local_date(stamp, agent.time_zone) == today for stamp in hint.detail.split(",") if stamp
+        return hint.domain == "appointments" and (
+            many
+            or any(_local_date(stamp, agent.time_zone) == today for stamp in hint.detail.split(",") if stamp)
         )
     if template == CONTEXT:
-        if hint.client_id != params.get("client_id") or not agent.access.allows(hint.domain, "read"):
+        if not agent.access.allows(hint.domain, "read"):
             return False
-        if hint.domain == "tasks":
-            return hint.row_id in tasks
-        if hint.domain == "mem_docs":
-            return hint.row_id in mem_docs
+        if many:
+            return True
+        if hint.client_id != params.get("client_id"):
+            return False
+        if hint.domain in ("tasks", "mem_docs"):
+            return hint.row_id in (rows.tasks if hint.domain == "tasks" else rows.mem_docs)
         if hint.domain == "clients" and hint.detail not in ("", "*"):
             hidden = agent.access.redacted("clients")
-            return any(REDACTED_BY.get(column) not in hidden for column in hint.detail.split(","))
+            return any(REDACTED_BY.get(column, column) not in hidden for column in hint.detail.split(","))
         return True
     return False
 
@@ -445,7 +508,11 @@ class LegacySubscriptions:
         ref = weakref.ref(connection)
         listener = Listener(agent.tenant_id, agent.id, lambda event: self._send(ref, event), counted=False)
         self._by_connection[connection] = listener
-        weakref.finalize(connection, self._hub.add(listener, agent))
+        remove = self._hub.add(listener, agent)
+        # Gone when the client's connection closes (its exit stack), or at the latest when the
+        # connection object is collected.
+        connection.exit_stack.callback(remove)
+        weakref.finalize(connection, remove)
         return listener
 
     def unsubscribe(self, ctx: ServerRequestContext[Any, Any], uri: str) -> None:

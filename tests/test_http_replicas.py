@@ -85,6 +85,11 @@ async def test_stateless_http_needs_no_session_and_any_replica_answers(app, make
                 f"{two}/mcp", json=call, headers={**MCP_HEADERS, "mcp-protocol-version": LEGACY}
             )
     assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
+    # Nothing can reach a client outside a request here: no resources/subscribe, no list_changed
+    # on a standing stream (subscriptions/listen streams in its own request).
+    (init_answer,) = [json.loads(e["data"]) for e in sse_events(opened.text) if e.get("data")]
+    caps = init_answer["result"]["capabilities"]
+    assert not caps["resources"].get("subscribe") and not caps["tools"].get("listChanged")
     assert called.status_code == 200
     (answer,) = [json.loads(e["data"]) for e in sse_events(called.text) if e.get("data")]
     assert answer["id"] == 2 and answer["result"]["isError"] is False

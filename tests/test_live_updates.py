@@ -13,6 +13,7 @@ import contextlib
 import os
 import subprocess
 import time
+import uuid
 import warnings
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import anyio
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -37,6 +39,7 @@ from test_transports import free_port, http_client
 from bizctx.ops import operators
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.app import build_server
+from bizctx.server.live import parse_hints
 from conftest import ok
 
 pytestmark = pytest.mark.anyio
@@ -297,3 +300,95 @@ async def test_a_disabled_agent_is_told_nothing(app, make_agent, connect, tenant
         await ok(b, "create_task", {"type": "t", "title": "after the change"})
         assert await next_event(control) == ResourceUpdated(uri=QUEUE)
         await silent(sub)
+
+
+# -- from the hostile review -------------------------------------------------------------------
+
+
+async def test_an_import_tells_the_listeners_of_what_it_changed(app, make_agent, connect, tenant, tmp_path):
+    from test_import import load, write
+
+    reader = await make_agent(tenant=tenant, caps=["clients.read"], access={"clients": {"read": True}})
+    header = "external_ref,first_name,last_name\n"
+    await load(app, tenant, "clients", write(tmp_path, "a.csv", header + "C-1,Ann,Lee\n"))
+    async with connect(reader) as c:
+        (hit,) = (await ok(c, "search_clients", {"query": "Ann Lee"}))["clients"]
+        uri = f"bizctx://clients/{hit['id']}/context"
+        async with c.listen(resource_subscriptions=[uri]) as sub:
+            result = await load(app, tenant, "clients", write(tmp_path, "b.csv", header + "C-1,Ann,Leigh\n"))
+            assert result.updated == 1
+            assert await next_event(sub) == ResourceUpdated(uri=uri)
+
+
+async def test_an_opt_out_changes_the_clients_context(make_agent, connect, sql, tenant):
+    booker = await make_agent(tenant=tenant, **BOOKER)
+    biz = seed(sql, booker.tenant_id)
+    uri = f"bizctx://clients/{biz.client}/context"
+    async with connect(booker) as c, c.listen(resource_subscriptions=[uri]) as sub:
+        await ok(c, "set_client_preference", {"client_id": str(biz.client), "key": "opt_out", "value": "sms"})
+        assert await next_event(sub) == ResourceUpdated(uri=uri)
+
+
+async def test_a_task_taken_from_a_worker_changes_its_queue(app, make_agent, connect, tenant, dsn):
+    boss = await make_agent(tenant=tenant, **BOSS)
+    first = await make_agent(tenant=tenant, **WORKER)
+    second = await make_agent(tenant=tenant, **WORKER)
+    async with connect(boss) as b:
+        task = await ok(
+            b, "create_task", {"type": "t", "title": "move me", "assignee_agent_id": str(first.id)}
+        )
+    # The trigger names the assignee a task had when it is given to another.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE tasks SET assignee_agent_id = %s WHERE id = %s", (second.id, task["id"]))
+        (hints,) = conn.execute("SELECT current_setting('bizctx.live', true)").fetchone()
+        conn.rollback()
+    (line,) = [h for h in hints.splitlines() if task["id"] in h]
+    assert line.endswith(f"|{first.id}")
+    # The first worker's queue changed although the task is out of its sight now.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("UPDATE tasks SET assignee_agent_id = %s WHERE id = %s", (second.id, task["id"]))
+    taken, other = parse_hints(line), parse_hints(line.rsplit("|", 1)[0] + "|")
+    assert await app.live.changed_for(first.tenant_id, first.id, taken, {QUEUE}) == {QUEUE}
+    assert await app.live.changed_for(first.tenant_id, first.id, other, {QUEUE}) == set()
+
+
+async def test_publishing_survives_the_database_being_away(app, make_agent, connect, tenant, monkeypatch):
+    from bizctx.server.errors import Unavailable
+
+    boss = await make_agent(tenant=tenant, **BOSS)
+    real, failures = app.db.publish, []
+
+    async def flaky(hints: str) -> None:
+        if not failures:
+            failures.append(hints)
+            raise Unavailable("The database is busy")
+        await real(hints)
+
+    monkeypatch.setattr(app.db, "publish", flaky)
+    async with connect(boss) as b, b.listen(resource_subscriptions=[QUEUE]) as sub:
+        await ok(b, "create_task", {"type": "t", "title": "after an outage"})
+        assert await next_event(sub) == ResourceUpdated(uri=QUEUE)  # sent again, not lost
+        await ok(b, "create_task", {"type": "t", "title": "and after that"})
+        assert await next_event(sub) == ResourceUpdated(uri=QUEUE)
+    assert failures
+
+
+def test_a_forged_hint_is_dropped_alone():
+    tenant, task = uuid.uuid4(), uuid.uuid4()
+    good = f"{tenant}|tasks|{task}||"
+    payload = "\n".join([f"{tenant}|tasks|not-a-uuid||", f"{tenant}|nosuch|{task}||", "junk", good])
+    assert [(h.domain, h.row_id) for h in parse_hints(payload)] == [("tasks", str(task))]
+
+
+async def test_many_tasks_at_once_fire_only_tasks_the_listener_can_see(app, make_agent, connect, tenant):
+    boss = await make_agent(tenant=tenant, **BOSS)
+    worker = await make_agent(tenant=tenant, **WORKER)  # scope: assigned
+    async with connect(boss) as b:
+        hidden = await ok(b, "create_task", {"type": "t", "title": "not yours"})
+        mine = await ok(
+            b, "create_task", {"type": "t", "title": "yours", "assignee_agent_id": str(worker.id)}
+        )
+    star = parse_hints(f"{worker.tenant_id}|tasks|*||")
+    uris = {f"bizctx://tasks/{hidden['id']}", f"bizctx://tasks/{mine['id']}", QUEUE, TODAY}
+    changed = await app.live.changed_for(worker.tenant_id, worker.id, star, uris)
+    assert changed == {f"bizctx://tasks/{mine['id']}", QUEUE}

@@ -4,65 +4,108 @@
 -- Why a transaction-local setting and not NOTIFY here: a NOTIFY queued by a transaction takes
 -- a database-wide lock at commit (PreCommit_Notify), so every writing call would commit one at
 -- a time behind it. The hint is appended to `bizctx.live` (set_config(..., true): it lives
--- and dies with the transaction, a rolled-back savepoint drops its part), read back in the
--- commit's own round trip, and published after COMMIT (NOTIFY outside any transaction,
--- coalesced by the server). Triggers catch every writer alike: tools, approvals running a
--- held call, the billing run, imports and the CLI.
+-- and dies with the transaction, a rolled-back savepoint drops its part), read back before
+-- COMMIT by whoever commits (server/database.py, the importer), and published after COMMIT
+-- (NOTIFY outside any transaction, coalesced by the server). Triggers catch every writer
+-- alike: tools, approvals running a held call, the billing run, imports and the CLI.
 --
 -- A hint is `tenant|domain|row id|client id|detail`, one per line, never trusted: whoever
 -- receives one re-reads what it names under the listener's own rights before telling anyone.
--- detail is, for appointments, the start instants before and after (epoch seconds: "today" is
--- a date in the tenant's zone, decided by the receiver); for a client, the columns that changed,
--- and for an address, `address` (so a change only to a field redacted for a listener tells it
--- nothing).
--- A transaction that writes many rows (an import) stops adding lines past 6,000 characters and
--- adds one `tenant|*` line instead: every live resource of that tenant may have changed.
+-- A row that moves from one client to another gives a line for each. detail is:
+--   appointments: the start instants before and after (epoch seconds: "today" is a date in
+--     the tenant's zone, decided by the receiver);
+--   clients: the redactable columns that changed, and `profile` for any other (so a change
+--     only to a field redacted for a listener tells it nothing); an address: `address`;
+--   tasks: the assignee it had, when that changed (its queue changed too);
+--   mem_docs, deleted: `gone:<owner>:<visibility>` (the receiver can no longer read the row
+--     to decide whether the listener could see it; it decides from these).
+-- A transaction whose hints pass 6,000 characters (an import) adds, per domain, one line
+-- `tenant|domain|*||` instead: every row of that domain may have changed. The check comes
+-- first, so rows past it cost one comparison.
+
+CREATE FUNCTION bizctx_live_line(tenant uuid, domain text, row_id uuid, client_id uuid, detail text)
+    RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT concat_ws('|', tenant::text, domain, coalesce(row_id::text, ''), coalesce(client_id::text, ''),
+                     coalesce(detail, ''))
+$$;
 
 CREATE FUNCTION bizctx_live_note() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
     domain  text := TG_ARGV[0];
-    old_row jsonb := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) END;
-    new_row jsonb := CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) END;
-    r       jsonb := coalesce(new_row, old_row);
     so_far  text := coalesce(current_setting('bizctx.live', true), '');
+    r       record;
+    o       record;
     detail  text := '';
+    lines   text[];
     line    text;
 BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    IF TG_OP = 'UPDATE' THEN o := OLD; ELSE o := r; END IF;
     IF length(so_far) > 6000 THEN
-        line := (r->>'tenant_id') || '|*';
+        line := concat_ws('|', r.tenant_id::text, domain, '*', '', '');
         IF position(line IN so_far) = 0 THEN
             PERFORM set_config('bizctx.live', so_far || line || E'\n', true);
         END IF;
         RETURN NULL;
     END IF;
-    IF TG_TABLE_NAME = 'appointments' THEN
-        detail := coalesce(extract(epoch FROM (old_row->>'starts_at')::timestamptz)::bigint::text, '')
-               || ',' || coalesce(extract(epoch FROM (new_row->>'starts_at')::timestamptz)::bigint::text, '');
-    ELSIF TG_TABLE_NAME = 'client_addresses' THEN
-        detail := 'address';  -- one redactable field, whatever column of it changed
-    ELSIF TG_TABLE_NAME = 'clients' THEN
+    CASE TG_TABLE_NAME
+    WHEN 'clients' THEN
         IF TG_OP = 'UPDATE' THEN
-            -- Bookkeeping columns change with every write: they say nothing on their own.
-            SELECT coalesce(string_agg(n.key, ',' ORDER BY n.key), '') INTO detail
-              FROM jsonb_each(new_row) n
-              JOIN jsonb_each(old_row) o USING (key)
-             WHERE n.value IS DISTINCT FROM o.value
-               AND n.key NOT IN ('updated_at', 'idempotency_key');
+            detail := concat_ws(',',
+                CASE WHEN NEW.email IS DISTINCT FROM OLD.email THEN 'email' END,
+                CASE WHEN NEW.phone IS DISTINCT FROM OLD.phone THEN 'phone' END,
+                CASE WHEN NEW.mobile_phone IS DISTINCT FROM OLD.mobile_phone THEN 'mobile_phone' END,
+                CASE WHEN NEW.date_of_birth IS DISTINCT FROM OLD.date_of_birth THEN 'date_of_birth' END,
+                CASE WHEN NEW.notes IS DISTINCT FROM OLD.notes THEN 'notes' END,
+                -- Bookkeeping columns change with every write: they say nothing on their own.
+                CASE WHEN to_jsonb(NEW) - ARRAY['email', 'phone', 'mobile_phone', 'date_of_birth', 'notes',
+                                                'updated_at', 'idempotency_key']
+                          IS DISTINCT FROM
+                          to_jsonb(OLD) - ARRAY['email', 'phone', 'mobile_phone', 'date_of_birth', 'notes',
+                                                'updated_at', 'idempotency_key']
+                     THEN 'profile' END);
             IF detail = '' THEN
                 RETURN NULL;
             END IF;
         ELSE
             detail := '*';
         END IF;
-    END IF;
-    line := concat_ws('|', r->>'tenant_id', domain,
-                      CASE WHEN TG_TABLE_NAME = 'clients' THEN r->>'id' ELSE coalesce(r->>'id', '') END,
-                      CASE WHEN TG_TABLE_NAME = 'clients' THEN r->>'id' ELSE coalesce(r->>'client_id', '') END,
-                      detail);
-    IF position(line IN so_far) = 0 THEN
-        PERFORM set_config('bizctx.live', so_far || line || E'\n', true);
-    END IF;
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, r.id, r.id, detail)];
+    WHEN 'appointments' THEN
+        detail := CASE WHEN TG_OP = 'INSERT' THEN '' ELSE extract(epoch FROM o.starts_at)::bigint::text END
+               || ',' || CASE WHEN TG_OP = 'DELETE' THEN '' ELSE extract(epoch FROM r.starts_at)::bigint::text END;
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, r.id, r.client_id, detail),
+                       bizctx_live_line(o.tenant_id, domain, o.id, o.client_id, detail)];
+    WHEN 'service_deliveries', 'appointment_feedback' THEN
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, r.appointment_id,
+                                        (SELECT a.client_id FROM appointments a
+                                          WHERE a.tenant_id = r.tenant_id AND a.id = r.appointment_id), '')];
+    WHEN 'tasks' THEN
+        IF TG_OP = 'UPDATE' AND NEW.assignee_agent_id IS DISTINCT FROM OLD.assignee_agent_id THEN
+            detail := coalesce(OLD.assignee_agent_id::text, '');
+        END IF;
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, r.id, r.client_id, detail),
+                       bizctx_live_line(o.tenant_id, domain, o.id, o.client_id, detail)];
+    WHEN 'mem_docs' THEN
+        IF TG_OP = 'DELETE' THEN
+            detail := 'gone:' || coalesce(OLD.owner_agent_id::text, '') || ':' || OLD.visibility;
+        END IF;
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, r.id, r.client_id, detail),
+                       bizctx_live_line(o.tenant_id, domain, o.id, o.client_id, detail)];
+    WHEN 'client_addresses' THEN
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, NULL, r.client_id, 'address'),
+                       bizctx_live_line(o.tenant_id, domain, NULL, o.client_id, 'address')];
+    ELSE  -- a table of a client's own rows (preferences, interactions, opt-outs, segments, invoices)
+        lines := ARRAY[bizctx_live_line(r.tenant_id, domain, NULL, r.client_id, ''),
+                       bizctx_live_line(o.tenant_id, domain, NULL, o.client_id, '')];
+    END CASE;
+    FOREACH line IN ARRAY lines LOOP
+        IF position(line IN so_far) = 0 THEN
+            so_far := so_far || line || E'\n';
+        END IF;
+    END LOOP;
+    PERFORM set_config('bizctx.live', so_far, true);
     RETURN NULL;
 END
 $$;
@@ -75,8 +118,17 @@ CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON client_preferences
     FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('clients');
 CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON client_interactions
     FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('clients');
+CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON opt_outs
+    FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('clients');
+CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON client_segment_memberships
+    FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('clients');
 CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON appointments
     FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('appointments');
+CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON service_deliveries
+    FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('appointments');
+CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON appointment_feedback
+    FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('appointments');
+-- A payment changes its invoice's amount_paid and status: the invoice's trigger tells.
 CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON invoices
     FOR EACH ROW EXECUTE FUNCTION bizctx_live_note('invoices');
 CREATE TRIGGER live_note AFTER INSERT OR UPDATE OR DELETE ON tasks
