@@ -29,7 +29,7 @@ import mcp_types as types
 import psycopg
 from pydantic import BaseModel, ValidationError
 
-from . import idempotency
+from . import idempotency, schemas
 from .access import AccessPatterns
 from .approvals import Approvals, Decider, Gate, HoldForApproval, Ran
 from .audit import AuditEntry, write_audit
@@ -353,7 +353,7 @@ class Guard:
                 title=spec.title,
                 description=spec.description,
                 input_schema=spec.input_schema(),
-                output_schema=output_model.model_json_schema(mode="serialization"),
+                output_schema=schemas.output_schema(output_model),
                 annotations=types.ToolAnnotations(
                     title=spec.title,
                     read_only_hint=spec.read_only,

@@ -21,6 +21,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import schemas
 from .canonical import digest
 from .database import Tx
 from .errors import InvalidInput, KeyReused, PermissionDenied
@@ -53,7 +54,7 @@ class _KeyIn(BaseModel):
 
 def key_schema() -> dict[str, Any]:
     """The JSON schema of the `idempotency_key` argument."""
-    return _KeyIn.model_json_schema()["properties"][FIELD]
+    return schemas.input_schema(_KeyIn)["properties"][FIELD]
 
 
 def split_key(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -22,6 +22,7 @@ from bizctx.server.queries import QueryRef
 from bizctx.server.redact import OMIT_IF_NONE, Redact
 from bizctx.server.registry import Domain
 from bizctx.server.replies import constraint_of
+from bizctx.server.schemas import NULL_CLEARS
 from bizctx.tools.contact_rules import (
     LOCK_CONTACT,
     NOT_A_CONTACT,
@@ -535,17 +536,25 @@ class UpsertClientIn(BaseModel):
         default=None, description="The client to update; omit to create a new client."
     )
     client_type: ClientType | None = Field(default=None, description="individual (default) or business.")
-    first_name: Name | None = Field(default=None, description="Given name.")
-    last_name: Name | None = Field(default=None, description="Family name.")
-    company_name: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+    first_name: Annotated[Name | None, NULL_CLEARS] = Field(default=None, description="Given name.")
+    last_name: Annotated[Name | None, NULL_CLEARS] = Field(default=None, description="Family name.")
+    company_name: Annotated[Annotated[str, Field(min_length=1, max_length=300)] | None, NULL_CLEARS] = Field(
         default=None, description="Company, for business clients."
     )
-    email: Email = Field(default=None, description="E-mail; unique among the business's clients.")
-    phone: Phone = Field(default=None, description="Phone number, e.g. +1 555 010 0200.")
-    mobile_phone: Phone = Field(default=None, description="Mobile phone number.")
-    date_of_birth: DateOfBirth = Field(default=None, description="Date of birth, YYYY-MM-DD.")
-    notes: Notes = Field(default=None, max_length=10_000, description="Staff notes about the client.")
-    time_zone: str | None = Field(
+    email: Annotated[Email, NULL_CLEARS] = Field(
+        default=None, description="E-mail; unique among the business's clients."
+    )
+    phone: Annotated[Phone, NULL_CLEARS] = Field(
+        default=None, description="Phone number, e.g. +1 555 010 0200."
+    )
+    mobile_phone: Annotated[Phone, NULL_CLEARS] = Field(default=None, description="Mobile phone number.")
+    date_of_birth: Annotated[DateOfBirth, NULL_CLEARS] = Field(
+        default=None, description="Date of birth, YYYY-MM-DD."
+    )
+    notes: Annotated[Notes, NULL_CLEARS] = Field(
+        default=None, max_length=10_000, description="Staff notes about the client."
+    )
+    time_zone: Annotated[str | None, NULL_CLEARS] = Field(
         default=None, description="The client's IANA time zone, if not the business's."
     )
     status: ClientStatus | None = Field(default=None, description="active (default), inactive or archived.")
@@ -555,7 +564,7 @@ class UpsertClientIn(BaseModel):
     tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         default=None, max_length=50, description="Replaces the client's tags."
     )
-    external_ref: str | None = Field(
+    external_ref: Annotated[str | None, NULL_CLEARS] = Field(
         default=None, max_length=200, description="The client's id in another system."
     )
     addresses: Addresses = Field(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -19,6 +19,7 @@ from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.registry import Domain
+from bizctx.server.schemas import NULL_CLEARS
 from bizctx.tools.tasks import find_agent
 
 goals = Domain("goals")
@@ -313,23 +314,27 @@ class UpsertGoalIn(BaseModel):
     name: NonBlank = Field(
         max_length=200, description="The goal's name: a goal with this name is changed, else made."
     )
-    description: str | None = Field(default=None, max_length=2000)
+    description: Annotated[str | None, NULL_CLEARS] = Field(default=None, max_length=2000)
     goal_type: GoalType | None = Field(default=None, description="Required for a new goal.")
-    target_value: Decimal | None = Field(default=None, max_digits=18, decimal_places=4)
-    target_unit: str | None = Field(
+    target_value: Annotated[Decimal | None, NULL_CLEARS] = Field(
+        default=None, max_digits=18, decimal_places=4
+    )
+    target_unit: Annotated[str | None, NULL_CLEARS] = Field(
         default=None,
         min_length=1,
         max_length=50,
         description="A currency code for money (USD), or count, percent...",
     )
-    target_date: date | None = None
-    kpi: KpiName | None = Field(
+    target_date: Annotated[date | None, NULL_CLEARS] = None
+    kpi: Annotated[KpiName | None, NULL_CLEARS] = Field(
         default=None, description="The KPI that measures it (get_kpis); needs target_value."
     )
-    owner: NonBlank | None = Field(
+    owner: Annotated[NonBlank | None, NULL_CLEARS] = Field(
         default=None, max_length=200, description="The agent responsible: name or id."
     )
-    parent_goal_id: UUID | None = Field(default=None, description="The goal this one serves.")
+    parent_goal_id: Annotated[UUID | None, NULL_CLEARS] = Field(
+        default=None, description="The goal this one serves."
+    )
     status: GoalStatus | None = Field(default=None, description="Default active for a new goal.")
 
 
