@@ -34,15 +34,9 @@ CLAIM = QueryRef("governance", "claim_idempotency_key")
 GET = QueryRef("governance", "get_idempotency_key")
 STORE = QueryRef("governance", "store_idempotent_result")
 
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Any unique string: a retry with the same key and arguments returns the first "
-        "result and writes nothing; the same key with other arguments is a conflict.",
-    ),
-]
+# No description: every write tool lists it, and "idempotency key" already says what it does
+# to a model (a repeat with the key returns the first result); the README has the contract.
+IdempotencyKey = Annotated[str | None, Field(min_length=1, max_length=200)]
 
 
 class _KeyIn(BaseModel):

@@ -116,12 +116,15 @@ def _nullable(node: dict[str, Any]) -> None:
 
 
 def _compact(node: Any) -> Any:
-    """The whole document, bottom up: nulls said the short way, whole numbers without `.0`."""
+    """The whole document, bottom up: nulls said the short way, whole numbers without `.0`, and
+    no `additionalProperties: true` (what an object allows anyway)."""
     if isinstance(node, list):
         return [_compact(v) for v in node]
     if not isinstance(node, dict):
         return node
     out = {k: _compact(v) for k, v in node.items()}
+    if out.get("additionalProperties") is True:
+        del out["additionalProperties"]
     _nullable(out)
     for key in _NUMBER_KEYWORDS:
         value = out.get(key)
