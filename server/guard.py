@@ -47,6 +47,7 @@ from .errors import (
 )
 from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog
 from .identity import Agent, AgentDirectory
+from .money import plain, printed
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
 from .queries import QueryRef
@@ -697,8 +698,9 @@ class Guard:
         amount, currency = money
         if policy.max_amount is not None and amount is not None and amount > policy.max_amount:
             # No window will ever let this one call through: not a matter of waiting.
+            moved = f"{printed(amount, currency)} {currency}" if currency else plain(amount)
             raise PolicyBlocked(
-                f"This {spec.name} call moves {amount}, more than its limit of {policy.max_amount} "
+                f"This {spec.name} call moves {moved}, more than its limit of {plain(policy.max_amount)} "
                 f"per {policy.window_seconds} s allows at all; a person must do it, or raise the limit.",
                 rule=policy.describe(),
                 reason=policy.reason,
@@ -718,7 +720,7 @@ class Guard:
         if taken["allowed"]:
             return
         wait = int(taken["retry_after_s"])
-        what = f"{policy.max_calls} calls" if policy.max_calls is not None else f"{policy.max_amount}"
+        what = f"{policy.max_calls} calls" if policy.max_amount is None else plain(policy.max_amount)
         limit = {**policy.describe()}
         if policy.scope == "agent":
             raise RateLimited(

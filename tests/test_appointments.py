@@ -221,9 +221,7 @@ async def test_list_services_pages_by_name(writer, biz, connect, sql):
     async with connect(writer) as c:
         active = await ok(c, "list_services", {})
         assert [s["name"] for s in active["services"]] == ["Deep clean"]
-        assert (
-            active["services"][0]["price"] == "120.0000" and active["services"][0]["duration_minutes"] == 60
-        )
+        assert active["services"][0]["price"] == "120.00" and active["services"][0]["duration_minutes"] == 60
         assert active["services"][0]["required_capabilities"] == ["cleaning"]
         first = await ok(c, "list_services", {"include_inactive": True, "limit": 1})
         second = await ok(
@@ -374,7 +372,7 @@ async def test_booking_holds_the_resource_and_schedules_reminders(writer, biz, c
     }
     assert booked["service"] == {"id": str(biz.clean), "code": "CLEAN", "name": "Deep clean"}
     assert [r["name"] for r in booked["resources"]] == ["Ben"]
-    assert booked["price"] == "120.0000" and booked["currency"] == "USD"
+    assert booked["price"] == "120.00" and booked["currency"] == "USD"
     assert booked["location"] == "Back door" and booked["notes"] == "Bring ladder"
     reminders = sorted((r["channel"], instant(r["send_at"])) for r in booked["reminders"])
     start = at(day, "10:00")

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bizctx.server.bounds import FreeJson, NonBlank
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.money import Amount
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.queries import QueryRef
 from bizctx.server.redact import OMIT_IF_NONE, Redact
@@ -313,14 +314,14 @@ class InvoiceBrief(BaseModel):
     issue_date: date | None
     due_date: date | None
     currency: str
-    total: Decimal
-    balance_due: Decimal
+    total: Amount
+    balance_due: Amount
     overdue: bool
 
 
 class BalanceDue(BaseModel):
     currency: str
-    amount: Decimal
+    amount: Amount
     invoices: int
 
 

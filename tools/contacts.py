@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bizctx.server.access import AccessPatterns
 from bizctx.server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bizctx.server.guard import Call
+from bizctx.server.money import printed
 from bizctx.server.registry import Domain
 from bizctx.tools.contact_rules import LOCK_CONTACT, NOW, BrokenRule, GovernedChannel, Verdict, judge
 
@@ -80,11 +81,12 @@ ADDRESS = {
 }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, currency: str | None) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return f"{value:f}"
+        # The only decimals a template is filled with are the invoice's amounts.
+        return printed(value, currency)
     return str(value)
 
 
@@ -109,7 +111,8 @@ def render(template: dict[str, Any], fields: dict[str, Any], access: AccessPatte
         if hidden:
             withheld.append(name)
             return WITHHELD
-        return _text(fields[spot.column]) if fields.get(spot.column) is not None else ""
+        value = fields.get(spot.column)
+        return _text(value, fields.get("currency")) if value is not None else ""
 
     subject = _TOKEN.sub(fill, template["subject"]) if template["subject"] is not None else None
     body = _TOKEN.sub(fill, template["body"])

@@ -25,6 +25,7 @@ from bizctx.server.bounds import NonBlank
 from bizctx.server.database import Tx
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.money import Amount
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.tools.clients import ClientRef
 from bizctx.tools.invoices import (
@@ -83,7 +84,7 @@ class SubscriptionItem(BaseModel):
     position: int
     description: str
     quantity: Decimal
-    unit_price: Decimal
+    unit_price: Amount
     discount_pct: Decimal
     tax_pct: Decimal
     service_id: UUID | None = None
@@ -103,7 +104,7 @@ class Subscription(BaseModel):
     billing_cycle: Cycle
     billing_day: int = Field(description="Day of the month a period starts (a shorter month: its last day).")
     currency: str
-    amount: Decimal = Field(description="Per period, before tax: the sum of the items' rounded nets.")
+    amount: Amount = Field(description="Per period, before tax: the sum of the items' rounded nets.")
     items: list[SubscriptionItem]
     starts_on: date
     ends_on: date | None = Field(description="End of the term; null: until cancelled.")
