@@ -75,6 +75,7 @@ class _Lean(GenerateJsonSchema):
                 prop.pop("default", None)
             elif field.default is None:
                 _drop_null(prop)
+                prop.pop("default", None)
         return json_schema
 
 

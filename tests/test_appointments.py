@@ -639,15 +639,21 @@ async def test_list_appointments_filters(writer, biz, connect, sql):
         assert await ids(c) == [str(a), str(b), str(d), str(c_)]
         assert await ids(c, resource_id=str(biz.ana)) == [str(a), str(c_)]
         assert await ids(c, client_id=str(other_client)) == [str(d)]
+        # One status, like every list tool's filter (issue 20, part 8); v1's list still works.
+        assert await ids(c, status="confirmed") == [str(b)]
         assert await ids(c, status=["confirmed", "cancelled"]) == [str(b), str(c_)]
         assert await ids(c, **{"from": iso(day, "10:00"), "to": iso(day, "16:00")}) == [str(b), str(d)]
         assert await ids(c, service_id=str(biz.windows)) == []
         bad = await err(c, "list_appointments", {"status": ["gone"]})
         assert bad["code"] == "invalid_input" and "status" in bad["message"]
+        bad = await err(c, "list_appointments", {"status": "gone"})
+        assert bad["code"] == "invalid_input" and "status" in bad["message"]
         bad = await err(c, "list_appointments", {"email": "ann.lee@example.com"})
         assert bad["code"] == "invalid_input"
+        listed = {t.name: t for t in (await c.list_tools()).tools}
+    assert listed["list_appointments"].input_schema["properties"]["status"]["type"] == "string"
     rows = audit_rows(sql, writer)
-    assert [r["outcome"] for r in rows] == ["ok"] * 6 + ["error"] * 2
+    assert [r["outcome"] for r in rows] == ["ok"] * 7 + ["error"] * 3
     assert rows[0]["name"] == "list_appointments"
 
 

@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bizctx.server.approvals import APPROVAL_TYPE, Decider
 from bizctx.server.bounds import FreeJsonObject, NonBlank
 from bizctx.server.errors import BizctxError, Conflict, InvalidInput, NotFound
+from bizctx.server.forms import renamed
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.server.redact import OMIT_IF_NONE
@@ -570,12 +571,15 @@ class DecideApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: UUID = Field(description="Awaiting approval.")
-    decision: Literal["approve", "reject"]
+    # The decision as it is recorded and returned; v1's approve/reject are still taken.
+    decision: Annotated[
+        Literal["approved", "rejected"], renamed({"approve": "approved", "reject": "rejected"})
+    ]
     reason: str | None = Field(default=None, min_length=1, max_length=2000, description="Required to reject.")
 
     @model_validator(mode="after")
     def _reject_needs_reason(self) -> DecideApprovalIn:
-        if self.decision == "reject" and not (self.reason or "").strip():
+        if self.decision == "rejected" and not (self.reason or "").strip():
             raise ValueError("reason is required to reject: say why, for whoever asked")
         return self
 
@@ -595,11 +599,11 @@ async def decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
     if current["type"] == APPROVAL_TYPE:
         decider = Decider(agent=call.agent)
         decided = await call.approvals.decide(
-            call.tx, decider, args.task_id, args.decision == "approve", args.reason
+            call.tx, decider, args.task_id, args.decision == "approved", args.reason
         )
         return ApprovalOut(task=Task(**decided.task), approval=ApprovalEvent(**decided.event))
     last = await call.tx.one(LAST_APPROVAL_EVENT, task_id=args.task_id)
-    wanted = "approved" if args.decision == "approve" else "rejected"
+    wanted = args.decision
     if current["status"] != "awaiting_approval":
         if last is not None and last["decision"] == wanted and last["decided_by_agent_id"] == call.agent.id:
             return ApprovalOut(task=Task(**current), approval=ApprovalEvent(**last))
@@ -613,7 +617,7 @@ async def decide_approval(call: Call, args: DecideApprovalIn) -> ApprovalOut:
             "You asked for this approval, so you cannot decide it: another agent with tasks.approve must.",
             status=current["status"],
         )
-    row = await call.tx.one(DECIDE_APPROVAL, task_id=args.task_id, approve=args.decision == "approve")
+    row = await call.tx.one(DECIDE_APPROVAL, task_id=args.task_id, approve=args.decision == "approved")
     if row is None:
         # Decided by someone else between the two statements.
         raise Conflict(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
 from bizctx.server.errors import InvalidInput
+from bizctx.server.forms import ONE_OR_MORE, listed_as
 from bizctx.server.guard import Call
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 
@@ -18,8 +20,9 @@ class ListAppointmentsIn(PageIn):
     client_id: UUID | None = None
     resource_id: UUID | None = None
     service_id: UUID | None = None
-    status: list[AppointmentStatus] | None = Field(
-        default=None, min_length=1, description='Only these statuses, e.g. ["scheduled", "confirmed"].'
+    # One status, like every list tool's filter; v1's list of statuses is still taken.
+    status: Annotated[list[AppointmentStatus] | None, ONE_OR_MORE, listed_as(AppointmentStatus)] = Field(
+        default=None, min_length=1
     )
     from_at: AwareDatetime | None = Field(default=None, alias="from", description="Starting at or after it.")
     to_at: AwareDatetime | None = Field(default=None, alias="to", description="Starting before it.")
