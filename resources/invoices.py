@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from bizctx.server.guard import Call
+from bizctx.server.money import Amount
 from bizctx.server.registry import Domain
 from bizctx.tools.collections import Collection, collection_view
 from bizctx.tools.invoices import Invoice, InvoiceSummary, invoice_detail, summary_of
@@ -24,7 +24,7 @@ OVERDUE_LIMIT = 50
 
 class OverdueTotal(BaseModel):
     currency: str
-    amount: Decimal = Field(description="Overdue balance in this currency.")
+    amount: Amount = Field(description="Overdue balance in this currency.")
     invoices: int
 
 

@@ -29,7 +29,7 @@ import mcp_types as types
 import psycopg
 from pydantic import BaseModel, ValidationError
 
-from . import idempotency, notices
+from . import idempotency, notices, schemas
 from .access import AccessPatterns
 from .approvals import Approvals, Decider, Gate, HoldForApproval, Ran
 from .audit import AuditEntry, write_audit
@@ -47,6 +47,7 @@ from .errors import (
 )
 from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog
 from .identity import Agent, AgentDirectory
+from .money import plain, printed
 from .paging import offset_page
 from .policy import TAKE_LIMIT, Money, Policy, PolicyBook, TenantPolicies
 from .queries import QueryRef
@@ -372,7 +373,7 @@ class Guard:
                 title=spec.title,
                 description=spec.description,
                 input_schema=spec.input_schema(),
-                output_schema=output_model.model_json_schema(mode="serialization"),
+                output_schema=schemas.output_schema(output_model),
                 annotations=types.ToolAnnotations(
                     title=spec.title,
                     read_only_hint=spec.read_only,
@@ -742,8 +743,9 @@ class Guard:
         amount, currency = money
         if policy.max_amount is not None and amount is not None and amount > policy.max_amount:
             # No window will ever let this one call through: not a matter of waiting.
+            moved = f"{printed(amount, currency)} {currency}" if currency else plain(amount)
             raise PolicyBlocked(
-                f"This {spec.name} call moves {amount}, more than its limit of {policy.max_amount} "
+                f"This {spec.name} call moves {moved}, more than its limit of {plain(policy.max_amount)} "
                 f"per {policy.window_seconds} s allows at all; a person must do it, or raise the limit.",
                 rule=policy.describe(),
                 reason=policy.reason,
@@ -763,7 +765,7 @@ class Guard:
         if taken["allowed"]:
             return
         wait = int(taken["retry_after_s"])
-        what = f"{policy.max_calls} calls" if policy.max_calls is not None else f"{policy.max_amount}"
+        what = f"{policy.max_calls} calls" if policy.max_amount is None else plain(policy.max_amount)
         limit = {**policy.describe()}
         if policy.scope == "agent":
             raise RateLimited(

@@ -21,6 +21,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import schemas
 from .canonical import digest
 from .database import Tx
 from .errors import InvalidInput, KeyReused, PermissionDenied
@@ -33,15 +34,9 @@ CLAIM = QueryRef("governance", "claim_idempotency_key")
 GET = QueryRef("governance", "get_idempotency_key")
 STORE = QueryRef("governance", "store_idempotent_result")
 
-IdempotencyKey = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=200,
-        description="Any unique string: a retry with the same key and arguments returns the first "
-        "result and writes nothing; the same key with other arguments is a conflict.",
-    ),
-]
+# No description: every write tool lists it, and "idempotency key" already says what it does
+# to a model (a repeat with the key returns the first result); the README has the contract.
+IdempotencyKey = Annotated[str | None, Field(min_length=1, max_length=200)]
 
 
 class _KeyIn(BaseModel):
@@ -53,7 +48,7 @@ class _KeyIn(BaseModel):
 
 def key_schema() -> dict[str, Any]:
     """The JSON schema of the `idempotency_key` argument."""
-    return _KeyIn.model_json_schema()["properties"][FIELD]
+    return schemas.input_schema(_KeyIn)["properties"][FIELD]
 
 
 def split_key(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -70,12 +70,9 @@ class PageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=25, ge=1, le=MAX_PAGE, description=f"Items per page, 1-{MAX_PAGE}.")
-    cursor: str | None = Field(
-        default=None,
-        max_length=2000,
-        description="next_cursor from the previous page, unchanged; omit for the first page.",
-    )
+    # Its schema says it all: per page, default 25, at most MAX_PAGE.
+    limit: int = Field(default=25, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=2000, description="The last page's next_cursor.")
 
 
 class PageOut(BaseModel):

@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from .canonical import normal
 from .database import Database, Tx
 from .errors import InvalidInput, PermissionDenied
+from .money import plain
 from .queries import QueryRef
 
 LIST_POLICIES = QueryRef("governance", "list_policies")
@@ -140,7 +141,7 @@ class Policy:
         if self.effect == "limit":
             out.update(
                 max_calls=self.max_calls,
-                max_amount=str(self.max_amount) if self.max_amount is not None else None,
+                max_amount=plain(self.max_amount) if self.max_amount is not None else None,
                 window_seconds=self.window_seconds,
                 per=self.scope,
             )

@@ -15,10 +15,13 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
+
+from .money import Money, plain, printed
 
 MASK = "[redacted]"
 
@@ -48,6 +51,17 @@ def marks(model: type[BaseModel]) -> dict[str, Redact]:
             if isinstance(meta, Redact):
                 found[name] = meta
     return found
+
+
+@functools.cache
+def amounts(model: type[BaseModel]) -> dict[str, Money]:
+    """The model's fields that are money, by field name (see money.py)."""
+    return {
+        name: meta
+        for name, info in model.model_fields.items()
+        for meta in info.metadata
+        if isinstance(meta, Money)
+    }
 
 
 @functools.cache
@@ -85,26 +99,46 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def shape(value: Any, hidden: Hidden) -> Any:
-    """`value` as JSON-able data, without the fields `hidden` says to remove."""
+def shape(value: Any, hidden: Hidden, within: tuple[BaseModel, ...] = ()) -> Any:
+    """`value` as JSON-able data, without the fields `hidden` says to remove, and every decimal
+    in its one printed form (money.py); `within` are the models enclosing it, innermost first."""
     if isinstance(value, BaseModel):
         cls = type(value)
         field_marks = marks(cls)
         optional = omitted_if_none(cls)
+        money = amounts(cls)
+        scope = (value, *within)
         out = {}
         for name, info in cls.model_fields.items():
             mark = field_marks.get(name)
             if mark is not None and hidden(mark):
                 continue
-            if name in optional and getattr(value, name) is None:
+            field = getattr(value, name)
+            if name in optional and field is None:
                 continue
-            out[info.serialization_alias or name] = shape(getattr(value, name), hidden)
+            key = info.serialization_alias or name
+            if name in money and isinstance(field, Decimal):
+                out[key] = printed(field, _currency(money[name], scope))
+            else:
+                out[key] = shape(field, hidden, scope)
         return out
     if isinstance(value, (list, tuple)):
-        return [shape(v, hidden) for v in value]
+        return [shape(v, hidden, within) for v in value]
     if isinstance(value, dict):
-        return {str(k): shape(v, hidden) for k, v in value.items()}
+        return {str(k): shape(v, hidden, within) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return plain(value)
     return to_jsonable_python(value)
+
+
+def _currency(mark: Money, scope: tuple[BaseModel, ...]) -> str | None:
+    """The currency an amount is in: the named field of its model, else of the nearest enclosing
+    model that has it."""
+    for model in scope:
+        if mark.currency in type(model).model_fields:
+            value = getattr(model, mark.currency)
+            return value if isinstance(value, str) else None
+    return None
 
 
 class Receipt(BaseModel):

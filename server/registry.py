@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from . import idempotency
+from . import idempotency, schemas
 from .policy import AmountOf
 from .queries import QueryRef
 from .redact import check_output_model
@@ -102,7 +102,7 @@ class ToolSpec:
         return self.action == "write"
 
     def input_schema(self) -> dict[str, Any]:
-        schema = self.input_model.model_json_schema()
+        schema = schemas.input_schema(self.input_model)
         if self.takes_key:
             schema.setdefault("properties", {})[idempotency.FIELD] = idempotency.key_schema()
         return schema

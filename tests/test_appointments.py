@@ -221,9 +221,7 @@ async def test_list_services_pages_by_name(writer, biz, connect, sql):
     async with connect(writer) as c:
         active = await ok(c, "list_services", {})
         assert [s["name"] for s in active["services"]] == ["Deep clean"]
-        assert (
-            active["services"][0]["price"] == "120.0000" and active["services"][0]["duration_minutes"] == 60
-        )
+        assert active["services"][0]["price"] == "120.00" and active["services"][0]["duration_minutes"] == 60
         assert active["services"][0]["required_capabilities"] == ["cleaning"]
         first = await ok(c, "list_services", {"include_inactive": True, "limit": 1})
         second = await ok(
@@ -374,7 +372,7 @@ async def test_booking_holds_the_resource_and_schedules_reminders(writer, biz, c
     }
     assert booked["service"] == {"id": str(biz.clean), "code": "CLEAN", "name": "Deep clean"}
     assert [r["name"] for r in booked["resources"]] == ["Ben"]
-    assert booked["price"] == "120.0000" and booked["currency"] == "USD"
+    assert booked["price"] == "120.00" and booked["currency"] == "USD"
     assert booked["location"] == "Back door" and booked["notes"] == "Bring ladder"
     reminders = sorted((r["channel"], instant(r["send_at"])) for r in booked["reminders"])
     start = at(day, "10:00")
@@ -641,15 +639,21 @@ async def test_list_appointments_filters(writer, biz, connect, sql):
         assert await ids(c) == [str(a), str(b), str(d), str(c_)]
         assert await ids(c, resource_id=str(biz.ana)) == [str(a), str(c_)]
         assert await ids(c, client_id=str(other_client)) == [str(d)]
+        # One status, like every list tool's filter (issue 20, part 8); v1's list still works.
+        assert await ids(c, status="confirmed") == [str(b)]
         assert await ids(c, status=["confirmed", "cancelled"]) == [str(b), str(c_)]
         assert await ids(c, **{"from": iso(day, "10:00"), "to": iso(day, "16:00")}) == [str(b), str(d)]
         assert await ids(c, service_id=str(biz.windows)) == []
         bad = await err(c, "list_appointments", {"status": ["gone"]})
         assert bad["code"] == "invalid_input" and "status" in bad["message"]
+        bad = await err(c, "list_appointments", {"status": "gone"})
+        assert bad["code"] == "invalid_input" and "status" in bad["message"]
         bad = await err(c, "list_appointments", {"email": "ann.lee@example.com"})
         assert bad["code"] == "invalid_input"
+        listed = {t.name: t for t in (await c.list_tools()).tools}
+    assert listed["list_appointments"].input_schema["properties"]["status"]["type"] == "string"
     rows = audit_rows(sql, writer)
-    assert [r["outcome"] for r in rows] == ["ok"] * 6 + ["error"] * 2
+    assert [r["outcome"] for r in rows] == ["ok"] * 7 + ["error"] * 3
     assert rows[0]["name"] == "list_appointments"
 
 

@@ -344,7 +344,7 @@ async def test_context_includes_only_open_domains_and_is_bounded(writer, make_ag
     starts = [a["starts_at"] for a in full["upcoming_appointments"]]
     assert starts == sorted(starts)
     assert full["open_invoices"][0]["overdue"] is True
-    assert full["balance_due"] == [{"currency": "USD", "amount": "0.0000", "invoices": 1}]
+    assert full["balance_due"] == [{"currency": "USD", "amount": "0.00", "invoices": 1}]
     assert [t["title"] for t in full["open_tasks"]] == ["Mine"]  # scope: assigned
     assert [m["title"] for m in full["memories"]] == ["Gate"]  # another agent's private doc stays out
     assert len(full["recent_interactions"]) == 10

@@ -228,12 +228,12 @@ async def test_the_client_context_shows_a_risk_profile_from_the_data(books, make
         full = (await ok(c, "get_client_context", {"client_id": client}))["risk_profile"]
     async with connect(clerk) as c:
         partial = (await ok(c, "get_client_context", {"client_id": client}))["risk_profile"]
-    assert full["outbound_90d"] == 2 and full["response_rate_90d"] == "0.50"
-    assert full["avg_payment_delay_days"] == "10.0" and full["overdue_invoices"] == 1
+    assert full["outbound_90d"] == 2 and full["response_rate_90d"] == "0.5"
+    assert full["avg_payment_delay_days"] == "10" and full["overdue_invoices"] == 1
     assert full["last_outbound_at"] > full["last_inbound_at"]
     # No invoices read: how they pay is withheld, how they answer is not.
     assert partial["avg_payment_delay_days"] is None and partial["overdue_invoices"] is None
-    assert partial["response_rate_90d"] == "0.50"
+    assert partial["response_rate_90d"] == "0.5"
 
 
 async def test_a_ladder_follows_the_tenants_own_steps(app, books, connect):

@@ -63,11 +63,11 @@ async def test_goals_round_trip_with_owner_parent_and_progress(planner, connect,
         )
         listed = await ok(c, "list_goals", {})
         mine = await ok(c, "list_goals", {"owner": "planner"})
-    assert changed["id"] == made["id"] and changed["target_value"] == "12.0000"
+    assert changed["id"] == made["id"] and changed["target_value"] == "12"
     assert (made["parent_goal_id"], made["parent_name"]) == (grow["id"], "Grow")
     assert (grow["owner_agent_id"], grow["owner_name"]) == (str(planner.id), "planner")
-    assert made["progress"]["value"] == "3" and made["progress"]["percent_of_target"] == "30.0"
-    assert changed["progress"]["percent_of_target"] == "25.0" and grow["progress"] is None
+    assert made["progress"]["value"] == "3" and made["progress"]["percent_of_target"] == "30"
+    assert changed["progress"]["percent_of_target"] == "25" and grow["progress"] is None
     assert renamed["name"] == "Grow the business"
     assert [g["name"] for g in listed["goals"]] == ["Grow the business", "New clients"]
     assert listed["goals"][1]["parent_name"] == "Grow the business"
@@ -172,7 +172,7 @@ async def test_task_kpis_count_the_whole_business_whatever_the_agents_scope(make
         )
     figures = {k["name"]: k for k in got["kpis"]}
     assert seen["tasks"] == []  # none of the tasks is its own
-    assert figures["task_throughput"]["value"] == "3" and figures["task_failure_rate"]["value"] == "25.0"
+    assert figures["task_throughput"]["value"] == "3" and figures["task_failure_rate"]["value"] == "25"
     assert (
         figures["task_throughput"]["unit"] == "count" and figures["avg_minutes_to_claim"]["value"] is not None
     )
@@ -261,7 +261,7 @@ async def test_money_progress_is_only_in_the_goals_currency(planner, make_agent,
                                            "target_value": "100", "target_unit": "USD"})  # fmt: skip
     assert (usd["progress"]["value"], usd["progress"]["percent_of_target"], usd["progress"]["met"]) == (
         "500.00",
-        "50.0",
+        "50",
         False,
     )
     assert eur["progress"]["value"] is None and none["progress"]["value"] is None

@@ -68,15 +68,11 @@ async def test_a_line_naming_a_service_takes_its_name_price_and_tax(writer, make
         )
     assert [(s["id"], s["tax_pct"]) for s in listed["services"]] == [(clean, "8.25")]
     first, second = inv["items"]
-    assert (first["description"], first["unit_price"], first["tax_pct"]) == (
-        "Deep clean",
-        "120",
-        "8.25",
-    )
+    assert (first["description"], first["unit_price"], first["tax_pct"]) == ("Deep clean", "120.00", "8.25")
     assert (first["net_amount"], first["tax_amount"]) == ("240.00", "19.80")  # 240 x 8.25% = 19.80
     assert (second["description"], second["unit_price"], second["tax_pct"], second["tax_amount"]) == (
         "Promo",
-        "100",
+        "100.00",
         "0",
         "0.00",
     )

@@ -115,8 +115,8 @@ async def test_a_subscription_takes_its_prices_from_the_catalog_and_is_listed(wr
     assert (made["status"], made["billing_cycle"], made["billing_day"]) == ("active", "monthly", day.day)
     assert made["starts_on"] == made["next_billing_on"] == day.isoformat() and made["last_billed"] is None
     assert [(i["description"], i["unit_price"], i["tax_pct"]) for i in made["items"]] == [
-        ("Deep clean", "120.0000", "8.2500"),
-        ("Supplies", "7.3330", "0.0000"),
+        ("Deep clean", "120.00", "8.25"),
+        ("Supplies", "7.333", "0"),
     ]
     # 120.00 + round(2 x 7.333 x 0.9) = 120.00 + 13.20, before tax.
     assert made["amount"] == "133.20" and Decimal(made["amount"]) == Decimal("120.00") + Decimal("13.20")

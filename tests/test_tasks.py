@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from conftest import audit_rows, count, err, ok
+from conftest import all_tools, audit_rows, count, err, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -456,6 +456,30 @@ async def test_approval_holds_the_task_until_another_agent_approves(team, make_a
         "request_approval",
         "request_approval",
     ]
+
+
+async def test_a_decision_is_given_as_it_is_recorded_and_v1s_words_still_work(team, connect, sql):
+    """decide_approval lists approved/rejected, the words it records and returns (issue 20, part
+    8); approve/reject, v1's, are taken as the same argument: a retry with either is one call."""
+    async with connect(team["manager"]) as c:
+        first = await create(c, requires_approval=True)
+        second = await create(c, requires_approval=True)
+    async with connect(team["approver"]) as c:
+        listed = {t.name: t for t in await all_tools(c)}
+        decide = {"task_id": first["id"], "reason": "ok", "idempotency_key": "decide-1"}
+        approved = await c.call_tool("decide_approval", {**decide, "decision": "approved"})
+        retried = await c.call_tool("decide_approval", {**decide, "decision": "approve"})
+        rejected = await ok(
+            c, "decide_approval", {"task_id": second["id"], "decision": "reject", "reason": "not now"}
+        )
+    assert listed["decide_approval"].input_schema["properties"]["decision"]["enum"] == [
+        "approved",
+        "rejected",
+    ]
+    assert approved.structured_content["approval"]["decision"] == "approved"
+    assert retried.structured_content == approved.structured_content
+    assert (retried.meta or {}).get("bizctx/replayed") is True
+    assert rejected["approval"]["decision"] == "rejected" and rejected["task"]["status"] == "cancelled"
 
 
 async def test_a_rejection_needs_a_reason_and_cancels_the_task(team, connect, sql):

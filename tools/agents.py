@@ -39,10 +39,8 @@ class AgentEntry(BaseModel):
 
 
 class ListAgentsIn(PageIn):
-    role: Role | None = Field(default=None, description="Only agents of this role.")
-    status: Literal["active", "disabled"] | None = Field(
-        default=None, description="Only active or disabled ones."
-    )
+    role: Role | None = None
+    status: Literal["active", "disabled"] | None = None
 
 
 class ListAgentsOut(PageOut):
@@ -64,8 +62,6 @@ async def agent_page(call: Call, args: ListAgentsIn) -> ListAgentsOut:
 
 @tasks.tool(action="read", title="List agents")
 async def list_agents(call: Call, args: ListAgentsIn) -> ListAgentsOut:
-    """The agents of your business, by name: role (orchestrator, director, specialist),
-    description, the agent each reports to, capabilities, status and when each last called.
-    Find who to assign a task to (create_task takes an agent's name or id as assignee).
-    Returns a page and a next_cursor."""
+    """The agents of your business, by name: role, description, who each reports to,
+    capabilities, status, last call; whom to assign a task. Returns a page and a next_cursor."""
     return await agent_page(call, args)

@@ -60,17 +60,15 @@ async def collection_view(call: Call, invoice_id: UUID) -> Collection:
 class StartCollectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_id: UUID = Field(description="An overdue invoice (open or partly paid, past its due date).")
+    invoice_id: UUID = Field(description="An overdue invoice.")
 
 
 @invoices.tool(action="write", title="Start collections", entity=("invoice", "invoice_id"))
 async def start_collection(call: Call, args: StartCollectionIn) -> Collection:
-    """Start the collections ladder on an overdue invoice: an e-mail on the due date, an sms a
-    week later, a call at two weeks and a final notice at thirty days (09:00, the business's
-    time). Each step becomes a claimable collections_contact task at its time, with its
-    message rendered when claimed; steps already past collapse into the latest one. Steps are
-    skipped once the invoice is paid or voided or the client opts out of the step's channel,
-    and the ladder stops if they opt out of all contact. Returns the ladder."""
+    """Start the collections ladder on an overdue invoice: each step (e-mail, sms, call, final
+    notice) becomes a claimable collections_contact task at its time; steps already past
+    collapse into one. Steps are skipped once the invoice is settled or the channel opted out.
+    Returns the ladder."""
     target = await call.tx.one(COLLECTION_TARGET, invoice_id=args.invoice_id)
     if target is None:
         raise NotFound(f"No invoice {args.invoice_id}; find invoices with list_invoices.")
@@ -100,15 +98,14 @@ async def start_collection(call: Call, args: StartCollectionIn) -> Collection:
 class StopCollectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_id: UUID = Field(description="The invoice whose ladder to stop.")
-    reason: str = Field(min_length=1, max_length=500, description="Why (e.g. a payment plan was agreed).")
+    invoice_id: UUID
+    reason: str = Field(min_length=1, max_length=500, description="e.g. a payment plan was agreed.")
 
 
 @invoices.tool(action="write", idempotent=True, title="Stop collections", entity=("invoice", "invoice_id"))
 async def stop_collection(call: Call, args: StopCollectionIn) -> Collection:
-    """Stop an invoice's collections ladder (a payment plan was agreed, the invoice is
-    disputed): its steps not yet due are skipped and its task not yet claimed is cancelled.
-    Returns the ladder."""
+    """Stop an invoice's collections ladder: steps not yet due are skipped, an unclaimed task
+    cancelled. Returns the ladder."""
     if await call.tx.one(STOP_COLLECTION, invoice_id=args.invoice_id, reason=args.reason) is None:
         await collection_view(call, args.invoice_id)  # not found when there never was one
         raise Conflict(

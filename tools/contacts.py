@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bizctx.server.access import AccessPatterns
 from bizctx.server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bizctx.server.guard import Call
+from bizctx.server.money import printed
 from bizctx.server.registry import Domain
 from bizctx.tools.contact_rules import LOCK_CONTACT, NOW, BrokenRule, GovernedChannel, Verdict, judge
 
@@ -80,11 +81,12 @@ ADDRESS = {
 }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, currency: str | None) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return f"{value:f}"
+        # The only decimals a template is filled with are the invoice's amounts.
+        return printed(value, currency)
     return str(value)
 
 
@@ -109,7 +111,8 @@ def render(template: dict[str, Any], fields: dict[str, Any], access: AccessPatte
         if hidden:
             withheld.append(name)
             return WITHHELD
-        return _text(fields[spot.column]) if fields.get(spot.column) is not None else ""
+        value = fields.get(spot.column)
+        return _text(value, fields.get("currency")) if value is not None else ""
 
     subject = _TOKEN.sub(fill, template["subject"]) if template["subject"] is not None else None
     body = _TOKEN.sub(fill, template["body"])
@@ -127,8 +130,8 @@ def _needs(template: dict[str, Any], domain: str) -> bool:
 class ListTemplatesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel: GovernedChannel | None = Field(default=None, description="Only this channel's templates.")
-    category: Category | None = Field(default=None, description="Only this category's templates.")
+    channel: GovernedChannel | None = None
+    category: Category | None = None
 
 
 class Template(BaseModel):
@@ -148,8 +151,7 @@ class ListTemplatesOut(BaseModel):
 
 @contacts.tool(action="read", title="List message templates")
 async def list_templates(call: Call, args: ListTemplatesIn) -> ListTemplatesOut:
-    """The business's message templates (reminders, payment reminders, final notices), by name,
-    optionally for one channel or category. Fill one for a client with render_template."""
+    """The business's message templates by name; render_template fills one for a client."""
     rows = await call.tx.all(LIST_TEMPLATES, channel=args.channel, category=args.category)
     return ListTemplatesOut(templates=[Template(**r) for r in rows], placeholders=sorted(PLACEHOLDERS))
 
@@ -160,16 +162,10 @@ async def list_templates(call: Call, args: ListTemplatesIn) -> ListTemplatesOut:
 class RenderTemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template: str = Field(
-        min_length=1, max_length=60, description="The template's name (see list_templates)."
-    )
-    client_id: UUID = Field(description="The client the message is for.")
-    appointment_id: UUID | None = Field(
-        default=None, description="The client's appointment, for a template about one (reminders)."
-    )
-    invoice_id: UUID | None = Field(
-        default=None, description="The client's invoice, for a template about one (payment reminders)."
-    )
+    template: str = Field(min_length=1, max_length=60, description="Its name.")
+    client_id: UUID
+    appointment_id: UUID | None = Field(default=None, description="For a template about one.")
+    invoice_id: UUID | None = Field(default=None, description="For a template about one.")
 
 
 class RenderTemplateOut(BaseModel):
@@ -184,10 +180,9 @@ class RenderTemplateOut(BaseModel):
 
 @contacts.tool(action="read", title="Render a message template", entity=("client", "client_id"))
 async def render_template(call: Call, args: RenderTemplateIn) -> RenderTemplateOut:
-    """Fill a message template for a client (and the appointment or invoice it is about) with
-    the business's, client's, appointment's or invoice's fields. A placeholder for data you may
-    not read renders as [withheld], never its value. Rendering contacts nobody: check_contact
-    says whether the client may be contacted, log_interaction records the contact."""
+    """Fill a message template for a client (and an appointment or invoice); what you may not
+    read renders as [withheld]. It contacts nobody: check_contact first, log_interaction
+    after."""
     return await render_named(call, args)
 
 
@@ -228,13 +223,11 @@ async def render_named(call: Call, args: RenderTemplateIn) -> RenderTemplateOut:
 class ClaimDueRemindersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=5, ge=1, le=20, description="At most this many reminders, 1-20.")
+    limit: int = Field(default=5, ge=1, le=20)
     channels: list[GovernedChannel] | None = Field(
-        default=None, min_length=1, description="Only these channels (the ones you can send on); default all."
+        default=None, min_length=1, description="Those you send on."
     )
-    lease_seconds: int = Field(
-        default=300, ge=30, le=3600, description="How long each is yours to send and complete (30-3600 s)."
-    )
+    lease_seconds: int = Field(default=300, ge=30, le=3600, description="Yours to send until then.")
 
 
 class DueReminder(BaseModel):
@@ -309,12 +302,9 @@ def _set_aside(
 
 @contacts.tool(action="write", title="Claim due reminders", reads=("clients", "appointments"))
 async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDueRemindersOut:
-    """Take the appointment reminders that are due, to send them yourself: each comes rendered
-    from the business's template with the client's address, leased to you for lease_seconds
-    (nobody else gets it meanwhile). The contact rules are applied now: a reminder to a client
-    who opted out is skipped; one in the client's quiet hours or over a frequency cap is
-    deferred to when it is allowed. Send each, then call complete_reminder (sent or failed);
-    a lease that runs out hands the reminder out again (3 times at most)."""
+    """Take the due appointment reminders to send, each rendered with the client's address and
+    leased to you. Contact rules apply now: opted out, skipped; quiet hours or a cap, deferred.
+    Send each, then complete_reminder; an expired lease hands it out again."""
     channels = _addressable(call.access, args.channels)
     await call.tx.execute(REAP_REMINDERS, max_attempts=MAX_ATTEMPTS)
     due = await call.tx.all(DUE_REMINDERS, channels=channels, limit=args.limit, max_attempts=MAX_ATTEMPTS)
@@ -369,9 +359,9 @@ async def claim_due_reminders(call: Call, args: ClaimDueRemindersIn) -> ClaimDue
 class CompleteReminderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reminder_id: UUID = Field(description="A reminder you claimed with claim_due_reminders.")
-    outcome: Literal["sent", "failed"] = Field(description="sent, or failed (it is tried again later).")
-    error: str | None = Field(default=None, max_length=1000, description="For failed: what went wrong.")
+    reminder_id: UUID = Field(description="One you claimed.")
+    outcome: Literal["sent", "failed"]
+    error: str | None = Field(default=None, max_length=1000, description="For failed.")
 
 
 class CompletedReminder(BaseModel):
@@ -394,9 +384,8 @@ class CompletedReminder(BaseModel):
     entity=("appointment_reminder", "reminder_id"),
 )
 async def complete_reminder(call: Call, args: CompleteReminderIn) -> CompletedReminder:
-    """Say how a reminder you claimed went: sent (recorded as an outbound interaction in the
-    client's history) or failed (with the error; handed out again in 5 minutes, 3 attempts at
-    most). Only the agent holding the lease may complete it."""
+    """Say how a reminder you claimed went: sent (logged in the client's history) or failed
+    (tried again later, 3 attempts at most)."""
     if args.outcome == "sent" and args.error is not None:
         raise InvalidInput("error is for outcome failed; leave it out for sent.")
     held = await call.tx.one(LEASED_REMINDER, reminder_id=args.reminder_id)

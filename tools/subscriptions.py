@@ -25,6 +25,7 @@ from bizctx.server.bounds import NonBlank
 from bizctx.server.database import Tx
 from bizctx.server.errors import Conflict, InvalidInput, NotFound
 from bizctx.server.guard import Call
+from bizctx.server.money import Amount
 from bizctx.server.paging import PageIn, PageOut, keyset_page, read_cursor
 from bizctx.tools.clients import ClientRef
 from bizctx.tools.invoices import (
@@ -83,7 +84,7 @@ class SubscriptionItem(BaseModel):
     position: int
     description: str
     quantity: Decimal
-    unit_price: Decimal
+    unit_price: Amount
     discount_pct: Decimal
     tax_pct: Decimal
     service_id: UUID | None = None
@@ -103,7 +104,7 @@ class Subscription(BaseModel):
     billing_cycle: Cycle
     billing_day: int = Field(description="Day of the month a period starts (a shorter month: its last day).")
     currency: str
-    amount: Decimal = Field(description="Per period, before tax: the sum of the items' rounded nets.")
+    amount: Amount = Field(description="Per period, before tax: the sum of the items' rounded nets.")
     items: list[SubscriptionItem]
     starts_on: date
     ends_on: date | None = Field(description="End of the term; null: until cancelled.")
@@ -147,25 +148,17 @@ async def subscription_detail(tx: Tx, subscription_id: UUID) -> Subscription:
 class CreateSubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_id: UUID = Field(description="The client billed (from search_clients).")
-    plan_name: NonBlank = Field(max_length=200, description="e.g. 'Weekly clean, monthly plan'.")
-    items: list[CatalogLineIn] = Field(
-        min_length=1, max_length=MAX_ITEMS, description=f"What each period bills (1-{MAX_ITEMS} items)."
-    )
+    client_id: UUID
+    plan_name: NonBlank = Field(max_length=200, description="e.g. Weekly clean.")
+    items: list[CatalogLineIn] = Field(min_length=1, max_length=MAX_ITEMS, description="Billed each period.")
     currency: Currency
-    billing_cycle: Cycle = Field(description="monthly, quarterly or annual.")
+    billing_cycle: Cycle
     billing_day: int | None = Field(
-        default=None, ge=1, le=31, description="Day of the month periods start (1-31); default starts_on's."
+        default=None, ge=1, le=31, description="Periods start; default starts_on's."
     )
-    starts_on: date | None = Field(
-        default=None, description="YYYY-MM-DD, today or later; default today in the business time zone."
-    )
-    ends_on: date | None = Field(
-        default=None, description="End of the term (YYYY-MM-DD); omit: until cancelled."
-    )
-    auto_renew: bool = Field(
-        default=True, description="At ends_on: true renews period by period; false ends the subscription."
-    )
+    starts_on: date | None = Field(default=None, description="Today or later; default today.")
+    ends_on: date | None = Field(default=None, description="End of term; omit: until cancelled.")
+    auto_renew: bool = Field(default=True, description="At ends_on: renew period by period.")
 
     _currency = field_validator("currency", mode="before")(_upper)
 
@@ -178,11 +171,9 @@ class CreateSubscriptionIn(BaseModel):
 
 @invoices.tool(action="write", idempotent=True, title="Create a subscription", entity=("subscription", "id"))
 async def create_subscription(call: Call, args: CreateSubscriptionIn) -> Subscription:
-    """Subscribe a client to a plan billed every month, quarter or year: items (service,
-    quantity, price; a service's price and tax rate unless given, fixed from now on), a
-    billing day and a start; optionally an end of term, renewed period by period unless
-    auto_renew is false. The billing run invoices each period once, on its first day, with
-    the items as lines. Returns the subscription with its next billing date."""
+    """Subscribe a client to a plan billed monthly, quarterly or yearly: the billing run
+    invoices each period once, on its first day, with the items as lines (a service's price and
+    tax fixed now unless given). Returns the subscription with its next billing date."""
     ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
     if not ctx["client_exists"]:
         raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
@@ -249,11 +240,9 @@ async def _insert(
 class PauseSubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subscription_id: UUID = Field(description="From list_subscriptions.")
-    until: date | None = Field(
-        default=None, description="Resume on this date (YYYY-MM-DD, after today); omit: until resumed."
-    )
-    resume: bool = Field(default=False, description="true: end the pause now instead.")
+    subscription_id: UUID
+    until: date | None = Field(default=None, description="Resume on this date; omit: until resumed.")
+    resume: bool = Field(default=False, description="true: end the pause now.")
 
     @model_validator(mode="after")
     def _one(self) -> PauseSubscriptionIn:
@@ -290,10 +279,8 @@ def _resumed_on(sub: dict[str, Any], on: date) -> date:
     entity=("subscription", "subscription_id"),
 )
 async def pause_subscription(call: Call, args: PauseSubscriptionIn) -> Subscription:
-    """Pause a subscription until a date (or until resumed), or resume it (resume=true).
-    A period already started but not yet billed is billed first; periods that start while it
-    is paused are not billed; billing goes on with the first period starting on or after the
-    day the pause ends. Cancelled or ended ones cannot be paused."""
+    """Pause a subscription, or resume it. A period already started is billed first; periods
+    starting while it is paused are not billed. Returns the subscription."""
     sub = await _locked(call.tx, args.subscription_id)
     if sub["status"] in ("cancelled", "ended"):
         raise Conflict(
@@ -320,8 +307,8 @@ async def pause_subscription(call: Call, args: PauseSubscriptionIn) -> Subscript
 class CancelSubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subscription_id: UUID = Field(description="From list_subscriptions.")
-    reason: NonBlank = Field(max_length=1000, description="Why (kept on the subscription).")
+    subscription_id: UUID
+    reason: NonBlank = Field(max_length=1000)
 
 
 @invoices.tool(
@@ -332,9 +319,8 @@ class CancelSubscriptionIn(BaseModel):
     entity=("subscription", "subscription_id"),
 )
 async def cancel_subscription(call: Call, args: CancelSubscriptionIn) -> Subscription:
-    """Cancel a subscription: a period already started but not yet billed is billed, and none
-    after; invoices already issued stay as they are (void_invoice or refund_payment handle
-    those). Cancelling a cancelled one changes nothing and returns it."""
+    """Cancel a subscription: a period already started is billed, none after; issued invoices
+    stay. Returns the subscription."""
     sub = await _locked(call.tx, args.subscription_id)
     if sub["status"] == "ended":
         raise Conflict(f"Subscription {sub['plan_name']!r} has ended: it bills nothing.", status="ended")
@@ -350,7 +336,7 @@ async def cancel_subscription(call: Call, args: CancelSubscriptionIn) -> Subscri
 
 
 class ListSubscriptionsIn(PageIn):
-    client_id: UUID | None = Field(default=None, description="Only this client's subscriptions.")
+    client_id: UUID | None = None
     status: Literal["active", "paused", "cancelled", "ended"] | None = Field(default=None)
 
 
@@ -360,9 +346,8 @@ class ListSubscriptionsOut(PageOut):
 
 @invoices.tool(action="read", title="List subscriptions")
 async def list_subscriptions(call: Call, args: ListSubscriptionsIn) -> ListSubscriptionsOut:
-    """Subscriptions, newest first, of one client or the whole business, optionally of one
-    status: plan, items, cycle, amount per period, next billing date and the latest period
-    billed. Returns a page and a next_cursor."""
+    """Subscriptions, newest first: plan, items, amount per period, next billing date, latest
+    period billed. Returns a page and a next_cursor."""
     after = read_cursor(args, kind="list_subscriptions", t=datetime, i=UUID)
     rows = await call.tx.all(
         LIST_SUBSCRIPTIONS,

@@ -123,26 +123,23 @@ async def taken(
 class FindAvailableSlotsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service_id: UUID = Field(description="The service to book (from list_services); sets the slot length.")
+    service_id: UUID
     from_at: AwareDatetime | None = Field(
-        default=None, alias="from", description="Earliest start, ISO 8601 with offset; default now."
+        default=None, alias="from", description="Earliest start; default now."
     )
     to_at: AwareDatetime | None = Field(
         default=None,
         alias="to",
-        description=f"Slots start before this, ISO 8601 with offset; default {DEFAULT_SLOT_DAYS} days after "
-        f"from; at most {MAX_SLOT_DAYS} days after from.",
+        description=f"Slots start before it; default from + {DEFAULT_SLOT_DAYS} days, at most "
+        f"+ {MAX_SLOT_DAYS}.",
     )
-    resource_id: UUID | None = Field(
-        default=None, description="Only this resource; default every qualified one."
-    )
-    limit: int = Field(default=20, ge=1, le=100, description="At most this many start times, 1-100.")
+    resource_id: UUID | None = Field(default=None, description="Only this resource.")
+    limit: int = Field(default=20, ge=1, le=100)
     step_minutes: int = Field(
         default=DEFAULT_STEP_MINUTES,
         ge=5,
         le=240,
-        description=f"Minutes between slot starts, counted from the start of working hours; default "
-        f"{DEFAULT_STEP_MINUTES}.",
+        description="From the start of working hours.",
     )
 
 
@@ -164,10 +161,8 @@ class FindAvailableSlotsOut(BaseModel):
     costly="fewer days, a larger step_minutes, or one resource",
 )
 async def find_available_slots(call: Call, args: FindAvailableSlotsIn) -> FindAvailableSlotsOut:
-    """Free start times for a service between from and to: the weekly hours of every resource
-    able to deliver it, minus time off and existing bookings, in the business time zone (right
-    across daylight-saving changes). Each slot lists the resources free for all of it; pass one
-    with its starts_at to book_appointment."""
+    """Free start times for a service between from and to: qualified resources' hours minus
+    time off and bookings, in the business time zone. Each slot lists its free resources."""
     now = datetime.now(UTC)
     from_at = args.from_at or now
     to_at = args.to_at or from_at + timedelta(days=DEFAULT_SLOT_DAYS)

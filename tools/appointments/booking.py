@@ -44,28 +44,22 @@ MAX_REMINDER_LEAD_MINUTES = 60 * 24 * 30
 class BookAppointmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_id: UUID = Field(description="Who the appointment is for (from search_clients).")
-    service_id: UUID = Field(description="What is booked (from list_services); sets the length and price.")
-    starts_at: AwareDatetime = Field(description="Start, ISO 8601 with offset (e.g. a slot's starts_at).")
-    resource_id: UUID | None = Field(
-        default=None,
-        description="The resource to book (from the slot); omit to take the first free qualified one.",
-    )
-    location: Location = Field(
-        default=None, max_length=500, description="Where, as free text (e.g. 'Room 2')."
-    )
+    client_id: UUID
+    service_id: UUID = Field(description="Sets the length and price.")
+    starts_at: AwareDatetime
+    resource_id: UUID | None = Field(default=None, description="Omit: the first free qualified one.")
+    location: Location = Field(default=None, max_length=500, description="Where, as free text.")
     address_id: Annotated[UUID | None, Redact("clients", "address")] = Field(
-        default=None, description="One of the client's addresses (from get_client), when it happens there."
+        default=None, description="The client's address (get_client) where it happens."
     )
-    notes: str | None = Field(default=None, max_length=5000, description="Notes for the booking.")
+    notes: str | None = Field(default=None, max_length=5000)
 
 
 @appointments.tool(action="write", idempotent=True, title="Book an appointment", entity=("appointment", "id"))
 async def book_appointment(call: Call, args: BookAppointmentIn) -> AppointmentDetail:
-    """Book a service for a client at a start time, on the given resource or the first free one
-    able to deliver it. A taken or closed time is a conflict whose next_free_slots you can book
-    instead. Reminders are scheduled from the client's reminder_channels and reminder_lead_minutes
-    preferences (default: e-mail a day ahead), never on opted-out channels. Returns the appointment."""
+    """Book a service for a client. A taken or closed time is a conflict listing
+    next_free_slots. Reminders follow the client's preferences (default: e-mail a day ahead).
+    Returns the appointment."""
     return await get_appointment_detail(call, await book(call, args))
 
 

@@ -40,7 +40,7 @@ def check_resource(row: dict[str, Any] | None, resource_id: UUID, service: dict[
 
 
 class ListServicesIn(PageIn):
-    include_inactive: bool = Field(default=False, description="Also list retired services.")
+    include_inactive: bool = Field(default=False, description="Also retired ones.")
 
 
 class ListServicesOut(PageOut):
@@ -49,9 +49,8 @@ class ListServicesOut(PageOut):
 
 @appointments.tool(action="read", title="List services")
 async def list_services(call: Call, args: ListServicesIn) -> ListServicesOut:
-    """The service catalog by name: what the business offers, how long each service takes, its
-    price and the resource capabilities it needs. Use it to get a service_id for
-    find_available_slots or book_appointment. Returns a page of services and a next_cursor."""
+    """The service catalog by name: length, price, needed capabilities. Returns a page and a
+    next_cursor."""
     after = read_cursor(args, kind="list_services", n=str, i=UUID) or {}
     rows = await call.tx.all(
         LIST_SERVICES,
@@ -70,14 +69,10 @@ async def list_services(call: Call, args: ListServicesIn) -> ListServicesOut:
 
 
 class ListResourcesIn(PageIn):
-    kind: ResourceKind | None = Field(default=None, description="Only staff, equipment, room or vehicle.")
-    service_id: UUID | None = Field(
-        default=None, description="Only resources able to deliver this service (they have all it requires)."
-    )
-    capability: str | None = Field(
-        default=None, min_length=1, max_length=100, description="Only resources with this capability."
-    )
-    include_inactive: bool = Field(default=False, description="Also list retired resources.")
+    kind: ResourceKind | None = None
+    service_id: UUID | None = Field(default=None, description="Able to deliver it.")
+    capability: str | None = Field(default=None, min_length=1, max_length=100)
+    include_inactive: bool = Field(default=False, description="Also retired ones.")
 
 
 class ListResourcesOut(PageOut):
@@ -86,9 +81,8 @@ class ListResourcesOut(PageOut):
 
 @appointments.tool(action="read", title="List resources")
 async def list_resources(call: Call, args: ListResourcesIn) -> ListResourcesOut:
-    """The staff, equipment, rooms and vehicles that deliver services, by name, with their
-    capabilities and weekly working hours (local wall times in their time zone). Filter by kind,
-    capability, or the service they must be able to deliver. Returns a page and a next_cursor."""
+    """Staff, equipment, rooms and vehicles by name: capabilities, weekly hours (their zone's
+    wall times), time off. Returns a page and a next_cursor."""
     required = None
     if args.service_id is not None:
         required = (await get_service(call, args.service_id))["required_capabilities"]

@@ -41,13 +41,10 @@ async def _locked(call: Call, appointment_id: UUID) -> dict[str, Any]:
 class RescheduleAppointmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    appointment_id: UUID = Field(description="The appointment to move.")
-    starts_at: AwareDatetime = Field(
-        description="New start, ISO 8601 with offset; the length stays the same."
-    )
+    appointment_id: UUID
+    starts_at: AwareDatetime
     resource_id: UUID | None = Field(
-        default=None,
-        description="Move it onto this resource (it then holds only this one); default: keep its resources.",
+        default=None, description="Onto this resource alone; omit: keep its own."
     )
 
 
@@ -58,9 +55,8 @@ class RescheduleAppointmentIn(BaseModel):
     entity=("appointment", "appointment_id"),
 )
 async def reschedule_appointment(call: Call, args: RescheduleAppointmentIn) -> AppointmentDetail:
-    """Move an appointment to a new start time (same length), optionally onto another resource;
-    pending reminders move with it. A taken or closed time is a conflict listing next_free_slots;
-    finished or cancelled appointments cannot move (book a new one). Returns the appointment."""
+    """Move an appointment to a new start (same length), reminders too. A taken or closed time
+    is a conflict listing next_free_slots. Returns the appointment."""
     state = await _locked(call, args.appointment_id)
     if state["final"]:
         raise Conflict(
@@ -134,8 +130,8 @@ async def reschedule_appointment(call: Call, args: RescheduleAppointmentIn) -> A
 class CancelAppointmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    appointment_id: UUID = Field(description="The appointment to cancel.")
-    reason: str | None = Field(default=None, max_length=1000, description="Why (e.g. the client's words).")
+    appointment_id: UUID
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 @appointments.tool(
@@ -146,19 +142,18 @@ class CancelAppointmentIn(BaseModel):
     entity=("appointment", "appointment_id"),
 )
 async def cancel_appointment(call: Call, args: CancelAppointmentIn) -> AppointmentDetail:
-    """Cancel a scheduled or confirmed appointment: its resources are freed at once and its pending
-    reminders cancelled. Cancelling a cancelled appointment changes nothing; a started, finished
-    or no-show appointment cannot be cancelled. Returns the appointment."""
+    """Cancel a scheduled or confirmed appointment: resources freed, reminders cancelled.
+    Returns the appointment."""
     return await _set_status(call, args.appointment_id, "cancelled", args.reason)
 
 
 class SetAppointmentStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    appointment_id: UUID = Field(description="The appointment.")
+    appointment_id: UUID
     status: Literal["confirmed", "in_progress", "completed", "no_show"] = Field(
-        description="The new status: scheduled -> confirmed -> in_progress -> completed; no_show from "
-        "scheduled or confirmed. To cancel, use cancel_appointment."
+        description="scheduled > confirmed > in_progress > completed; no_show (frees resources) before "
+        "in_progress."
     )
 
 
@@ -169,10 +164,8 @@ class SetAppointmentStatusIn(BaseModel):
     entity=("appointment", "appointment_id"),
 )
 async def set_appointment_status(call: Call, args: SetAppointmentStatusIn) -> AppointmentDetail:
-    """Move an appointment along its life: confirmed (the client confirmed), in_progress (work
-    started), completed, or no_show (frees its resources, cancels reminders). Only forward moves
-    are allowed; an invalid one is a conflict naming the statuses it can move to. Returns the
-    appointment."""
+    """Move an appointment forward (cancel_appointment cancels); another move is a conflict
+    naming the allowed ones. Returns the appointment."""
     return await _set_status(call, args.appointment_id, args.status, None)
 
 

@@ -83,27 +83,20 @@ def _ordinal(n: int) -> str:
 class BookSeriesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_id: UUID = Field(description="Who the appointments are for (from search_clients).")
-    service_id: UUID = Field(description="What is booked (from list_services).")
-    starts_at: AwareDatetime = Field(
-        description="The first occurrence, ISO 8601 with offset; the others keep its wall time in the "
-        "business time zone."
-    )
-    frequency: Frequency = Field(description="weekly, biweekly (every two weeks) or monthly.")
+    client_id: UUID
+    service_id: UUID
+    starts_at: AwareDatetime = Field(description="The first; the others keep its wall time.")
+    frequency: Frequency
     monthly_by: Literal["date", "weekday"] | None = Field(
-        default=None,
-        description="For monthly: the same date (the 15th) or the same weekday of the month (the 2nd "
-        "Tuesday); default date.",
+        default=None, description="Monthly: the same date (default), or weekday (the 2nd Tuesday)."
     )
-    until: date | None = Field(default=None, description="Last date (inclusive, YYYY-MM-DD); or give count.")
-    count: int | None = Field(
-        default=None, ge=1, le=MAX_OCCURRENCES, description=f"How many occurrences (1-{MAX_OCCURRENCES})."
-    )
+    until: date | None = Field(default=None, description="Last date; or give count.")
+    count: int | None = Field(default=None, ge=1, le=MAX_OCCURRENCES)
     resource_id: UUID | None = Field(
-        default=None, description="Always this resource; omit to take the first free qualified one each time."
+        default=None, description="Omit: the first free qualified one each time."
     )
     location: Location = Field(default=None, max_length=500, description="Where, as free text.")
-    notes: str | None = Field(default=None, max_length=5000, description="Notes for every occurrence.")
+    notes: str | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")
     def _rule(self) -> BookSeriesIn:
@@ -143,12 +136,10 @@ class BookSeriesOut(BaseModel):
     action="write", idempotent=True, title="Book a recurring series", entity=("series", "series.id")
 )
 async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
-    """Book a recurring series for a client: weekly, biweekly or monthly (same date, or same
-    weekday of the month), until a date or for a count (at most 52). Each occurrence is booked
-    like book_appointment (working hours, time off, one booking per resource) at the first one's
-    wall time in the business time zone, across DST changes; one that cannot be booked is
-    reported with why and the next free slots, and the rest are still booked. The occurrences
-    share a series id; cancel_series cancels those not yet started. Returns every occurrence."""
+    """Book a recurring series for a client, until a date or for a count, each occurrence as
+    book_appointment would at the first one's wall time (business time zone). One that cannot be
+    booked is reported with why and the next free slots; the rest are booked. Returns every
+    occurrence and the series_id (cancel_series)."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; the first occurrence must be in the future.")
     service, _ = await parties(call, args.client_id, args.service_id)
@@ -237,8 +228,8 @@ async def _book_one(
 class CancelSeriesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    series_id: UUID = Field(description="The series (from book_series).")
-    reason: NonBlank = Field(max_length=1000, description="Why (kept on each cancelled appointment).")
+    series_id: UUID
+    reason: NonBlank = Field(max_length=1000)
 
 
 class CancelSeriesOut(BaseModel):
@@ -250,9 +241,8 @@ class CancelSeriesOut(BaseModel):
     action="write", destructive=True, idempotent=True, title="Cancel a series", entity=("series", "series_id")
 )
 async def cancel_series(call: Call, args: CancelSeriesIn) -> CancelSeriesOut:
-    """Cancel a recurring series from now on: its scheduled and confirmed occurrences not yet
-    started are cancelled (resources freed, reminders cancelled); past, started and already
-    cancelled ones stay as they are. Returns the appointments cancelled."""
+    """Cancel a recurring series from now on: its occurrences not yet started are cancelled, as
+    cancel_appointment does. Returns the appointments cancelled."""
     row: dict[str, Any] | None = await call.tx.one(
         CANCEL_SERIES, series_id=args.series_id, reason=args.reason
     )

@@ -26,15 +26,11 @@ MAX_TIME_OFF = timedelta(days=366)
 class AddTimeOffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resource_id: UUID = Field(description="The staff member or equipment (from list_resources).")
-    starts_at: AwareDatetime = Field(description="ISO 8601 with offset, e.g. 2026-12-24T00:00:00-05:00.")
-    ends_at: AwareDatetime = Field(description="ISO 8601 with offset; after starts_at, at most a year later.")
-    reason: str | None = Field(default=None, max_length=500, description="e.g. Vacation, van in the shop.")
-    list_clashes: bool = Field(
-        default=False,
-        description="false (default): refused when booked appointments overlap it, naming them. true: "
-        "recorded anyway, and the overlapping appointments are listed to reschedule or cancel.",
-    )
+    resource_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description="At most a year after starts_at.")
+    reason: str | None = Field(default=None, max_length=500, description="e.g. Vacation.")
+    list_clashes: bool = Field(default=False, description="true: recorded even over bookings, listed.")
 
     @model_validator(mode="after")
     def _span(self) -> AddTimeOffIn:
@@ -63,10 +59,9 @@ class AddTimeOffOut(BaseModel):
 
 @appointments.tool(action="write", idempotent=True, title="Add time off", entity=("resource", "resource_id"))
 async def add_time_off(call: Call, args: AddTimeOffIn) -> AddTimeOffOut:
-    """Record time off for a resource (a vacation, a sick day, a van in the shop): it is not
-    bookable then, and find_available_slots leaves it out. Refused when booked appointments
-    overlap it, naming them; with list_clashes=true it is recorded anyway and they are listed
-    to reschedule. list_resources shows each resource's upcoming time off."""
+    """Record time off for a resource (a vacation, a van in the shop): it is not bookable then.
+    Refused when bookings overlap it, naming them; with list_clashes it is recorded anyway and
+    they are listed to reschedule."""
     if args.ends_at <= datetime.now(UTC):
         raise InvalidInput("That time off has already ended; give a range that ends in the future.")
     resource = await call.tx.one(LOCK_RESOURCE_HOLDS, resource_id=args.resource_id)

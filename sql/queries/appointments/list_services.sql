@@ -1,6 +1,6 @@
 -- A keyset page of the service catalog by (name, id): active services unless asked for all.
 -- Index: services_active_idx (tenant_id, name) WHERE active.
-SELECT s.id, s.code, s.name, s.description, s.duration_minutes, s.price, s.currency, trim_scale(s.tax_pct) AS tax_pct,
+SELECT s.id, s.code, s.name, s.description, s.duration_minutes, s.price, s.currency, s.tax_pct,
        s.required_capabilities, s.active
 FROM services s
 WHERE s.tenant_id = bizctx_tenant()

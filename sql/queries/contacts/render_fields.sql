@@ -1,7 +1,7 @@
 -- What a template's placeholders are filled with: the business, a live client, and an
 -- appointment or invoice of that client when named (NULLs when not theirs or not found);
--- dates and times in the business's zone, money rounded to its currency. Indexes: the
--- primary keys.
+-- dates and times in the business's zone, money as stored (contacts.py prints it).
+-- Indexes: the primary keys.
 SELECT t.name AS business_name,
        c.id AS client_id, c.display_name AS client_name,
        coalesce(c.first_name, c.display_name) AS client_first_name,
@@ -12,8 +12,7 @@ SELECT t.name AS business_name,
        to_char(a.starts_at AT TIME ZONE t.time_zone, 'HH24:MI') AS appointment_time,
        s.name AS service_name,
        i.id AS invoice_id, i.invoice_number,
-       round(i.total, currency_minor_unit(i.currency)) AS invoice_total,
-       round(i.balance_due, currency_minor_unit(i.currency)) AS invoice_balance,
+       i.total AS invoice_total, i.balance_due AS invoice_balance,
        i.due_date AS invoice_due_date, i.currency
 FROM tenants t
 JOIN clients c ON c.tenant_id = t.id AND c.id = %(client_id)s AND c.deleted_at IS NULL

@@ -44,10 +44,8 @@ figures (kpi, which, currency, value) AS (
     GROUP BY 1, 2, 3
 )
 SELECT f.kpi, f.currency,
-       round(max(f.value) FILTER (WHERE f.which = 'current'),
-             CASE WHEN f.currency IS NULL THEN 1 ELSE currency_minor_unit(f.currency) END) AS value,
-       round(max(f.value) FILTER (WHERE f.which = 'previous'),
-             CASE WHEN f.currency IS NULL THEN 1 ELSE currency_minor_unit(f.currency) END) AS previous
+       max(f.value) FILTER (WHERE f.which = 'current') AS value,
+       max(f.value) FILTER (WHERE f.which = 'previous') AS previous
 FROM figures f
 GROUP BY f.kpi, f.currency
 ORDER BY f.kpi, f.currency

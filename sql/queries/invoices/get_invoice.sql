@@ -1,13 +1,7 @@
--- One invoice with its client and whether it is overdue in the business time zone; amounts
--- at the currency's minor unit. Index: invoices primary key (tenant_id, id).
+-- One invoice with its client and whether it is overdue in the business time zone (amounts as
+-- stored: server/money.py prints them). Index: invoices primary key (tenant_id, id).
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
-       round(i.subtotal, currency_minor_unit(i.currency)) AS subtotal,
-       round(i.discount_total, currency_minor_unit(i.currency)) AS discount_total,
-       round(i.tax_total, currency_minor_unit(i.currency)) AS tax_total,
-       round(i.total, currency_minor_unit(i.currency)) AS total,
-       round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
-       round(i.credited, currency_minor_unit(i.currency)) AS credited,
-       round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
+       i.subtotal, i.discount_total, i.tax_total, i.total, i.amount_paid, i.credited, i.balance_due,
        bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
        bizctx_days_overdue(i.status, i.due_date, d.today) AS days_overdue,
        i.notes, i.void_reason, i.voided_at, i.created_at, i.updated_at,

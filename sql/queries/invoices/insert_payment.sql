@@ -4,6 +4,6 @@ INSERT INTO payments (tenant_id, invoice_id, amount, currency, method, reference
                       created_by_agent_id)
 VALUES (bizctx_tenant(), %(invoice_id)s::uuid, %(amount)s::numeric, %(currency)s::char(3), %(method)s::text,
         %(reference)s::text, coalesce(%(paid_at)s::timestamptz, now()), %(notes)s::text, bizctx_agent())
-RETURNING id, invoice_id, round(amount, currency_minor_unit(currency)) AS amount, currency, method,
+RETURNING id, invoice_id, amount, currency, method,
           reference, paid_at, notes, created_by_agent_id, created_at,
-          round(0::numeric, currency_minor_unit(currency)) AS refunded, '[]'::jsonb AS refunds
+          0::numeric AS refunded, '[]'::jsonb AS refunds

@@ -3,5 +3,5 @@
 INSERT INTO refunds (tenant_id, payment_id, invoice_id, amount, currency, kind, reason, created_by_agent_id)
 VALUES (bizctx_tenant(), %(payment_id)s::uuid, %(invoice_id)s::uuid, %(amount)s::numeric, %(currency)s::char(3),
         %(kind)s::text, %(reason)s::text, bizctx_agent())
-RETURNING id, payment_id, round(amount, currency_minor_unit(currency)) AS amount, currency, kind, reason,
+RETURNING id, payment_id, amount, currency, kind, reason,
           refunded_at, created_by_agent_id

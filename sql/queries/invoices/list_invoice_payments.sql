@@ -1,6 +1,6 @@
--- An invoice's payments, oldest first, each with its refunds; amounts at the currency's minor
--- unit. Index: payments_invoice_idx (tenant_id, invoice_id, paid_at), refunds_payment_idx.
-SELECT p.id, p.invoice_id, round(p.amount, currency_minor_unit(p.currency)) AS amount, p.currency,
+-- An invoice's payments, oldest first, each with its refunds.
+-- Index: payments_invoice_idx (tenant_id, invoice_id, paid_at), refunds_payment_idx.
+SELECT p.id, p.invoice_id, p.amount, p.currency,
        p.method, p.reference, p.paid_at, p.notes, p.created_by_agent_id, p.created_at,
        r.refunded, r.refunds
 FROM payments p

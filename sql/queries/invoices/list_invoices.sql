@@ -1,10 +1,7 @@
 -- One keyset page of invoices, newest issue date first (drafts, undated, first), then id;
 -- filters: client, status, overdue (derived in the business time zone). Index: invoices_issue_date_idx.
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
-       round(i.total, currency_minor_unit(i.currency)) AS total,
-       round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
-       round(i.credited, currency_minor_unit(i.currency)) AS credited,
-       round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
+       i.total, i.amount_paid, i.credited, i.balance_due,
        bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
        bizctx_days_overdue(i.status, i.due_date, d.today) AS days_overdue,
        i.created_at,

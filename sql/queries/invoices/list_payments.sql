@@ -1,7 +1,7 @@
 -- One keyset page of payments, newest first, each with its invoice, client and refunds;
 -- filters: client, invoice. Index: payments_paid_at_idx (tenant_id, paid_at DESC), and
 -- payments_invoice_idx for one invoice.
-SELECT p.id, p.invoice_id, round(p.amount, currency_minor_unit(p.currency)) AS amount, p.currency,
+SELECT p.id, p.invoice_id, p.amount, p.currency,
        p.method, p.reference, p.paid_at, p.notes, p.created_by_agent_id, p.created_at,
        r.refunded, r.refunds, i.invoice_number,
        c.id AS client_id, c.display_name AS client_name, c.email AS client_email,

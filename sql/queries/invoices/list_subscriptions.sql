@@ -3,7 +3,7 @@
 -- filters: client, status.
 -- Index: subscriptions primary key for one; subscriptions_client_idx for a client's.
 SELECT s.id, s.plan_name, s.status, s.billing_interval, s.billing_day, s.currency,
-       round(s.amount, currency_minor_unit(s.currency)) AS amount,
+       s.amount,
        s.starts_on, s.ends_on, s.auto_renew, s.next_billing_on, s.paused_until,
        s.cancel_reason, s.cancelled_at, s.created_by_agent_id, s.created_at,
        (SELECT jsonb_agg(jsonb_build_object(

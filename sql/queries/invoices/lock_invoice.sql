@@ -2,10 +2,7 @@
 -- invoice), with its currency's minor unit, its dates and today in the business time zone.
 -- Index: invoices primary key.
 SELECT i.id, i.invoice_number, i.status, i.currency, currency_minor_unit(i.currency) AS minor_unit,
-       round(i.total, currency_minor_unit(i.currency)) AS total,
-       round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
-       round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
-       round(i.credited, currency_minor_unit(i.currency)) AS credited,
+       i.total, i.balance_due, i.amount_paid, i.credited,
        i.issue_date, i.due_date, bizctx_today() AS today
 FROM invoices i
 WHERE i.tenant_id = bizctx_tenant() AND i.id = %(invoice_id)s::uuid

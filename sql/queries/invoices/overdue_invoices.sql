@@ -1,10 +1,7 @@
 -- Overdue invoices (open or partly paid, due before today in the business time zone),
 -- longest overdue first, at most limit. Index: invoices_receivable_idx (tenant_id, due_date).
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
-       round(i.total, currency_minor_unit(i.currency)) AS total,
-       round(i.amount_paid, currency_minor_unit(i.currency)) AS amount_paid,
-       round(i.credited, currency_minor_unit(i.currency)) AS credited,
-       round(i.balance_due, currency_minor_unit(i.currency)) AS balance_due,
+       i.total, i.amount_paid, i.credited, i.balance_due,
        true AS overdue, bizctx_days_overdue(i.status, i.due_date, d.today) AS days_overdue, i.created_at,
        c.id AS client_id, c.display_name AS client_name, c.email AS client_email,
        coalesce(c.phone, c.mobile_phone) AS client_phone

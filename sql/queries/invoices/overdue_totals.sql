@@ -1,6 +1,6 @@
 -- The overdue balance per currency and how many invoices make it up, as of today in the
 -- business time zone. Index: invoices_receivable_idx (tenant_id, due_date).
-SELECT i.currency, round(sum(i.balance_due), currency_minor_unit(i.currency)) AS amount,
+SELECT i.currency, sum(i.balance_due) AS amount,
        count(*) AS invoices
 FROM invoices i
 CROSS JOIN (SELECT bizctx_today() AS today) d

@@ -5,17 +5,12 @@ WITH today AS (
     SELECT bizctx_today() AS d, time_zone FROM tenants WHERE id = bizctx_tenant()
 )
 SELECT t.d AS as_of, t.time_zone, i.currency,
-       round(coalesce(sum(i.balance_due) FILTER (WHERE i.due_date >= t.d), 0),
-             currency_minor_unit(i.currency)) AS current,
-       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 1 AND 30), 0),
-             currency_minor_unit(i.currency)) AS days_1_30,
-       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 31 AND 60), 0),
-             currency_minor_unit(i.currency)) AS days_31_60,
-       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 61 AND 90), 0),
-             currency_minor_unit(i.currency)) AS days_61_90,
-       round(coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date > 90), 0),
-             currency_minor_unit(i.currency)) AS days_over_90,
-       round(coalesce(sum(i.balance_due), 0), currency_minor_unit(i.currency)) AS total,
+       coalesce(sum(i.balance_due) FILTER (WHERE i.due_date >= t.d), 0) AS current,
+       coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 1 AND 30), 0) AS days_1_30,
+       coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 31 AND 60), 0) AS days_31_60,
+       coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date BETWEEN 61 AND 90), 0) AS days_61_90,
+       coalesce(sum(i.balance_due) FILTER (WHERE t.d - i.due_date > 90), 0) AS days_over_90,
+       coalesce(sum(i.balance_due), 0) AS total,
        count(i.id) AS invoices
 FROM today t
 LEFT JOIN invoices i

@@ -1,8 +1,7 @@
--- A payment, what is left of it to refund, and its invoice's number and status; amounts at the
--- currency's minor unit. Index: payments primary key, refunds_payment_idx.
+-- A payment, what is left of it to refund, its currency's minor unit (what an amount may not be
+-- finer than), and its invoice's number and status. Index: payments primary key, refunds_payment_idx.
 SELECT p.id, p.invoice_id, p.currency, currency_minor_unit(p.currency) AS minor_unit,
-       round(p.amount, currency_minor_unit(p.currency)) AS amount,
-       round(p.amount - r.refunded, currency_minor_unit(p.currency)) AS refundable,
+       p.amount, p.amount - r.refunded AS refundable,
        i.invoice_number, i.status
 FROM payments p
 JOIN invoices i ON i.tenant_id = p.tenant_id AND i.id = p.invoice_id
