@@ -6,12 +6,19 @@ like real ones) into a throwaway database and times search_clients' own SQL
 with the tenant set, under row-level security. Prints p50 per size and query, with the ratio
 to the smallest size.
 
+Beside each search it times get_client's SQL in the same tenant, the same way: the issue's
+bar is search p50 within 8x of get_client p50 in the same run. --others loads that many
+clients into another tenant first, so the database holds more than the tenant searched
+(issue 19: 1,000,000 clients in the database, 100,000 in one tenant).
+
 It also times one trigram predicate (`display_name % q`) as the database owner and as
-bizctx_app, which shows why the search scores every client: under RLS PostgreSQL does not
-use an index for a condition whose operator is not LEAKPROOF, and pg_trgm's are not.
+bizctx_app, which shows why search_clients cannot use the trigram indexes itself: under RLS
+PostgreSQL does not use an index for a condition whose operator is not LEAKPROOF, and
+pg_trgm's are not (migration 0165 finds the candidates through a function instead).
 
     python bench/search_bench.py                          # 1k, 10k and 50k clients, embedded PostgreSQL
     python bench/search_bench.py --sizes 1000,5000 --json
+    python bench/search_bench.py --sizes 1000,10000,100000 --others 900000   # issue 19's scale
     DATABASE_URL=postgresql://... python bench/search_bench.py   # a throwaway database there
 """
 
@@ -45,12 +52,14 @@ QUERIES = ("Kobalero", "marla tesiko", "555 0001234", "bale.")
 BOOK = QueryBook.load()
 BEGIN = BOOK[QueryRef("governance", "begin_agent_call")].text
 SEARCH = BOOK[QueryRef("clients", "search_clients")].text
+GET_CLIENT = BOOK[QueryRef("clients", "get_client")].text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1000,10000,50000", help="clients per tenant, comma-separated")
     p.add_argument("--repeat", type=int, default=15, help="timed runs per query")
+    p.add_argument("--others", type=int, default=0, help="clients loaded into another tenant first")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
     p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -108,15 +117,32 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(args.seed)
-    result: dict[str, Any] = {"sizes": sizes, "queries": list(QUERIES), "search_ms": {}, "trigram_ms": {}}
+    result: dict[str, Any] = {
+        "sizes": sizes,
+        "queries": list(QUERIES),
+        "search_ms": {},
+        "trigram_ms": {},
+        "get_client_ms": {},
+    }
+    result["others"] = args.others
     with throwaway_database(args.database_url) as dsn:
         migrations.migrate(dsn)
         with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+            if args.others:
+                row = conn.execute("INSERT INTO tenants (name) VALUES ('others') RETURNING id").fetchone()
+                load(conn, str(row["id"]), args.others, rng)
             for n in sizes:
                 row = conn.execute("INSERT INTO tenants (name) VALUES (%s) RETURNING id", (f"search-{n}",))
                 tenant = str(row.fetchone()["id"])
                 load(conn, tenant, n, rng)
                 result["search_ms"][n], result["trigram_ms"][n] = measure(conn, tenant, args.repeat)
+                some = conn.execute(
+                    "SELECT id FROM clients WHERE tenant_id = %s LIMIT 1", (tenant,)
+                ).fetchone()
+                get = {"client_id": some["id"]}
+                result["get_client_ms"][n] = p50(
+                    lambda get=get, tenant=tenant: timed(conn, GET_CLIENT, get, tenant=tenant), args.repeat
+                )
     print(json.dumps(result, indent=2) if args.json else render(result))
 
 
@@ -140,6 +166,15 @@ def render(r: dict[str, Any]) -> str:
             ms = r["search_ms"][n][q]
             cells.append(f"{ms:>12.1f} ({ms / r['search_ms'][first][q]:>5.1f}x)")
         lines.append(f"{n:>8}  " + "  ".join(f"{c:>22}" for c in cells))
+    lines.append("")
+    lines.append("search p50 / get_client p50 in the same tenant (issue 19's bar: at most 8x)")
+    lines.append(f"{'clients':>8}  {'get_client ms':>13}  " + "  ".join(f"{q!r:>16}" for q in r["queries"]))
+    for n in r["sizes"]:
+        get = r["get_client_ms"][n]
+        ratios = "  ".join(f"{r['search_ms'][n][q] / get:>15.1f}x" for q in r["queries"])
+        lines.append(f"{n:>8}  {get:>13.2f}  {ratios}")
+    if r["others"]:
+        lines.append(f"(the database also holds {r['others']:,} clients of another tenant)")
     lines.append("")
     lines.append("one trigram predicate (display_name % 'kobalero'), p50 ms")
     lines.append(f"{'clients':>8}  {'connecting role':>15}  {'bizctx_app (RLS)':>17}  ratio")

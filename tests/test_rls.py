@@ -95,8 +95,10 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
     assert len(rows) >= 3
     # Restrictive policies narrow what an agent sees within its tenant (migration 0045 and
     # the idempotency store's own_keys); every table has exactly the two base policies besides.
-    # bizctx_stats (migration 0150) reads four tables for the security-definer functions.
+    # bizctx_stats (migration 0150) reads four tables for the security-definer functions;
+    # bizctx_search (0165) finds search candidates in clients (its function filters the tenant).
     narrowing = {
+        "clients": {"search_candidates"},
         "tasks": {"task_scope", "stats_tenant"},
         "task_events": {"task_scope", "stats_tenant"},
         "agents": {"stats_tenant"},
@@ -329,9 +331,9 @@ def _owner(sql, new_database, server_dsn: str, *, createrole: bool) -> str:
         )
     )
     sql.execute(
-        psycopg.sql.SQL("GRANT bizctx_app, bizctx_operator, bizctx_stats TO {} WITH ADMIN OPTION").format(
-            psycopg.sql.Identifier(name)
-        )
+        psycopg.sql.SQL(
+            "GRANT bizctx_app, bizctx_operator, bizctx_stats, bizctx_search TO {} WITH ADMIN OPTION"
+        ).format(psycopg.sql.Identifier(name))
     )
     sql.execute(
         psycopg.sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
@@ -416,12 +418,50 @@ def test_the_security_definer_functions_run_as_a_role_that_row_security_binds(sq
         " p.proconfig FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner"
         " WHERE p.prosecdef AND p.pronamespace = 'public'::regnamespace ORDER BY 1"
     ).fetchall()
-    assert [r["proname"] for r in rows] == ["bizctx_agents_last_seen", "bizctx_task_kpis"]
+    # bizctx_client_candidates (0165) runs as bizctx_search, whose policy lets the planner use
+    # the trigram indexes; its own tenant filter is tested below.
+    owners = {
+        "bizctx_agents_last_seen": "bizctx_stats",
+        "bizctx_client_candidates": "bizctx_search",
+        "bizctx_task_kpis": "bizctx_stats",
+    }
+    assert [r["proname"] for r in rows] == sorted(owners)
     for r in rows:
         assert (r["rolname"], r["rolsuper"], r["rolbypassrls"], r["member_of_any"]) == (
-            "bizctx_stats",
+            owners[r["proname"]],
             False,
             False,
             False,
         )
         assert "search_path=pg_catalog, public, pg_temp" in r["proconfig"]
+
+
+async def test_search_candidates_come_from_the_callers_tenant_only(make_agent, dsn, sql):
+    a = await make_agent()
+    b = await make_agent()
+    mine = sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name, email) VALUES (%s, 'Zebulon', 'Quartz', "
+        "'zq@example.com') RETURNING id",
+        (a.tenant_id,),
+    ).fetchone()["id"]
+    sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name, email) VALUES (%s, 'Zebulon', 'Quartz', "
+        "'zq@example.com')",
+        (b.tenant_id,),
+    )
+    find = "SELECT bizctx_client_candidates(%s, NULL, true, true, 0.3) AS id"
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        as_agent(conn, a)
+        by_name = [r["id"] for r in conn.execute(find, ("zebulon quartz",))]
+        by_email = [r["id"] for r in conn.execute(find, ("zq@",))]
+        conn.rollback()
+        # No tenant set: nothing, whatever is asked.
+        conn.execute("SELECT set_config('role', 'bizctx_app', true)")
+        assert conn.execute(find, ("zebulon quartz",)).fetchall() == []
+        conn.rollback()
+    assert by_name == by_email == [mine]
+    # Agent calls cannot become the role the function runs as (nor can their login role).
+    member = "SELECT pg_has_role(%s, 'bizctx_search', 'MEMBER') AS m"
+    assert not sql.execute(member, ("bizctx_app",)).fetchone()["m"]
+    login = sql.execute("SELECT role_name FROM agent_login").fetchone()
+    assert login is None or not sql.execute(member, (login["role_name"],)).fetchone()["m"]

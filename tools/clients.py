@@ -60,6 +60,7 @@ class ClientRef(BaseModel):
 
 
 SEARCH_CLIENTS = clients.query("search_clients")
+BROWSE_CLIENTS = clients.query("browse_clients")
 GET_CLIENT = clients.query("get_client")
 FIND_CLIENT_BY_EMAIL = clients.query("find_client_by_email")
 INSERT_CLIENT = clients.query("insert_client")
@@ -236,19 +237,20 @@ async def search_clients(call: Call, args: SearchClientsIn) -> SearchClientsOut:
     after = read_cursor(args, kind="search_clients", s=float, i=UUID)
     query = (args.query or "").strip() or None
     redacted = call.redacted("clients")
-    rows = await call.tx.all(
-        SEARCH_CLIENTS,
-        query=query,
-        match_email="email" not in redacted,
-        match_phone="phone" not in redacted,
-        status=args.status,
-        tag=args.tag,
-        segment=args.segment,
-        min_score=MIN_SCORE if query else 0.0,
-        after_score=after["s"] if after else None,
-        after_id=after["i"] if after else None,
-        limit=args.limit + 1,
-    )
+    filters = {"status": args.status, "tag": args.tag, "segment": args.segment, "limit": args.limit + 1}
+    if query is None:
+        rows = await call.tx.all(BROWSE_CLIENTS, after_id=after["i"] if after else None, **filters)
+    else:
+        rows = await call.tx.all(
+            SEARCH_CLIENTS,
+            query=query,
+            match_email="email" not in redacted,
+            match_phone="phone" not in redacted,
+            min_score=MIN_SCORE,
+            after_score=after["s"] if after else None,
+            after_id=after["i"] if after else None,
+            **filters,
+        )
     page, next_cursor = keyset_page(
         rows, args, kind="search_clients", key=lambda r: {"s": r["score"], "i": r["id"]}
     )

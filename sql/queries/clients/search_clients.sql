@@ -1,5 +1,8 @@
 -- Live clients matching a fuzzy query (name, company, and email/phone unless redacted for
--- the caller), ranked by score then id, one keyset page. Scores every live client of the tenant.
+-- the caller), ranked by score then id, one keyset page. Ranks only the candidates the trigram
+-- indexes find (bizctx_client_candidates, migration 0165): every client that could score at
+-- min_score or more, read here as the caller, under its row policies. Without a query,
+-- browse_clients.sql.
 WITH params AS (
     SELECT lower(btrim(%(query)s::text)) AS q,
            nullif(regexp_replace(coalesce(%(query)s::text, ''), '\D', '', 'g'), '') AS q_digits
@@ -26,7 +29,10 @@ scored AS (
                     THEN 0.8
                     ELSE 0 END
            )::float8 END AS score
-    FROM clients c, params p
+    FROM params p
+    CROSS JOIN LATERAL bizctx_client_candidates(p.q, p.q_digits, %(match_email)s, %(match_phone)s,
+                                                %(min_score)s) AS k(id)
+    JOIN clients c ON c.tenant_id = bizctx_tenant() AND c.id = k.id
     WHERE c.tenant_id = bizctx_tenant()
       AND c.deleted_at IS NULL
       AND (%(status)s::text IS NULL OR c.status = %(status)s)
