@@ -28,7 +28,7 @@ from .database import Database, Tx, connect_once
 from .errors import AgentRefused, BizctxError, StartupError
 from .guard import Guard, Principal
 from .identity import Agent, AgentDirectory
-from .live import LegacySubscriptions, LiveHub, serve_listen
+from .live import LegacySubscriptions, LiveHub, check_uris, serve_listen
 from .notices import LogLevels
 from .prompts import PromptBook, PromptSpec
 from .queries import QueryBook, QueryRef
@@ -338,7 +338,9 @@ def build_server(state: AppState, principal_of: PrincipalOf, *, stateless: bool 
             guard.check_subscribable(agent, str(params.uri))
         except BizctxError as exc:
             raise protocol_error(exc) from None
-        state.legacy.watch(agent, ctx).uris.add(str(params.uri))
+        listener = state.legacy.watch(agent, ctx)
+        check_uris(listener.uris | {str(params.uri)})
+        listener.uris.add(str(params.uri))
         return types.EmptyResult()
 
     async def on_unsubscribe_resource(

@@ -16,6 +16,7 @@ from typing import Any
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import NotFound
 from .guard import Call, Guard, Principal
 from .identity import Agent
 from .prompts import PromptBook
@@ -105,10 +106,10 @@ class Completions:
         """The completer for this argument of this template or prompt, if the agent may use it."""
         if isinstance(ref, types.PromptReference):
             tools = {spec.name for spec in self._guard.visible_tools(agent)}
-            spec = self._prompts.specs.get(ref.name)
-            if spec is None or spec not in self._prompts.visible(agent, tools):
+            try:
+                name = self._prompts.find(agent, tools, ref.name).completer(argument)
+            except NotFound:  # no such prompt for this agent: nothing to offer
                 return None
-            name = spec.completer(argument)
         else:
             template = next((r for r in self._guard.registry.resources if r.uri == ref.uri), None)
             if template is None or self._guard.resource_refusal(agent, template) is not None:

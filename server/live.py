@@ -49,7 +49,12 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import event_to_notification
-from mcp_types import INTERNAL_ERROR, SubscriptionsListenRequestParams, SubscriptionsListenResult
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
+)
 
 from .database import Database
 from .identity import Agent, AgentDirectory
@@ -80,6 +85,8 @@ REDACTED_BY = {
     "notes": "notes",
     "address": "address",
 }
+
+MAX_URIS = 100
 
 LIST_EVENTS: tuple[ServerEvent, ...] = (ToolsListChanged(), ResourcesListChanged(), PromptsListChanged())
 
@@ -244,6 +251,7 @@ class LiveHub:
 
     def add(self, listener: Listener, agent: Agent) -> Callable[[], None]:
         """Register a listener (MCPError when its agent already holds its cap); the remover."""
+        check_uris(listener.uris)
         mine = [x for x in self.listening(listener.tenant_id, listener.agent_id) if x.counted]
         if listener.counted and len(mine) >= self._per_agent:
             raise MCPError(
@@ -406,6 +414,14 @@ def _safely(listener: Listener, event: ServerEvent) -> None:
         listener.deliver(event)
     except Exception:  # one listener must not keep the others from hearing
         log.exception("a live-update listener failed")
+
+
+def check_uris(uris: set[str]) -> None:
+    """A listener follows at most MAX_URIS resources: each is decided on every change."""
+    if len(uris) > MAX_URIS:
+        raise MCPError(
+            INVALID_PARAMS, f"A listener may follow at most {MAX_URIS} resources; listen to fewer at once."
+        )
 
 
 def _uris(listeners: list[Listener]) -> set[str]:

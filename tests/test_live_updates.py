@@ -284,6 +284,17 @@ async def test_an_agent_holds_at_most_its_cap_of_listeners(app, make_agent, conn
                 pass
 
 
+async def test_a_listener_follows_at_most_a_hundred_resources(make_agent, connect, tenant):
+    boss = await make_agent(tenant=tenant, **BOSS)
+    many = [f"bizctx://tasks/{uuid.uuid4()}" for _ in range(101)]
+    async with connect(boss) as c:
+        async with c.listen(resource_subscriptions=many[:100]):
+            pass
+        with pytest.raises(MCPError, match="at most 100 resources"):
+            async with c.listen(resource_subscriptions=many):
+                pass
+
+
 async def test_a_disabled_agent_is_told_nothing(app, make_agent, connect, tenant):
     boss = await make_agent(tenant=tenant, **BOSS)
     other = await make_agent(tenant=tenant, **BOSS)
