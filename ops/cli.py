@@ -96,12 +96,18 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _jobs(settings: Settings) -> list[Any]:
-    """What a long-running (HTTP) server does besides answering: the billing run."""
+    """What a long-running (HTTP) server does besides answering: the billing run, and the audit
+    log's partitions made ahead of time."""
+    from bizctx.server.app import ensure_audit_partitions
     from bizctx.server.jobs import Job
 
     from .billing import run_billing
 
-    return [Job("billing", settings.billing_run_seconds, run_billing)]
+    # Next month's audit partition exists long before the month starts (migration 0170).
+    return [
+        Job("billing", settings.billing_run_seconds, run_billing),
+        Job("audit_partitions", 3600.0, ensure_audit_partitions),
+    ]
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -521,6 +527,10 @@ def _audit_filter(args: argparse.Namespace) -> operators.AuditFilter:
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.view == "stats":
         return cmd_audit_stats(args, settings)
+    if args.view == "export":
+        return cmd_audit_export(args, settings)
+    if args.view == "prune":
+        return cmd_audit_prune(args, settings)
     rows = _with_db(settings, lambda db: operators.audit_log(db, _audit_filter(args), limit=args.limit))
     if args.json:
         _print_json(rows)
@@ -533,6 +543,51 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
                 f"{r['kind']:8} {r['name']:32} {r['outcome']}{code}{replayed} {r['duration_ms']}ms "
                 f"{r['request_id']}"
             )
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from . import audit_log
+
+    if args.before is None:
+        raise OperatorError("bizctx audit export needs --before (e.g. 90d, or 2025-01-01)")
+    if args.output is None:
+        n = _with_db(
+            settings, lambda db: audit_log.export(db, args.before, sys.stdout, tenant_ref=args.tenant)
+        )
+    else:
+        with audit_log.open_export(Path(args.output)) as out:
+            n = _with_db(settings, lambda db: audit_log.export(db, args.before, out, tenant_ref=args.tenant))
+            audit_log.durable(out)
+    print(f"exported {n} audit rows older than {args.before.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from . import audit_log
+
+    if args.tenant:
+        raise OperatorError("bizctx audit prune removes every tenant's old rows; it takes no --tenant")
+    before = args.before or datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
+
+    def run(out: Any) -> Any:
+        return _with_db(settings, lambda db: audit_log.prune(db, before, export_to=out))
+
+    if args.output is None:
+        result = run(None)
+    else:
+        with audit_log.open_export(Path(args.output)) as out:
+            result = run(out)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        exported = f", {result.rows_exported} exported to {result.export}" if result.export else ""
+        print(
+            f"removed {result.rows_removed} audit rows older than {before.isoformat()} "
+            f"({len(result.partitions_dropped)} month partitions dropped){exported}"
+        )
     return 0
 
 
@@ -696,10 +751,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "audit",
         cmd_audit,
-        "what agents did, newest first; `bizctx audit stats`: calls, denials and errors per agent and tool",
+        "what agents did, newest first; `bizctx audit stats`: calls, denials and errors per agent and "
+        "tool; `bizctx audit export --before ...`: old rows as JSON lines; `bizctx audit prune`: remove "
+        "rows past the retention (BIZCTX_AUDIT_RETENTION_DAYS), with --output PATH exported first",
     )
     p.add_argument(
-        "view", nargs="?", choices=["stats"], help="stats: counts per agent and tool instead of rows"
+        "view",
+        nargs="?",
+        choices=["stats", "export", "prune"],
+        help="stats: counts per agent and tool instead of rows; export: rows older than --before as "
+        "JSON lines; prune: remove rows older than --before (default: the retention)",
     )
     p.add_argument("--tenant")
     p.add_argument("--agent", help="agent name (in --tenant, or in any tenant) or id")
@@ -707,6 +768,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", choices=["ok", "denied", "error", "pending", "blocked"])
     p.add_argument("--since", type=_since_arg, help="30m, 1h, 2d, 1w, or an ISO timestamp")
     p.add_argument("--limit", type=int, default=50, help="rows to show (not for stats)")
+    p.add_argument(
+        "--before", type=_since_arg, help="export, prune: rows older than this (90d, 1w, or an ISO timestamp)"
+    )
+    p.add_argument(
+        "--output",
+        help="export: the file to write (default stdout); prune: export the rows to this new file, "
+        "on disk before any is removed",
+    )
 
     policy = sub.add_parser("policy", help="what agents may not do, or only so often, or only with approval")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)

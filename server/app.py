@@ -39,6 +39,7 @@ from .settings import Settings
 log = logging.getLogger("bizctx.app")
 
 AGENT_LOGIN = QueryRef("governance", "agent_login")
+ENSURE_AUDIT_PARTITIONS = QueryRef("governance", "ensure_audit_partitions")
 
 SERVER_NAME = "bizctx"
 SERVER_VERSION = "0.1.0"
@@ -126,6 +127,7 @@ async def open_database(
     db = Database(settings, book, dsn, agent_dsn)
     await db.open()
     try:
+        await ensure_audit_partitions(db)
         login = await db.login_privileges()
         if login["bypasses_rls"] or login["owns_tables"]:
             log.warning(
@@ -138,6 +140,18 @@ async def open_database(
         yield db
     finally:
         await db.close()
+
+
+async def ensure_audit_partitions(db: Database) -> int:
+    """The audit log's partitions for this month and the next (migration 0170), made ahead of
+    the calls that need them; how many were missing. A process that cannot make them still
+    starts: its audit rows land in the default partition, and move out when one can."""
+    try:
+        async with db.operator_tx() as tx:
+            return int(await tx.value(ENSURE_AUDIT_PARTITIONS))
+    except psycopg.Error as exc:
+        log.warning("could not make the audit log's partitions ahead of time (%s)", type(exc).__name__)
+        return 0
 
 
 async def _can_log_in(agent_dsn: str) -> None:

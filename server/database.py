@@ -96,6 +96,17 @@ class Tx:
         cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
         return cur.rowcount
 
+    async def stream(
+        self, ref: QueryRef | str, /, *, batch: int = 5_000, **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The rows of an answer too large to hold (an audit export), fetched `batch` at a time
+        through a server-side cursor of this transaction."""
+        async with self._conn.cursor(name="bizctx_stream") as cur:
+            await cur.execute(self._prepare(ref, params), params)
+            while rows := await cur.fetchmany(batch):
+                for row in rows:
+                    yield row
+
     def defer(self, ref: QueryRef | str, /, **params: Any) -> None:
         """Run a statement whose result nobody reads (the audit insert) just before COMMIT,
         in the same round trip as the COMMIT."""

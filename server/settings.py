@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         "(0: never; `bizctx billing run` runs it by hand). Each period is invoiced once however "
         "often it runs.",
     )
+    audit_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=36_500,
+        description="How long audit rows are kept: `bizctx audit prune` removes older ones (with "
+        "--export PATH, written to a file first). Nothing is removed unless it is run.",
+    )
     http_body_seconds: float = Field(
         default=30.0, gt=0, description="How long a request's body may take to arrive, per part."
     )

@@ -87,12 +87,24 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
                ARRAY(SELECT polname FROM pg_policy p WHERE p.polrelid = c.oid ORDER BY 1) AS policies
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
-        WHERE c.relkind IN ('r', 'p')
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND EXISTS (SELECT 1 FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
         """
     ).fetchall()
     assert len(rows) >= 3
+    # A partition (audit_logs' months, migration 0170) is read and written through its parent,
+    # whose policies apply; its own are never consulted, so it must be granted to nobody.
+    granted = sql.execute(
+        """
+        SELECT c.relname, c.relacl::text AS acl
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relispartition AND c.relacl IS NOT NULL
+          AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) x WHERE x.grantee <> c.relowner)
+        """
+    ).fetchall()
+    assert granted == []
     # Restrictive policies narrow what an agent sees within its tenant (migration 0045 and
     # the idempotency store's own_keys); every table has exactly the two base policies besides.
     # bizctx_stats (migration 0150) reads four tables for the security-definer functions;
@@ -230,6 +242,28 @@ def test_every_tenant_table_is_keyed_by_tenant(sql):
         (list(tenant_tables),),
     ).fetchall()
     problems = []
+    # Every primary key leads with tenant_id. The one partitioned table, audit_logs (migration
+    # 0170, DESIGN v2), has (tenant_id, occurred_at, id): a partitioned table's keys must hold
+    # its partition column, and it is partitioned by occurred_at and nothing else.
+    partitioned = sql.execute(
+        """
+        SELECT c.relname, pg_get_partkeydef(c.oid) AS partkey FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relkind = 'p'
+        """
+    ).fetchall()
+    assert partitioned == [{"relname": "audit_logs", "partkey": "RANGE (occurred_at)"}]
+    partitions = {
+        r["relname"] for r in sql.execute("SELECT inhrelid::regclass::text AS relname FROM pg_inherits")
+    }
+    for c in constraints:
+        if c["contype"] != "p":
+            continue
+        if c["tbl"] == "audit_logs" or c["tbl"] in partitions:
+            if c["cols"] != ["tenant_id", "occurred_at", "id"]:
+                problems.append(f"{c['tbl']}.{c['conname']} is not (tenant_id, occurred_at, id)")
+        elif c["cols"][0] != "tenant_id":
+            problems.append(f"{c['tbl']}.{c['conname']} does not lead with tenant_id")
     has_pk = {c["tbl"] for c in constraints if c["contype"] == "p"}
     problems += [f"{t}: no primary key" for t in tenant_tables - has_pk]
     for c in constraints:
