@@ -221,9 +221,11 @@ def test_every_tenant_table_is_keyed_by_tenant(sql):
     constraints = sql.execute(
         """
         SELECT con.conname, con.contype, c.relname AS tbl, f.relname AS ref,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k (attnum, i) JOIN pg_attribute a
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k (attnum, i)
+                     JOIN pg_attribute a
                      ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.i) AS cols,
-               ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k (attnum, i) JOIN pg_attribute a
+               ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k (attnum, i)
+                     JOIN pg_attribute a
                      ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.i) AS ref_cols
         FROM pg_constraint con
         JOIN pg_class c ON c.oid = con.conrelid
