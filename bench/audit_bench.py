@@ -47,14 +47,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pg import throwaway_database
 
 OLD_SHAPE = """
-CREATE TABLE audit_old (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-ALTER TABLE audit_old ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
-ALTER TABLE audit_old ADD PRIMARY KEY (tenant_id, id),
+CREATE TABLE {t} (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE {t} ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE {t} ADD PRIMARY KEY (tenant_id, id),
     ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
     ADD FOREIGN KEY (tenant_id, agent_id) REFERENCES agents (tenant_id, id) ON DELETE CASCADE;
-CREATE INDEX audit_old_recent_idx ON audit_old (tenant_id, occurred_at DESC);
-CREATE INDEX audit_old_agent_idx ON audit_old (tenant_id, agent_id, occurred_at DESC);
-SELECT bizctx_secure_tenant_table('audit_old', 'INSERT');
+CREATE INDEX ON {t} (tenant_id, occurred_at DESC);
+CREATE INDEX ON {t} (tenant_id, agent_id, occurred_at DESC);
+SELECT bizctx_secure_tenant_table('{t}', 'INSERT');
+"""
+
+# An empty twin of audit_logs (0170's shape), the baseline inserts into the loaded one are
+# compared with, round by round.
+NEW_SHAPE = """
+CREATE TABLE {t} (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (occurred_at);
+ALTER TABLE {t} ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE {t} ADD PRIMARY KEY (tenant_id, occurred_at, id);
+CREATE INDEX ON {t} (tenant_id, agent_id, occurred_at DESC);
+CREATE TABLE {t}_now PARTITION OF {t}
+    FOR VALUES FROM (date_trunc('month', now())) TO (date_trunc('month', now()) + interval '1 month');
+CREATE TABLE {t}_default PARTITION OF {t} DEFAULT;
+SELECT bizctx_secure_tenant_table('{t}', 'INSERT');
 """
 
 TENANT_ROWS = "INSERT INTO tenants (name) SELECT 'bench-' || g FROM generate_series(1, %(tenants)s) g"
@@ -112,12 +125,22 @@ def as_agent(conn: psycopg.Connection[Any], tenant_id: Any, agent_id: Any) -> No
     )
 
 
-def insert_rounds(dsn: str, args: argparse.Namespace, tenant_id: Any, agent_id: Any) -> dict[str, float]:
-    """Microseconds per inserted row, median over rounds, old and new interleaved."""
-    times: dict[str, list[float]] = {"old": [], "new": []}
+TABLES = {
+    "old empty": "audit_old_empty",
+    "old loaded": "audit_old",
+    "new empty": "audit_new_empty",
+    "new loaded": "audit_logs",
+}
+
+
+def insert_rounds(
+    dsn: str, args: argparse.Namespace, tenant_id: Any, agent_id: Any, tables: dict[str, str]
+) -> dict[str, float]:
+    """Microseconds per inserted row, median over rounds, the tables interleaved."""
+    times: dict[str, list[float]] = {shape: [] for shape in tables}
     with psycopg.connect(dsn) as conn:
         for _ in range(args.rounds):
-            for shape, table in (("old", "audit_old"), ("new", "audit_logs")):
+            for shape, table in tables.items():
                 as_agent(conn, tenant_id, agent_id)
                 started = time.perf_counter()
                 conn.execute(INSERT_LOOP.format(n=args.batch, table=table))
@@ -170,7 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     with throwaway_database(None) as dsn:
         migrations.migrate(dsn)
         with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-            conn.execute(OLD_SHAPE)
+            conn.execute(OLD_SHAPE.format(t="audit_old"))
+            conn.execute(OLD_SHAPE.format(t="audit_old_empty"))
+            conn.execute(NEW_SHAPE.format(t="audit_new_empty"))
             conn.execute(TENANT_ROWS, {"tenants": args.tenants})
             conn.execute(TENANTS, {"agents": args.agents})
             probe = conn.execute("SELECT tenant_id, id FROM agents ORDER BY tenant_id, id LIMIT 1").fetchone()
@@ -178,8 +203,6 @@ def main(argv: list[str] | None = None) -> None:
             now = datetime.now(UTC)
             conn.execute("SELECT bizctx_ensure_audit_partitions(%s, 14)", (now - timedelta(days=366),))
         agents = args.tenants * args.agents
-        start = insert_rounds(dsn, args, probe["tenant_id"], probe["id"])
-        report["insert_us_empty"] = start
         # The worst case for the new shape: the current month's one partition takes them all.
         since_month = now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         span = f"{max(int(since_month.total_seconds()), 3600)} seconds"
@@ -187,8 +210,12 @@ def main(argv: list[str] | None = None) -> None:
             "old": bulk(dsn, "audit_old", args.million, now, span, agents),
             "new": bulk(dsn, "audit_logs", args.million, now, span, agents),
         }
-        loaded = insert_rounds(dsn, args, probe["tenant_id"], probe["id"])
-        report["insert_us_after_million"] = loaded
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            # Settled, as a table that grew over months would be: no autovacuum mid-round.
+            conn.execute("VACUUM ANALYZE audit_old")
+            conn.execute("VACUUM ANALYZE audit_logs")
+            conn.execute("CHECKPOINT")
+        report["insert_us"] = insert_rounds(dsn, args, probe["tenant_id"], probe["id"], TABLES)
         report["reads_ms_at_million"] = asyncio.run(read_times(dsn, args.reads))
         more = args.rows - args.million
         if more > 0:
@@ -197,12 +224,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    e, m = report["insert_us_empty"], report["insert_us_after_million"]
-    print(f"audit insert, database cost per row (µs, median of {args.rounds} rounds of {args.batch}):")
-    print(f"{'shape':6} {'empty':>8} {'at ' + format(args.million, ','):>14} {'growth':>8}")
+    t = report["insert_us"]
+    print(
+        f"audit insert, database cost per row (µs, median of {args.rounds} interleaved rounds of "
+        f"{args.batch}; loaded = {args.million:,} rows in the table, all in the current month):"
+    )
+    print(f"{'shape':6} {'empty':>8} {'loaded':>8} {'loaded/empty':>13}")
     for shape in ("old", "new"):
-        print(f"{shape:6} {e[shape]:8.1f} {m[shape]:14.1f} {m[shape] / e[shape]:7.2f}x")
-    print(f"new / old: {e['new'] / e['old']:.2f}x empty, {m['new'] / m['old']:.2f}x at {args.million:,} rows")
+        e, m = t[f"{shape} empty"], t[f"{shape} loaded"]
+        print(f"{shape:6} {e:8.1f} {m:8.1f} {m / e:12.2f}x")
+    print(
+        f"new / old: {t['new empty'] / t['old empty']:.2f}x empty, "
+        f"{t['new loaded'] / t['old loaded']:.2f}x loaded"
+    )
     print("loads (s): " + ", ".join(f"{k} {v:.0f}" for k, v in report["load_s"].items()))
     a = report["reads_ms_at_million"]
     b = report.get("reads_ms_at_rows", {})
