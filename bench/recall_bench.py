@@ -36,7 +36,8 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 
-from bizctx.server import migrations, operators
+from bizctx.ops import operators
+from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.database import Database
 from bizctx.server.queries import QueryBook
