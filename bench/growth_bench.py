@@ -195,7 +195,10 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     migrations.migrate(dsn)
     if args.explain:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql("growth_explain.sql"))
+            # One statement at a time: ALTER SYSTEM refuses to run in a multi-statement string.
+            for statement in sql("growth_explain.sql").split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
     rng = random.Random(args.seed)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
