@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--maintenance-work-mem", default="2GB", help="for the HNSW builds (default 2GB)")
     p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     p.add_argument("--in-place", action="store_true", help="use --database-url's database itself, keep it")
+    p.add_argument(
+        "--loaded", type=int, default=0, help="with --in-place: rows an earlier run left (sizes >= it)"
+    )
     p.add_argument("--explain", action="store_true", help="log plans of statements over 20 ms (auto_explain)")
     p.add_argument("--seed", type=int, default=19)
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
@@ -138,9 +141,10 @@ def database(args: argparse.Namespace) -> Iterator[str]:
 class Calls:
     """Each tool's arguments for one call, varied per call (another client, another topic)."""
 
-    def __init__(self, samples: list[dict[str, Any]], rng: random.Random) -> None:
+    def __init__(self, samples: list[dict[str, Any]], rng: random.Random, size: int) -> None:
         self.samples = samples
         self.rng = rng
+        self.size = size
 
     def __call__(self, tool: str) -> tuple[str, dict[str, Any]]:
         client = self.rng.choice(self.samples)
@@ -159,9 +163,12 @@ class Calls:
         if tool == "list_tasks":
             return tool, {"status": "pending"}
         if tool == "recall":
+            # A memory of one client, by its words and the client's number (every query word must
+            # match: websearch_to_tsquery), and a vector near one of the 200 topics.
+            n = self.rng.randrange(1, self.size // 10) * 10 + self.rng.randrange(1, 10)
             topic = self.rng.randrange(200)
             return tool, {
-                "query": self.rng.choice(("gate code", "parking permit", "allergy", "call ahead")),
+                "query": f"{self.rng.choice(('gate code', 'parking permit', 'allergy', 'dog'))} client {n}",
                 "query_embedding": topic_vector(topic),
                 "embedding_model": "growth-synthetic",
                 "k": 5,
@@ -191,6 +198,29 @@ async def measure(
 # -- main ----------------------------------------------------------------------------------------
 
 
+async def measured_agent(app: Any, dsn: str, args: argparse.Namespace) -> Principal:
+    """The reader agent of tenant growth-0 (made now, with the other tenants, unless --loaded)."""
+    if args.loaded:
+        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+            row = conn.execute(sql("growth_reader.sql")).fetchone()
+        assert row is not None, "--loaded: no growth-0 reader in this database"
+        return Principal(row["tenant_id"], row["id"], "memory")
+    reader = None
+    for slot in range(TENANTS):
+        tenant = await operators.create_tenant(app.db, f"growth-{slot}")
+        await operators.create_agent(app.db, tenant["name"], "writer", [], parse_access_patterns({}))
+        if slot == 0:
+            made = await operators.create_agent(
+                app.db, tenant["name"], "reader", READER_CAPS, parse_access_patterns(READER_ACCESS)
+            )
+            reader = Principal(tenant["id"], made.agent["id"], "memory")
+    assert reader is not None
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql("growth_setup.sql"))
+    return reader
+
+
+
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     migrations.migrate(dsn)
     if args.explain:
@@ -212,28 +242,17 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             costly_seconds_per_minute=1e9,
         )
         async with open_app(settings, migrate=False) as app:
-            reader = None
-            for slot in range(TENANTS):
-                tenant = await operators.create_tenant(app.db, f"growth-{slot}")
-                await operators.create_agent(app.db, tenant["name"], "writer", [], parse_access_patterns({}))
-                if slot == 0:
-                    made = await operators.create_agent(
-                        app.db, tenant["name"], "reader", READER_CAPS, parse_access_patterns(READER_ACCESS)
-                    )
-                    reader = Principal(tenant["id"], made.agent["id"], "memory")
-            assert reader is not None
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(sql("growth_setup.sql"))
-            loaded = 0
+            reader = await measured_agent(app, dsn, args)
+            loaded = args.loaded
             settle_heap()
             for size in args.sizes:
                 log(args, f"growing to {size} rows per table ...")
-                load_s = grow(args, dsn, loaded, size)
+                load_s = grow(args, dsn, loaded, size) if size > loaded else 0.0
                 loaded = size
                 with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
                     samples = conn.execute(sql("growth_samples.sql"), {"n": 500}).fetchall()
                 log(args, f"  loaded in {load_s:.0f} s; calling ...")
-                times = await measure(app, reader, Calls(samples, rng), args)
+                times = await measure(app, reader, Calls(samples, rng, size), args)
                 base = statistics.median(times["get_client"])
                 rows.append(
                     {

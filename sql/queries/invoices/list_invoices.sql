@@ -1,5 +1,6 @@
 -- One keyset page of invoices, newest issue date first (drafts, undated, first), then id;
--- filters: client, status, overdue (derived in the business time zone). Index: invoices_issue_date_idx.
+-- filters: client, status, overdue (derived in the business time zone). Index: invoices_issue_date_idx;
+-- overdue_only: invoices_owed_issue_date_idx (the owed ones only, migration 0181).
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
        i.total, i.amount_paid, i.credited, i.balance_due,
        bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
