@@ -2,7 +2,8 @@
 -- zone), in list_invoices' order and keyset: newest issue date first, then id; filters: client,
 -- status. Index: invoices_owed_issue_date_idx (migration 0181): its predicate is written out here,
 -- not left to bizctx_is_overdue's parameters, so every plan (a generic one too) walks the owed
--- invoices only, never the paid history.
+-- invoices only, never the paid history. `today` is a sub-select, computed once: as a plain call it
+-- ran bizctx_today()'s lookup for every owed invoice the page skipped (those not due yet).
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
        i.total, i.amount_paid, i.credited, i.balance_due,
        bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
@@ -11,7 +12,7 @@ SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
        c.id AS client_id, c.display_name AS client_name, c.email AS client_email,
        coalesce(c.phone, c.mobile_phone) AS client_phone
 FROM invoices i
-CROSS JOIN (SELECT bizctx_today() AS today) d
+CROSS JOIN (SELECT (SELECT bizctx_today()) AS today) d
 JOIN clients c ON c.tenant_id = i.tenant_id AND c.id = i.client_id
 WHERE i.tenant_id = bizctx_tenant()
   AND i.status IN ('open', 'partial') AND i.due_date < d.today
