@@ -36,7 +36,8 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 
-from bizctx.server import migrations, operators
+from bizctx.ops import operators
+from bizctx.server import migrations
 from bizctx.server.access import parse_access_patterns
 from bizctx.server.database import Database
 from bizctx.server.queries import QueryBook
@@ -66,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="server to use")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--try-ef-search",
+        default="",
+        help="also measure these hnsw.ef_search values (comma-separated) on the same index, "
+        "each against the same exact answers: recall@k and p50 per value",
+    )
     p.add_argument("--explain", action="store_true", help="also print EXPLAIN ANALYZE of one query of each")
     return p.parse_args(argv)
 
@@ -160,7 +167,9 @@ class Runner:
             "touch_resolution": LAST_ACCESSED_RESOLUTION,
         }
 
-    async def recall(self, query: np.ndarray, *, exact: bool) -> tuple[list[str], float]:
+    async def recall(
+        self, query: np.ndarray, *, exact: bool, ef_search: int = RECALL_EF_SEARCH
+    ) -> tuple[list[str], float]:
         started = time.perf_counter()
         async with self.conn.transaction():
             await self.conn.execute(self.book["governance.begin_agent_call"].text, self.agent)
@@ -169,7 +178,7 @@ class Runner:
                 await self.conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
             else:
                 await self.conn.execute(
-                    self.book["mem_docs.recall_search_settings"].text, {"ef_search": RECALL_EF_SEARCH}
+                    self.book["mem_docs.recall_search_settings"].text, {"ef_search": ef_search}
                 )
             cur = await self.conn.execute(self.book["mem_docs.recall"].text, self.params(query))
             ids = [str(r["id"]) for r in await cur.fetchall()]
@@ -261,7 +270,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             for exact in (False, True):
                 log(args, f"-- {'exact' if exact else 'hnsw'} --")
                 log(args, await explain(runner, queries[-1], exact=exact, analyze=True))
-        hnsw_ms, exact_ms, recalls = [], [], []
+        hnsw_ms, exact_ms, recalls, truths = [], [], [], []
         for i, q in enumerate(queries):
             # Interleaved, so both see the same machine; the order alternates because the first
             # to return a document also pays for touching its last_accessed.
@@ -274,6 +283,17 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             hnsw_ms.append(t_hnsw)
             exact_ms.append(t_exact)
             recalls.append(len(set(found) & set(truth)) / max(1, len(truth)))
+            truths.append(truth)
+        tried = {}
+        for ef in [int(v) for v in args.try_ef_search.split(",") if v.strip()]:
+            times, hits = [], []
+            for q, truth in zip(queries, truths, strict=True):
+                found, t = await runner.recall(q, exact=False, ef_search=ef)
+                times.append(t)
+                hits.append(len(set(found) & set(truth)) / max(1, len(truth)))
+            tried[ef] = {"recall_at_k": round(statistics.fmean(hits), 4), "p50_ms": round(pct(times, 50), 2)}
+            got = tried[ef]
+            log(args, f"ef_search={ef}: recall@{args.k} {got['recall_at_k']:.3f}, p50 {got['p50_ms']} ms")
     finally:
         await conn.close()
 
@@ -290,6 +310,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "ef_search": RECALL_EF_SEARCH,
         "candidates": max(RECALL_CANDIDATES, args.k),
         "recall_at_k": round(statistics.fmean(recalls), 4),
+        "ef_search_tried": tried,
         "plan_uses_hnsw": "mem_docs_embedding_idx" in hnsw_plan,
         "exact_plan_uses_hnsw": "mem_docs_embedding_idx" in exact_plan,
         "hnsw_ms": {"p50": round(pct(hnsw_ms, 50), 2), "p99": round(pct(hnsw_ms, 99), 2)},

@@ -611,6 +611,41 @@ async def test_list_invoices_filters_and_pages_with_a_cursor(writer, connect, sq
     assert rows[-3]["name"] == "list_invoices" and rows[-3]["outcome"] == "ok"
 
 
+async def test_overdue_invoices_page_with_a_cursor_in_list_order(writer, connect, sql):
+    """overdue_only has its own query (list_overdue_invoices.sql, on the owed invoices' index):
+    its pages, cursor and filters give what filtering the whole list would."""
+    ann, bob = seed_client(sql, writer, "Ann"), seed_client(sql, writer, "Bob")
+    today = datetime.now(UTC).date()
+    async with connect(writer) as c:
+        for n, client in enumerate((ann, bob, ann, bob, ann)):
+            day = (today - timedelta(days=40 + n % 3)).isoformat()  # equal issue dates: id breaks ties
+            await issue(c, client, issue_date=day, due_date=day)
+        issued, due = (today - timedelta(days=50)).isoformat(), (today - timedelta(days=45)).isoformat()
+        partial = await issue(c, bob, issue_date=issued, due_date=due)
+        await ok(c, "record_payment", {"invoice_id": partial["id"], "amount": "1", "method": "cash"})
+        await issue(c, ann, issue_date=today.isoformat(), due_date=(today + timedelta(days=30)).isoformat())
+        paid = await issue(c, bob, [line("1", "10")], issue_date=(today - timedelta(days=90)).isoformat())
+        await ok(c, "record_payment", {"invoice_id": paid["id"], "amount": "10", "method": "cash"})
+        everything = await ok(c, "list_invoices", {"limit": 100})
+        pages, cursor = [], None
+        while True:
+            more = {"cursor": cursor} if cursor else {}
+            page = await ok(c, "list_invoices", {"overdue_only": True, "limit": 2, **more})
+            pages.append([i["id"] for i in page["invoices"]])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        bobs = await ok(c, "list_invoices", {"overdue_only": True, "client_id": bob})
+        partly = await ok(c, "list_invoices", {"overdue_only": True, "status": "partial"})
+    expected = [i["id"] for i in everything["invoices"] if i["overdue"]]
+    assert len(expected) == 6 and [i for p in pages for i in p] == expected
+    assert [len(p) for p in pages] == [2, 2, 2]
+    assert [i["id"] for i in bobs["invoices"]] == [
+        i["id"] for i in everything["invoices"] if i["overdue"] and i["client"]["id"] == bob
+    ]
+    assert [i["id"] for i in partly["invoices"]] == [partial["id"]]
+
+
 # -- receivables_aging -----------------------------------------------------------------------------
 
 

@@ -108,7 +108,9 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
     # Restrictive policies narrow what an agent sees within its tenant (migration 0045 and
     # the idempotency store's own_keys); every table has exactly the two base policies besides.
     # bizctx_stats (migration 0150) reads four tables for the security-definer functions;
-    # bizctx_search (0165) finds search candidates in clients (its function filters the tenant).
+    # bizctx_search (0165) finds search candidates in clients (its function filters the tenant);
+    # bizctx_recall (0180) finds recall's text matches in mem_docs (its function filters the
+    # tenant and the caller's scope).
     narrowing = {
         "clients": {"search_candidates"},
         "tasks": {"task_scope", "stats_tenant"},
@@ -117,7 +119,7 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
         "audit_logs": {"stats_tenant"},
         "approval_events": {"task_scope"},
         "dead_letters": {"task_scope"},
-        "mem_docs": {"mem_doc_scope", "mem_doc_delete"},
+        "mem_docs": {"mem_doc_scope", "mem_doc_delete", "recall_candidates"},
         "idempotency_keys": {"own_keys"},
         "approval_calls": {"task_scope"},
     }
@@ -368,7 +370,8 @@ def _owner(sql, new_database, server_dsn: str, *, createrole: bool) -> str:
     )
     sql.execute(
         psycopg.sql.SQL(
-            "GRANT bizctx_app, bizctx_operator, bizctx_stats, bizctx_search TO {} WITH ADMIN OPTION"
+            "GRANT bizctx_app, bizctx_operator, bizctx_stats, bizctx_search, bizctx_recall TO {}"
+            " WITH ADMIN OPTION"
         ).format(psycopg.sql.Identifier(name))
     )
     sql.execute(
@@ -455,10 +458,12 @@ def test_the_security_definer_functions_run_as_a_role_that_row_security_binds(sq
         " WHERE p.prosecdef AND p.pronamespace = 'public'::regnamespace ORDER BY 1"
     ).fetchall()
     # bizctx_client_candidates (0165) runs as bizctx_search, whose policy lets the planner use
-    # the trigram indexes; its own tenant filter is tested below.
+    # the trigram indexes; bizctx_mem_doc_text_hits (0180) as bizctx_recall, whose policy lets it
+    # use the full-text index. Their own tenant (and scope) filters are tested below.
     owners = {
         "bizctx_agents_last_seen": "bizctx_stats",
         "bizctx_client_candidates": "bizctx_search",
+        "bizctx_mem_doc_text_hits": "bizctx_recall",
         "bizctx_task_kpis": "bizctx_stats",
     }
     assert [r["proname"] for r in rows] == sorted(owners)
@@ -498,6 +503,39 @@ async def test_search_candidates_come_from_the_callers_tenant_only(make_agent, d
     assert by_name == by_email == [mine]
     # Agent calls cannot become the role the function runs as (nor can their login role).
     member = "SELECT pg_has_role(%s, 'bizctx_search', 'MEMBER') AS m"
+    assert not sql.execute(member, ("bizctx_app",)).fetchone()["m"]
+    login = sql.execute("SELECT role_name FROM agent_login").fetchone()
+    assert login is None or not sql.execute(member, (login["role_name"],)).fetchone()["m"]
+
+
+async def test_recall_text_hits_come_from_the_callers_tenant_and_scope_only(make_agent, dsn, sql):
+    a = await make_agent()
+    a2 = await make_agent(tenant=a.tenant_name)
+    b = await make_agent()
+    insert = (
+        "INSERT INTO mem_docs (tenant_id, owner_agent_id, visibility, content) VALUES (%s, %s, %s, %s)"
+        " RETURNING id"
+    )
+    words = "the zanzibar lockbox code"
+    mine = sql.execute(insert, (a.tenant_id, a.id, "private", words)).fetchone()["id"]
+    shared = sql.execute(insert, (a.tenant_id, a2.id, "shared", words)).fetchone()["id"]
+    sql.execute(insert, (a.tenant_id, a2.id, "private", words))  # a2's own: not a's to see
+    sql.execute(insert, (b.tenant_id, b.id, "shared", words))  # another business's
+    find = "SELECT id FROM bizctx_mem_doc_text_hits(%s, NULL, NULL, NULL, NULL, 50)"
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        as_agent(conn, a, mem_docs_scope="own_and_shared")
+        own_and_shared = {r["id"] for r in conn.execute(find, ("zanzibar lockbox",))}
+        conn.rollback()
+        as_agent(conn, a, mem_docs_scope="own")
+        own = {r["id"] for r in conn.execute(find, ("zanzibar lockbox",))}
+        conn.rollback()
+        # No tenant set: nothing, whatever is asked.
+        conn.execute("SELECT set_config('role', 'bizctx_app', true)")
+        assert conn.execute(find, ("zanzibar lockbox",)).fetchall() == []
+        conn.rollback()
+    assert own_and_shared == {mine, shared}
+    assert own == {mine}
+    member = "SELECT pg_has_role(%s, 'bizctx_recall', 'MEMBER') AS m"
     assert not sql.execute(member, ("bizctx_app",)).fetchone()["m"]
     login = sql.execute("SELECT role_name FROM agent_login").fetchone()
     assert login is None or not sql.execute(member, (login["role_name"],)).fetchone()["m"]

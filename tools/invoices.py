@@ -40,6 +40,7 @@ GET_INVOICE = invoices.query("get_invoice")
 LIST_INVOICE_ITEMS = invoices.query("list_invoice_items")
 LIST_INVOICE_PAYMENTS = invoices.query("list_invoice_payments")
 LIST_INVOICES = invoices.query("list_invoices")
+LIST_OVERDUE_INVOICES = invoices.query("list_overdue_invoices")
 LOCK_INVOICE = invoices.query("lock_invoice")
 INSERT_PAYMENT = invoices.query("insert_payment")
 VOID_INVOICE = invoices.query("void_invoice")
@@ -436,10 +437,9 @@ async def list_invoices(call: Call, args: ListInvoicesIn) -> ListInvoicesOut:
     payments. Returns a page and a next_cursor."""
     after = read_cursor(args, kind="list_invoices", d=(date, type(None)), i=UUID)
     rows = await call.tx.all(
-        LIST_INVOICES,
+        LIST_OVERDUE_INVOICES if args.overdue_only else LIST_INVOICES,
         client_id=args.client_id,
         status=args.status,
-        overdue_only=args.overdue_only,
         after_issue_date=after["d"] if after else None,
         after_id=after["i"] if after else None,
         limit=args.limit + 1,

@@ -1,5 +1,5 @@
 -- One keyset page of invoices, newest issue date first (drafts, undated, first), then id;
--- filters: client, status, overdue (derived in the business time zone). Index: invoices_issue_date_idx.
+-- filters: client, status. Index: invoices_issue_date_idx. Overdue only: list_overdue_invoices.sql.
 SELECT i.id, i.invoice_number, i.status, i.issue_date, i.due_date, i.currency,
        i.total, i.amount_paid, i.credited, i.balance_due,
        bizctx_is_overdue(i.status, i.due_date, d.today) AS overdue,
@@ -13,7 +13,6 @@ JOIN clients c ON c.tenant_id = i.tenant_id AND c.id = i.client_id
 WHERE i.tenant_id = bizctx_tenant()
   AND (%(client_id)s::uuid IS NULL OR i.client_id = %(client_id)s::uuid)
   AND (%(status)s::text IS NULL OR i.status = %(status)s::text)
-  AND (NOT %(overdue_only)s::boolean OR bizctx_is_overdue(i.status, i.due_date, d.today))
   AND (%(after_id)s::uuid IS NULL
        OR (%(after_issue_date)s::date IS NULL
            AND (i.issue_date IS NOT NULL OR i.id > %(after_id)s::uuid))

@@ -1,5 +1,6 @@
 -- The k memory documents that best match a query (vector + full text, fused by RRF); touches last_accessed.
--- Index: mem_docs_embedding_idx (hnsw, iterative scan per recall_search_settings), mem_docs_search_idx (gin).
+-- Index: mem_docs_embedding_idx (hnsw, iterative scan per recall_search_settings), mem_docs_search_idx (gin,
+-- through bizctx_mem_doc_text_hits: under row-level security no index serves the @@ match itself).
 --
 -- Both retrievers apply every filter (expiry, doc_type, client, task, metadata @>, and the caller's
 -- scope as a row policy) inside their scans, never after a top-k cut: nearest same-model vectors by
@@ -20,17 +21,14 @@ WITH vector_hits AS MATERIALIZED (
     LIMIT %(candidates)s
 ),
 text_hits AS MATERIALIZED (
-    SELECT id, ts_rank_cd(search, websearch_to_tsquery('english', %(query_text)s::text)) AS relevance
-    FROM mem_docs
-    WHERE %(query_text)s::text IS NOT NULL
-      AND search @@ websearch_to_tsquery('english', %(query_text)s::text)
-      AND tenant_id = bizctx_tenant()
-      AND (expires_at IS NULL OR expires_at > now())
-      AND (%(doc_type)s::text IS NULL OR doc_type = %(doc_type)s::text)
-      AND (%(client_id)s::uuid IS NULL OR client_id = %(client_id)s::uuid)
-      AND (%(task_id)s::uuid IS NULL OR task_id = %(task_id)s::uuid)
-      AND (%(metadata)s::jsonb IS NULL OR metadata @> %(metadata)s::jsonb)
-    ORDER BY relevance DESC, id
+    -- The matches come from bizctx_mem_doc_text_hits (migration 0180: the GIN index, with the
+    -- tenant and the caller's scope applied by the function) and are read again here under the
+    -- row policies.
+    SELECT h.id, h.relevance
+    FROM bizctx_mem_doc_text_hits(%(query_text)s::text, %(doc_type)s::text, %(client_id)s::uuid,
+                                  %(task_id)s::uuid, %(metadata)s::jsonb, %(candidates)s::integer) AS h
+    JOIN mem_docs m ON m.tenant_id = bizctx_tenant() AND m.id = h.id
+    ORDER BY h.relevance DESC, h.id
     LIMIT %(candidates)s
 ),
 fused AS (

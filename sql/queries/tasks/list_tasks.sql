@@ -1,6 +1,6 @@
 -- One keyset page of the tasks the caller's scope (row policy) shows, newest first, with
--- optional filters. Index: tasks_created_idx (tenant_id, created_at DESC, id DESC), or a
--- related-id index.
+-- optional filters. Index: tasks_created_idx (tenant_id, created_at DESC, id DESC); by status
+-- tasks_status_created_idx (tenant_id, status, created_at DESC, id DESC); or a related-id index.
 SELECT *
 FROM task_rows
 WHERE tenant_id = bizctx_tenant()

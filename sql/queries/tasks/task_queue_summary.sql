@@ -1,6 +1,6 @@
 -- The work queue as the caller sees it as a worker (unassigned or assigned to it, within its
 -- scope, a row policy): how many tasks are ready, scheduled, claimed, awaiting approval; the next scheduled run.
--- Index: tasks_status_idx (tenant_id, status, created_at DESC).
+-- Index: tasks_status_created_idx (tenant_id, status, created_at DESC, id DESC).
 SELECT count(*) FILTER (WHERE (status IN ('pending', 'failed') AND run_after <= statement_timestamp())
                            OR (status = 'claimed' AND lease_expires_at <= statement_timestamp()
                                AND attempts < max_attempts)) AS ready,
