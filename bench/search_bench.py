@@ -20,7 +20,8 @@ into another tenant first, so the database holds more than the tenant searched.
 It also times one trigram predicate (`display_name % q`) as the database owner and as
 bizctx_app, which shows why search_clients cannot use the trigram indexes itself: under RLS
 PostgreSQL does not use an index for a condition whose operator is not LEAKPROOF, and
-pg_trgm's are not (migration 0165 finds the candidates through a function instead).
+pg_trgm's are not (migration 0165 finds the candidates through a function instead). Since
+0175 dropped the tenant-spanning trigram GIN indexes, neither side has an index for it (1.0x).
 
     python bench/search_bench.py                          # 1k, 10k and 50k clients, embedded PostgreSQL
     python bench/search_bench.py --sizes 1000,5000 --json
