@@ -481,26 +481,33 @@ async def test_search_candidates_come_from_the_callers_tenant_only(make_agent, d
     a = await make_agent()
     b = await make_agent()
     mine = sql.execute(
-        "INSERT INTO clients (tenant_id, first_name, last_name, email) VALUES (%s, 'Zebulon', 'Quartz', "
-        "'zq@example.com') RETURNING id",
+        "INSERT INTO clients (tenant_id, first_name, last_name, email, phone)"
+        " VALUES (%s, 'Zebulon', 'Quartz', 'zq@example.com', '+1 555 867 5309') RETURNING id",
         (a.tenant_id,),
     ).fetchone()["id"]
     sql.execute(
-        "INSERT INTO clients (tenant_id, first_name, last_name, email) VALUES (%s, 'Zebulon', 'Quartz', "
-        "'zq@example.com')",
+        "INSERT INTO clients (tenant_id, first_name, last_name, email, phone)"
+        " VALUES (%s, 'Zebulon', 'Quartz', 'zq@example.com', '+1 555 867 5309')",
         (b.tenant_id,),
     )
-    find = "SELECT bizctx_client_candidates(%s, NULL, true, true, 0.3) AS id"
+    find = "SELECT bizctx_client_candidates(%s, NULL, true, true, 0.3, NULL, 50) AS id"
     with psycopg.connect(dsn, row_factory=dict_row) as conn:
         as_agent(conn, a)
         by_name = [r["id"] for r in conn.execute(find, ("zebulon quartz",))]
         by_email = [r["id"] for r in conn.execute(find, ("zq@",))]
+        # Every arm (0175: nearest per tenant-first index) filters the tenant, phone digits too;
+        # e-mail and phone are not matched when the caller may not match them.
+        digits = "SELECT bizctx_client_candidates(%s, %s, %s, %s, 0.3, NULL, 50) AS id"
+        by_phone = [r["id"] for r in conn.execute(digits, ("867-5309", "8675309", True, True))]
+        unmatched = conn.execute(digits, ("zq@example.com", None, False, True)).fetchall()
+        unmatched += conn.execute(digits, ("867-5309", "8675309", True, False)).fetchall()
         conn.rollback()
         # No tenant set: nothing, whatever is asked.
         conn.execute("SELECT set_config('role', 'bizctx_app', true)")
         assert conn.execute(find, ("zebulon quartz",)).fetchall() == []
         conn.rollback()
-    assert by_name == by_email == [mine]
+    assert by_name == by_email == by_phone == [mine]
+    assert unmatched == []
     # Agent calls cannot become the role the function runs as (nor can their login role).
     member = "SELECT pg_has_role(%s, 'bizctx_search', 'MEMBER') AS m"
     assert not sql.execute(member, ("bizctx_app",)).fetchone()["m"]

@@ -1,8 +1,8 @@
 -- Live clients matching a fuzzy query (name, company, and email/phone unless redacted for
--- the caller), ranked by score then id, one keyset page. Ranks only the candidates the trigram
--- indexes find (bizctx_client_candidates, migration 0165): every client that could score at
--- min_score or more, read here as the caller, under its row policies. Without a query,
--- browse_clients.sql.
+-- the caller), ranked by score then id, one keyset page. Ranks only the candidates the
+-- tenant-first indexes find (bizctx_client_candidates, migrations 0165 and 0175): per index, the
+-- nearest 50 (or a page, if larger) below the cursor's score, read here as the caller, under its
+-- row policies. Without a query, browse_clients.sql.
 WITH params AS (
     SELECT lower(btrim(%(query)s::text)) AS q,
            nullif(regexp_replace(coalesce(%(query)s::text, ''), '\D', '', 'g'), '') AS q_digits
@@ -31,7 +31,8 @@ scored AS (
            )::float8 END AS score
     FROM params p
     CROSS JOIN LATERAL bizctx_client_candidates(p.q, p.q_digits, %(match_email)s, %(match_phone)s,
-                                                %(min_score)s) AS k(id)
+                                                %(min_score)s, %(after_score)s::float8,
+                                                greatest(%(limit)s::int, 50)) AS k(id)
     JOIN clients c ON c.tenant_id = bizctx_tenant() AND c.id = k.id
     WHERE c.tenant_id = bizctx_tenant()
       AND c.deleted_at IS NULL
