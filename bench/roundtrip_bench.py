@@ -246,9 +246,14 @@ def main() -> int:
     args = p.parse_args()
     started = time.perf_counter()
     results = anyio.run(run, args)
-    commit = shutil.which("git") and __import__("subprocess").run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
+    commit = (
+        shutil.which("git")
+        and __import__("subprocess")
+        .run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        )
+        .stdout.strip()
+    )
     print(f"database round trips per call (median of {args.calls}; commit {commit}):")
     print(f"{'tool':24} {'no key':>14} {'with key':>14} {'replayed key':>14}")
     for tool, row in results.items():
