@@ -4,8 +4,10 @@ decided before; this module is handed a DSN."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,13 +51,46 @@ def describe_dsn(dsn: str) -> str:
 # -- transactions ------------------------------------------------------------------------
 
 
-class Tx:
-    """One open transaction; runs named queries with named parameters, nothing else."""
+class Taken(Exception):
+    """Raised at a read by a check that rode ahead of it (Tx.ahead): the statement it checked
+    says the call must not go on (e.g. its idempotency key was used before)."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], book: QueryBook) -> None:
+    def __init__(self, found: Any) -> None:
+        self.found = found
+
+
+Check = Callable[[list[dict[str, Any]]], None]
+
+
+class Tx:
+    """One open transaction; runs named queries with named parameters, nothing else.
+
+    An agent's transaction runs in psycopg's pipeline mode: a statement goes out when it is
+    made, and the call waits for PostgreSQL only when it reads a result. So the statements
+    nobody reads (the opening's BEGIN and settings, a write whose result is not needed,
+    `send`) ride with the next read, and `many` reads several results in one round trip. An
+    error of a statement sent earlier surfaces at the next read (or at the end of a
+    savepoint block, or before COMMIT). An operator's transaction runs one statement per
+    round trip, as before.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        book: QueryBook,
+        pipeline: psycopg.AsyncPipeline | None = None,
+    ) -> None:
         self._conn = conn
         self._book = book
         self._deferred: list[tuple[QueryRef | str, dict[str, Any]]] = []
+        self._pipeline = pipeline
+        # Statements sent whose results nobody has waited for yet (pipeline mode).
+        self._unread = 0
+        # Checks on statements sent ahead, run when their results come in (Tx.ahead).
+        self._checks: list[tuple[psycopg.AsyncCursor[Any], Check]] = []
+        # Whether PostgreSQL answered anything in this transaction yet (a dead pooled connection
+        # is found out by the first answer, before anything of the call took effect).
+        self.answered = False
 
     def _prepare(self, ref: QueryRef | str, params: dict[str, Any]) -> str:
         query = self._book[ref]
@@ -66,13 +101,41 @@ class Tx:
             raise TypeError(f"query {query.key}: missing parameters {missing}, unexpected {extra}")
         return query.text
 
+    async def _send(
+        self, ref: QueryRef | str, params: dict[str, Any], *, prepare: bool = True
+    ) -> psycopg.AsyncCursor[Any]:
+        cur = self._conn.cursor()
+        await cur.execute(self._prepare(ref, params), params, prepare=prepare)
+        if self._pipeline is not None:
+            self._unread += 1
+        else:
+            self.answered = True
+        return cur
+
+    async def _wait(self) -> None:
+        """Wait for the results of everything sent (one round trip), then run the checks that
+        rode with them."""
+        if self._pipeline is not None and self._unread:
+            self._unread = 0
+            await self._pipeline.sync()
+            self.answered = True
+        await self._run_checks()
+
+    async def _run_checks(self) -> None:
+        checks, self._checks = self._checks, []
+        for cur, check in checks:
+            check(await cur.fetchall() if cur.description else [])
+
+    async def _rows(self, cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+        await self._wait()
+        return await cur.fetchall() if cur.description else []
+
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
-        return await cur.fetchall()
+        return await self._rows(await self._send(ref, params))
 
     async def one(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any] | None:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
-        return await cur.fetchone()
+        rows = await self.all(ref, **params)
+        return rows[0] if rows else None
 
     async def row(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any]:
         """The one row a statement always returns (an INSERT ... RETURNING, an aggregate);
@@ -81,6 +144,13 @@ class Tx:
         if row is None:
             raise LookupError(f"query {ref} returned no row")
         return row
+
+    async def many(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Several statements' rows, in order, for one round trip: a statement's parameters
+        may not depend on an earlier one's result, but it sees its writes."""
+        curs = [await self._send(ref, params) for ref, params in steps]
+        await self._wait()
+        return [await cur.fetchall() if cur.description else [] for cur in curs]
 
     async def live_hints(self) -> str:
         """The live-update hints this transaction's writes left so far (migration 0155), for a
@@ -93,7 +163,9 @@ class Tx:
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, ref: QueryRef | str, /, **params: Any) -> int:
-        cur = await self._conn.execute(self._prepare(ref, params), params, prepare=True)
+        """A statement's row count (a round trip of its own: `send` when nobody reads it)."""
+        cur = await self._send(ref, params)
+        await self._wait()
         return cur.rowcount
 
     async def stream(
@@ -107,6 +179,28 @@ class Tx:
                 for row in rows:
                     yield row
 
+    async def send(self, ref: QueryRef | str, /, **params: Any) -> None:
+        """A statement whose result nobody reads: it rides with the next read (its error, if
+        any, surfaces there)."""
+        cur = await self._send(ref, params)
+        if self._pipeline is None:
+            await self._run_checks()
+        del cur
+
+    async def ahead(self, ref: QueryRef | str, check: Check, /, **params: Any) -> None:
+        """Send a statement whose rows `check` judges when they come in, with the next read:
+        the guard's idempotency claim rides with the handler's first query this way, and
+        `check` raising (Taken) stops the call at that read."""
+        cur = await self._send(ref, params)
+        self._checks.append((cur, check))
+        if self._pipeline is None:
+            await self._run_checks()
+
+    async def settle(self) -> None:
+        """Wait for what was sent and check what rode ahead (before a COMMIT, or where a
+        caller must know its writes took effect)."""
+        await self._wait()
+
     def defer(self, ref: QueryRef | str, /, **params: Any) -> None:
         """Run a statement whose result nobody reads (the audit insert) just before COMMIT,
         in the same round trip as the COMMIT."""
@@ -114,16 +208,18 @@ class Tx:
         self._deferred.append((ref, params))
 
     async def script(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> psycopg.AsyncClientCursor[Any]:
-        """Several named statements in ONE round trip, their results unread.
+        """Several named statements in ONE round trip, their results unread (not in pipeline
+        mode: an operator's transaction).
 
         Each statement is bound client-side by psycopg itself (`mogrify`: the values are
         quoted by psycopg with the connection's encoding, never formatted by us), and the
-        statements go as one simple-protocol message. Used for the fixed framing of every
-        call: BEGIN + set_config, and audit insert + COMMIT. Domain queries stay prepared.
+        statements go as one simple-protocol message. Used for the fixed framing of an
+        operator's transaction: BEGIN, and the deferred statements + COMMIT.
         """
         cur = psycopg.AsyncClientCursor(self._conn)
         text = ";\n".join(cur.mogrify(self._prepare(ref, params), params) for ref, params in steps)
         await cur.execute(text.encode("utf-8"))
+        self.answered = True
         return cur
 
     @asynccontextmanager
@@ -137,15 +233,40 @@ class Tx:
             raise Conflict("...", existing_client_id=...)
 
         A rollback to it also drops what was deferred inside it (an audit row of a call that,
-        rolled back, never happened).
+        rolled back, never happened). In pipeline mode the SAVEPOINT rides with the block's
+        statements, the block's end waits for any of them still unread (so their errors are
+        raised inside the block), and the RELEASE rides with the next read.
         """
         mark = len(self._deferred)
+        if self._pipeline is None:
+            try:
+                async with self._conn.transaction():
+                    yield
+            except BaseException:
+                del self._deferred[mark:]
+                raise
+            return
+        await self._send(_SAVEPOINT, {}, prepare=False)
         try:
-            async with self._conn.transaction():
-                yield
+            yield
+            await self._wait()
         except BaseException:
             del self._deferred[mark:]
+            await self._back_to_savepoint()
             raise
+        await self._send(_RELEASE_SAVEPOINT, {}, prepare=False)
+
+    async def _back_to_savepoint(self) -> None:
+        """After an error in a savepoint block: PostgreSQL skips statements until a Sync, then
+        the transaction goes on from the savepoint."""
+        assert self._pipeline is not None
+        self._checks.clear()
+        self._unread = 0
+        with contextlib.suppress(psycopg.Error):
+            await self._pipeline.sync()
+        await self._send(_ROLLBACK_TO_SAVEPOINT, {}, prepare=False)
+        await self._send(_RELEASE_SAVEPOINT, {}, prepare=False)
+        await self._wait()
 
 
 _BEGIN = QueryRef("governance", "begin_transaction")
@@ -156,6 +277,10 @@ _ROLLBACK = QueryRef("governance", "rollback_transaction")
 _LOGIN_PRIVILEGES = QueryRef("governance", "login_privileges")
 _LIVE_HINTS = QueryRef("governance", "live_hints")
 _PUBLISH_LIVE = QueryRef("governance", "publish_live")
+_PING = QueryRef("governance", "ping")
+_SAVEPOINT = QueryRef("governance", "savepoint")
+_RELEASE_SAVEPOINT = QueryRef("governance", "release_savepoint")
+_ROLLBACK_TO_SAVEPOINT = QueryRef("governance", "rollback_to_savepoint")
 
 # What a server does with the live-update hints of a committed transaction (server/live.py).
 HintSink = Callable[[str], None]
@@ -233,8 +358,9 @@ class Database:
         (an operator deciding an approval). With `policy_version`, the opening statement
         also fails (BZ010) unless it is the tenant's current one.
 
-        Two round trips frame the handler's own queries: BEGIN with the role and settings,
-        and the deferred statements (the audit row) with COMMIT. A failure rolls back.
+        BEGIN with the role and settings rides with the handler's first read, and the
+        deferred statements (the audit row) go with COMMIT: a call that reads once costs two
+        round trips. A failure rolls back.
         """
         scopes = scopes or {}
         settings = {
@@ -247,7 +373,7 @@ class Database:
         opening: list[tuple[QueryRef | str, dict[str, Any]]] = [(_BEGIN_AGENT_CALL, settings)]
         if policy_version is not None:
             opening.append((_CHECK_POLICY_VERSION, {"policy_version": policy_version}))
-        async with self._transaction(self.pool, *opening) as tx:
+        async with self._pipelined(self.pool, *opening) as tx:
             yield tx
 
     async def hints_committed(self, hints: str) -> None:
@@ -271,6 +397,59 @@ class Database:
         """A transaction as the owner (DATABASE_URL's user): the CLI's, identity lookups'."""
         async with self._transaction(self.owner_pool) as tx:
             yield tx
+
+    @asynccontextmanager
+    async def _pipelined(
+        self, pool: AsyncConnectionPool, *opening: tuple[QueryRef | str, dict[str, Any]]
+    ) -> AsyncIterator[Tx]:
+        """An agent's transaction in pipeline mode (see Tx): BEGIN and the opening statements
+        are sent at once and ride with the first read; the deferred statements, the hints'
+        SELECT and COMMIT go out together and are waited for once, as the pipeline ends.
+
+        A pooled connection that died with a database restart is found out before anything is
+        sent: PostgreSQL's goodbye (or the closed socket) is waiting to be read on an idle
+        connection, and a ping then drops it (the pool discards broken connections) so the
+        next one is tried and the first call after a restart succeeds.
+        """
+        for _ in range(self.settings.pool_max_size + 1):
+            async with self._connection(pool) as conn:
+                if _input_waiting(conn):
+                    try:
+                        await conn.execute(self.book[_PING].text)
+                    except psycopg.OperationalError:
+                        if conn.broken:
+                            continue
+                        raise
+                committed = False
+                try:
+                    async with conn.pipeline() as pipeline:
+                        tx = Tx(conn, self.book, pipeline)
+                        await tx._send(_BEGIN, {}, prepare=False)
+                        for ref, params in opening:
+                            await tx._send(ref, params)
+                        try:
+                            yield tx
+                            if tx._checks:  # a check that rode ahead must pass before COMMIT
+                                await tx.settle()
+                            for ref, params in tx._deferred:
+                                await tx._send(ref, params)
+                            hints_cur = await tx._send(_LIVE_HINTS, {})
+                            await tx._send(_COMMIT, {}, prepare=False)
+                            committed = True
+                        except BaseException:
+                            await _rollback_pipelined(tx)
+                            raise
+                    # The pipeline's end waited for the COMMIT.
+                except BaseException:
+                    if committed:  # an error of a deferred statement or the COMMIT itself
+                        await _rollback_quietly(Tx(conn, self.book))
+                    raise
+                row = await hints_cur.fetchone()
+                hints = (row or {}).get("bizctx_live") or ""
+                if hints:
+                    await self.hints_committed(hints)
+                return
+        raise Unavailable("The database is unavailable right now; retry in a few seconds.")
 
     @asynccontextmanager
     async def _transaction(
@@ -333,6 +512,29 @@ async def _live_hints(cur: psycopg.AsyncClientCursor[Any]) -> str:
             return (row or {}).get("bizctx_live") or ""
         if not cur.nextset():
             return ""
+
+
+def _input_waiting(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection has something to read: PostgreSQL's message before it closed
+    it, the closed socket itself, or (harmless) a notice."""
+    try:
+        return bool(select.select([conn.pgconn.socket], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+
+
+async def _rollback_pipelined(tx: Tx) -> None:
+    """ROLLBACK in pipeline mode: a Sync first (after an error PostgreSQL skips statements
+    until one), then the ROLLBACK, waited for as the pipeline ends."""
+    tx._checks.clear()
+    tx._unread = 0
+    try:
+        assert tx._pipeline is not None
+        with contextlib.suppress(psycopg.Error):
+            await tx._pipeline.sync()
+        await tx._send(_ROLLBACK, {}, prepare=False)
+    except Exception:
+        log.debug("rollback failed; the pool will reset or discard the connection", exc_info=True)
 
 
 async def _rollback_quietly(tx: Tx) -> None:

@@ -34,7 +34,7 @@ from .access import AccessPatterns
 from .approvals import Approvals, Decider, Gate, HoldForApproval, Ran
 from .audit import AuditEntry, write_audit
 from .bounds import check_depth, check_size, cut
-from .database import Database, Tx
+from .database import Database, Taken, Tx
 from .errors import (
     BizctxError,
     Internal,
@@ -605,6 +605,11 @@ class Guard:
                     entry.duration_ms = (time.perf_counter() - started) * 1000
                     write_audit(tx, agent.tenant_id, agent.id, entry)
                 return answer
+            except Taken as taken:  # the key was used before: nothing of this try was written
+                assert key is not None
+                return await self._replay(
+                    agent, target, key, digest, scopes, hidden, entry, taken.found, started
+                )
             except psycopg.Error as exc:
                 if exc.sqlstate == QUERY_CANCELED and budget_ms is not None:
                     # The same call would run out again: what to change, not "retry".
@@ -640,23 +645,11 @@ class Guard:
     ) -> Any:
         """Inside the call's transaction: the shaped result, or (committed with it) the
         approval_required error of a call held for approval. Fills in the audit entry."""
-        first = (
-            await idempotency.claim(call.tx, target.name, key, digest, scopes) if key is not None else None
-        )
-        if first is not None:
-            if not idempotency.replayable(first, digest):
-                raise idempotency.refusal(first, target.name, key or "")
-            if idempotency.narrowed(first, scopes):
-                raise idempotency.narrowed_refusal(first, target.name, key or "")
-            entry.replayed = True
-            entry.entity_type, entry.entity_id = first.entity_type, first.entity_id
-            assert target.output_model is not None
-            stored = first.result
-            if first.task_id is not None:  # held for approval: what became of it
-                stored = await self.approvals.outcome(call.tx, first.task_id)
-            # The first result, re-shaped under the caller's access as it is now.
-            shaped = shape(target.output_model.model_validate(stored), hidden)
-            return _as_readable(call.agent, target.spec, shaped, (first.entity_type, first.entity_id))
+        if key is not None:
+            await idempotency.claim(call.tx, target.name, key, digest, scopes)
+            if target.spec is not None and call.policy_book and call.policy_book.by_tool.get(target.name):
+                # A replay is answered before policies (a deny may come from memory, unread).
+                await call.tx.settle()
         if target.spec is not None:
             gate = await self.enforce(call, target.spec, args, gate=True)
             if gate is not None:
@@ -679,6 +672,40 @@ class Guard:
             idempotency.store(call.tx, target.name, key, shaped, entity)
         entry.entity_type, entry.entity_id = entity
         return _as_readable(call.agent, target.spec, shaped, entity)
+
+    async def _replay(
+        self,
+        agent: Agent,
+        target: _Target,
+        key: str,
+        digest: str,
+        scopes: dict[str, str],
+        hidden: Hidden,
+        entry: AuditEntry,
+        found: idempotency.FirstCall | None,
+        started: float,
+    ) -> Any:
+        """A call whose key was used before, in a transaction of its own (the claiming one
+        rolled back): the first call's result re-shaped under the caller's access now, or the
+        refusal. Audited as replayed."""
+        async with self.db.agent_tx(agent.tenant_id, agent.id, scopes) as tx:
+            first = await idempotency.first_call(tx, target.name, key, found)
+            if not idempotency.replayable(first, digest):
+                raise idempotency.refusal(first, target.name, key)
+            if idempotency.narrowed(first, scopes):
+                raise idempotency.narrowed_refusal(first, target.name, key)
+            entry.replayed = True
+            entry.entity_type, entry.entity_id = first.entity_type, first.entity_id
+            assert target.output_model is not None
+            stored = first.result
+            if first.task_id is not None:  # held for approval: what became of it
+                stored = await self.approvals.outcome(tx, first.task_id)
+            # The first result, re-shaped under the caller's access as it is now.
+            shaped = shape(target.output_model.model_validate(stored), hidden)
+            answer = _as_readable(agent, target.spec, shaped, (first.entity_type, first.entity_id))
+            entry.duration_ms = (time.perf_counter() - started) * 1000
+            write_audit(tx, agent.tenant_id, agent.id, entry)
+        return answer
 
     async def _hold(
         self,

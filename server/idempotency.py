@@ -6,8 +6,8 @@ first call's result and writes nothing; with other arguments it is a `conflict` 
 first call's time. "The same arguments" means the validated input with defaults applied and
 values normalised (canonical.py): `5` and `"5.00"` are one amount, one instant in any offset is
 one time.
-The key is claimed in the call's own transaction (a concurrent call with it waits for the
-first to commit) and the result stored before its COMMIT, so a call that fails keeps no key
+The key is claimed in the call's own transaction, with its first read (a concurrent call with
+it waits for the first to commit), and the result stored with its COMMIT, so a call that fails keeps no key
 and its retry runs afresh. Keys live KEEP_DAYS days (sql/migrations/0035_guard_idempotency.sql).
 """
 
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import schemas
 from .canonical import digest
-from .database import Tx
+from .database import Taken, Tx
 from .errors import InvalidInput, KeyReused, PermissionDenied
 from .queries import QueryRef
 
@@ -82,19 +82,30 @@ class FirstCall:
     created_at: datetime
 
 
-async def claim(tx: Tx, tool: str, key: str, digest: str, scopes: dict[str, str]) -> FirstCall | None:
-    """Claim `key` for this call (made under `scopes`): None when it is this call's (the call
-    runs), else the first call made with it (the caller replays or refuses)."""
-    ids = {"tool": tool, "idempotency_key": key}
-    claim_params = {**ids, "fingerprint": digest, "scopes": Jsonb(scopes), "keep_days": KEEP_DAYS}
-    for _ in range(2):
-        if await tx.one(CLAIM, **claim_params) is not None:
-            return None
-        row = await tx.one(GET, **ids)
-        if row is not None:
-            return FirstCall(**row)
-        # Gone between the two statements (its holder rolled back): claim it again.
-    raise KeyReused("This idempotency_key is being used by another call right now; retry in a moment.")
+async def claim(tx: Tx, tool: str, key: str, digest: str, scopes: dict[str, str]) -> None:
+    """Claim `key` for this call (made under `scopes`). The claim rides with the call's first
+    read (Tx.ahead): when the key was used before, that read raises Taken with the first call
+    (None when it committed while the claim waited for it: `first_call` reads it), and the
+    caller rolls back and replays or refuses in a transaction of its own."""
+
+    def check(rows: list[dict[str, Any]]) -> None:
+        if rows and rows[0]["claimed"]:
+            return
+        found = {k: v for k, v in rows[0].items() if k != "claimed"} if rows else None
+        raise Taken(FirstCall(**found) if found is not None else None)
+
+    params = {"tool": tool, "idempotency_key": key, "fingerprint": digest, "scopes": Jsonb(scopes)}
+    await tx.ahead(CLAIM, check, **params, keep_days=KEEP_DAYS)
+
+
+async def first_call(tx: Tx, tool: str, key: str, found: FirstCall | None) -> FirstCall:
+    """The first call made with a taken key: as the claim found it, else read now."""
+    if found is not None:
+        return found
+    row = await tx.one(GET, tool=tool, idempotency_key=key)
+    if row is None:  # its holder rolled back after all: the key is free again
+        raise KeyReused("This idempotency_key is being used by another call right now; retry in a moment.")
+    return FirstCall(**row)
 
 
 # Scopes from narrowest to widest: a replay to a narrower scope than the first call's is refused.

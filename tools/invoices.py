@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -164,11 +164,13 @@ def summary_of(row: dict[str, Any]) -> InvoiceSummary:
 
 async def invoice_detail(call: Call, invoice_id: UUID) -> Invoice:
     """The whole invoice, or NotFound (another tenant's invoice is not found either)."""
-    row = await call.tx.one(GET_INVOICE, invoice_id=invoice_id)
-    if row is None:
+    ids = {"invoice_id": invoice_id}
+    found, items, payments = await call.tx.many(
+        (GET_INVOICE, ids), (LIST_INVOICE_ITEMS, ids), (LIST_INVOICE_PAYMENTS, ids)
+    )
+    if not found:
         raise NotFound(f"No invoice {invoice_id}; find invoices with list_invoices.")
-    items = await call.tx.all(LIST_INVOICE_ITEMS, invoice_id=invoice_id)
-    payments = await call.tx.all(LIST_INVOICE_PAYMENTS, invoice_id=invoice_id)
+    row = found[0]
     fields = {k: v for k, v in row.items() if not k.startswith("client_")}
     return Invoice(
         **fields,
@@ -256,12 +258,18 @@ class PricedLine(BaseModel):
     appointment_id: UUID | None = None
 
 
-async def priced_lines(call: Call, items: Sequence[CatalogLineIn], currency: str) -> list[PricedLine]:
+async def priced_lines(
+    call: Call,
+    items: Sequence[CatalogLineIn],
+    currency: str,
+    rows: list[dict[str, Any]] | None = None,
+) -> list[PricedLine]:
     """The lines with what they leave out taken from the services they name: name, price (in
     the service's currency, which must be the invoice's) and tax rate. NotFound for a service
     that does not exist."""
     named = {i.service_id for i in items if i.service_id is not None}
-    rows = await call.tx.all(PRICED_SERVICES, service_ids=list(named)) if named else []
+    if rows is None:  # not read already (with the caller's other reads)
+        rows = await call.tx.all(PRICED_SERVICES, service_ids=list(named)) if named else []
     catalog = {r["id"]: r for r in rows}
     lines = []
     for position, item in enumerate(items, start=1):
@@ -299,8 +307,10 @@ async def write_invoice(
 ) -> UUID:
     """A new invoice and its lines (the database computes every amount and, unless it is a
     draft, its number): create_invoice's, and the billing run's for a subscription period."""
-    invoice_id: UUID = await tx.value(
+    invoice_id = uuid4()  # chosen here, so the lines' insert need not wait for the invoice's
+    await tx.send(
         INSERT_INVOICE,
+        id=invoice_id,
         client_id=client_id,
         status=status,
         issue_date=issue_date,
@@ -341,7 +351,12 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
     """Issue an invoice to a client, or save a draft. A line naming a service takes its name,
     price and tax unless given; amounts round to the currency's minor unit. Returns the
     invoice."""
-    ctx = await call.tx.row(INVOICE_CONTEXT, client_id=args.client_id)
+    # The client's context and the services the lines name, in one round trip.
+    named = list({i.service_id for i in args.items if i.service_id is not None})
+    found, services = await call.tx.many(
+        (INVOICE_CONTEXT, {"client_id": args.client_id}), (PRICED_SERVICES, {"service_ids": named})
+    )
+    ctx = found[0] if found else None
     if ctx is None or not ctx["client_exists"]:
         raise NotFound(f"No client {args.client_id}; find the client with search_clients.")
     issue_date = args.issue_date or (None if args.draft else ctx["today"])
@@ -351,7 +366,7 @@ async def create_invoice(call: Call, args: CreateInvoiceIn) -> Invoice:
             f"due_date {due_date} is before the issue date {issue_date} (today in {ctx['time_zone']}); "
             "pass a later due_date."
         )
-    lines = await priced_lines(call, args.items, args.currency)
+    lines = await priced_lines(call, args.items, args.currency, services)
     invoice_id = await write_invoice(
         call.tx,
         client_id=args.client_id,
@@ -497,12 +512,13 @@ async def record_payment(call: Call, args: RecordPaymentIn) -> RecordPaymentOut:
     inv = await call.tx.one(LOCK_INVOICE, invoice_id=args.invoice_id)
     if inv is None:
         raise NotFound(f"No invoice {args.invoice_id}; find invoices with list_invoices.")
-    payment = await _new_payment(call, args, inv)
-    row = await call.tx.row(GET_INVOICE, invoice_id=args.invoice_id)
+    payment, row = await _new_payment(call, args, inv)
     return RecordPaymentOut(payment=payment, invoice=summary_of(row))
 
 
-async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -> Payment:
+async def _new_payment(
+    call: Call, args: RecordPaymentIn, inv: dict[str, Any]
+) -> tuple[Payment, dict[str, Any]]:
     name = inv["invoice_number"] or "(draft)"
     currency, balance = inv["currency"], inv["balance_due"]
     owed = printed(balance, currency)
@@ -542,17 +558,23 @@ async def _new_payment(call: Call, args: RecordPaymentIn, inv: dict[str, Any]) -
         )
     if args.paid_at and args.paid_at > datetime.now(UTC) + timedelta(minutes=5):
         raise InvalidInput("paid_at is in the future; pass when the money was actually received.")
-    row = await call.tx.row(
-        INSERT_PAYMENT,
-        invoice_id=args.invoice_id,
-        amount=args.amount,
-        currency=currency,
-        method=args.method,
-        reference=args.reference,
-        paid_at=args.paid_at,
-        notes=args.notes,
+    # The payment and the invoice after it, in one round trip.
+    paid, after = await call.tx.many(
+        (
+            INSERT_PAYMENT,
+            dict(
+                invoice_id=args.invoice_id,
+                amount=args.amount,
+                currency=currency,
+                method=args.method,
+                reference=args.reference,
+                paid_at=args.paid_at,
+                notes=args.notes,
+            ),
+        ),
+        (GET_INVOICE, dict(invoice_id=args.invoice_id)),
     )
-    return Payment(**row)
+    return Payment(**paid[0]), after[0]
 
 
 # -- refund_payment -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -26,7 +26,7 @@ from bizctx.server.redact import Redact
 
 from .availability import BOOKABLE_RESOURCES, taken
 from .availability import when as when_text
-from .catalog import check_resource, get_service
+from .catalog import GET_SERVICE, check_resource
 from .models import AppointmentDetail, Location, appointments, get_appointment_detail
 
 BOOKING_CLIENT = appointments.query("booking_client")
@@ -68,19 +68,25 @@ async def book(call: Call, args: BookAppointmentIn, series_id: UUID | None = Non
     agent can act on (a taken time is a Conflict with the next free slots)."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; pick a future time (find_available_slots lists them).")
-    service, client = await parties(call, args.client_id, args.service_id, args.address_id)
+    # The service, the client and the resources in one round trip (the resources' end is
+    # the service's duration after starts_at, worked out by the query).
+    service, client, candidates = await parties(
+        call,
+        args.client_id,
+        args.service_id,
+        args.address_id,
+        resources=dict(
+            service_id=args.service_id,
+            resource_ids=[args.resource_id] if args.resource_id else None,
+            starts_at=args.starts_at,
+            ends_at=None,
+            exclude_appointment_id=None,
+        ),
+    )
     tz = service["time_zone"]
     starts_at = args.starts_at
     ends_at = starts_at + timedelta(minutes=service["duration_minutes"])
     when = when_text(starts_at.astimezone(ZoneInfo(tz)))
-    candidates = await call.tx.all(
-        BOOKABLE_RESOURCES,
-        service_id=args.service_id,
-        resource_ids=[args.resource_id] if args.resource_id else None,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        exclude_appointment_id=None,
-    )
     if args.resource_id is not None:
         check_resource(candidates[0] if candidates else None, args.resource_id, service)
     usable = [c for c in candidates if c["working"] and not c["time_off"]]
@@ -112,32 +118,47 @@ async def book(call: Call, args: BookAppointmentIn, series_id: UUID | None = Non
     channels, send_ats = reminder_plan(
         client["reminder_channels"], client["reminder_lead_minutes"], client["opted_out"], starts_at
     )
-    await call.tx.execute(
-        INSERT_REMINDERS, appointment_id=appointment_id, channels=channels, send_ats=send_ats
-    )
+    await call.tx.send(INSERT_REMINDERS, appointment_id=appointment_id, channels=channels, send_ats=send_ats)
     return appointment_id
 
 
 async def parties(
-    call: Call, client_id: UUID, service_id: UUID, address_id: UUID | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    call: Call,
+    client_id: UUID,
+    service_id: UUID,
+    address_id: UUID | None = None,
+    *,
+    resources: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """The active service and the live client (with their reminder preferences) a booking is
-    for, or the error an agent can act on."""
-    service = await get_service(call, service_id)
+    for, or the error an agent can act on; with `resources` (BOOKABLE_RESOURCES' parameters),
+    those rows too, read in the same round trip."""
+    steps: list[tuple[Any, dict[str, Any]]] = [
+        (GET_SERVICE, {"service_id": service_id}),
+        (
+            BOOKING_CLIENT,
+            {
+                "client_id": client_id,
+                "address_id": address_id,
+                "channels_key": REMINDER_CHANNELS_KEY,
+                "lead_key": REMINDER_LEAD_KEY,
+            },
+        ),
+    ]
+    if resources is not None:
+        steps.append((BOOKABLE_RESOURCES, resources))
+    found = await call.tx.many(*steps)
+    if not found[0]:
+        raise NotFound(f"No service {service_id}; list the services with list_services.")
+    service = found[0][0]
     if not service["active"]:
         raise InvalidInput(f"Service {service['name']!r} is retired; pick an active one from list_services.")
-    client = await call.tx.one(
-        BOOKING_CLIENT,
-        client_id=client_id,
-        address_id=address_id,
-        channels_key=REMINDER_CHANNELS_KEY,
-        lead_key=REMINDER_LEAD_KEY,
-    )
+    client = found[1][0] if found[1] else None
     if client is None:
         raise NotFound(f"No client {client_id}; find clients with search_clients.")
     if not client["address_ok"]:
         raise NotFound(f"The client has no address {address_id}; get_client lists their addresses.")
-    return service, client
+    return service, client, found[2] if resources is not None else []
 
 
 async def _insert_booking(
@@ -150,10 +171,12 @@ async def _insert_booking(
 ) -> UUID | None:
     """Insert the appointment holding the resource, in a savepoint: its id, or None when the
     exclusion constraint says the resource is taken."""
+    appointment_id = uuid4()
     try:
-        async with call.tx.savepoint():
-            appointment_id: UUID = await call.tx.value(
+        async with call.tx.savepoint():  # both inserts ride with the block's one wait
+            await call.tx.send(
                 INSERT_APPOINTMENT,
+                id=appointment_id,
                 client_id=args.client_id,
                 service_id=args.service_id,
                 starts_at=args.starts_at,
@@ -165,10 +188,10 @@ async def _insert_booking(
                 currency=service["currency"],
                 series_id=series_id,
             )
-            await call.tx.execute(
+            await call.tx.send(
                 INSERT_APPOINTMENT_RESOURCE, appointment_id=appointment_id, resource_id=resource_id
             )
-            return appointment_id
+        return appointment_id
     except psycopg.errors.ExclusionViolation:
         return None
 

@@ -20,7 +20,7 @@ from bizctx.server.guard import Call
 from .availability import BOOKABLE_RESOURCES, taken
 from .availability import when as when_text
 from .booking import INSERT_APPOINTMENT_RESOURCE
-from .catalog import check_resource, get_service
+from .catalog import GET_SERVICE, check_resource
 from .models import AppointmentDetail, appointments, get_appointment_detail
 
 LOCK_APPOINTMENT = appointments.query("lock_appointment")
@@ -66,24 +66,30 @@ async def reschedule_appointment(call: Call, args: RescheduleAppointmentIn) -> A
         )
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; pick a future time (find_available_slots lists them).")
-    service = await get_service(call, state["service_id"])
-    tz = service["time_zone"]
     duration = state["ends_at"] - state["starts_at"]
     minutes = int(duration.total_seconds() // 60)
     starts_at, ends_at = args.starts_at, args.starts_at + duration
-    when = when_text(starts_at.astimezone(ZoneInfo(tz)))
     switching = args.resource_id is not None and state["resource_ids"] != [args.resource_id]
     targets = [args.resource_id] if args.resource_id is not None else state["resource_ids"]
-    rows = []
-    if targets:
-        rows = await call.tx.all(
+    # The service and the resources at the new time, in one round trip.
+    found, rows = await call.tx.many(
+        (GET_SERVICE, {"service_id": state["service_id"]}),
+        (
             BOOKABLE_RESOURCES,
-            service_id=state["service_id"],
-            resource_ids=targets,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            exclude_appointment_id=args.appointment_id,
-        )
+            dict(
+                service_id=state["service_id"],
+                resource_ids=targets,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                exclude_appointment_id=args.appointment_id,
+            ),
+        ),
+    )
+    if not found:
+        raise NotFound(f"No service {state['service_id']}; list the services with list_services.")
+    service = found[0]
+    tz = service["time_zone"]
+    when = when_text(starts_at.astimezone(ZoneInfo(tz)))
     if args.resource_id is not None:
         check_resource(rows[0] if rows else None, args.resource_id, service)
     for r in rows:
@@ -102,16 +108,18 @@ async def reschedule_appointment(call: Call, args: RescheduleAppointmentIn) -> A
     try:
         async with call.tx.savepoint():
             if switching:
-                await call.tx.execute(RELEASE_APPOINTMENT_RESOURCES, appointment_id=args.appointment_id)
-            await call.tx.execute(
+                await call.tx.send(RELEASE_APPOINTMENT_RESOURCES, appointment_id=args.appointment_id)
+            await call.tx.send(
                 MOVE_APPOINTMENT, appointment_id=args.appointment_id, starts_at=starts_at, ends_at=ends_at
             )
             if switching:
-                await call.tx.execute(
+                await call.tx.send(
                     INSERT_APPOINTMENT_RESOURCE,
                     appointment_id=args.appointment_id,
                     resource_id=args.resource_id,
                 )
+            # Read inside the block: the moves ride with it, and a taken time fails here.
+            moved = await get_appointment_detail(call, args.appointment_id)
     except psycopg.errors.ExclusionViolation:
         names = ", ".join(r["name"] for r in rows) or "The resource"
         raise await taken(
@@ -124,7 +132,7 @@ async def reschedule_appointment(call: Call, args: RescheduleAppointmentIn) -> A
             duration_minutes=minutes,
             exclude_appointment_id=args.appointment_id,
         ) from None
-    return await get_appointment_detail(call, args.appointment_id)
+    return moved
 
 
 class CancelAppointmentIn(BaseModel):

@@ -142,7 +142,7 @@ async def book_series(call: Call, args: BookSeriesIn) -> BookSeriesOut:
     occurrence and the series_id (cancel_series)."""
     if args.starts_at <= datetime.now(UTC):
         raise InvalidInput("starts_at is in the past; the first occurrence must be in the future.")
-    service, _ = await parties(call, args.client_id, args.service_id)
+    service, _, _ = await parties(call, args.client_id, args.service_id)
     if args.resource_id is not None:
         row = await call.tx.one(
             RESOURCE_FOR_SERVICE, service_id=args.service_id, resource_id=args.resource_id
