@@ -219,7 +219,7 @@ def seed_demo(owner_dsn: str, data_dir: Path) -> tuple[dict[str, str], float]:
 async def make_agents(owner_dsn: str, n: int) -> tuple[list[str], list[uuid.UUID]]:
     """n agents in the demo tenant, with what the benchmarked tools need (as `bizctx agent
     create --json` makes them, in one process instead of n)."""
-    from bizctx.server import operators
+    from bizctx.ops import operators
     from bizctx.server.access import parse_access_patterns
     from bizctx.server.app import open_database
     from bizctx.server.settings import Settings
