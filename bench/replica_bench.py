@@ -61,7 +61,7 @@ class Proxy:
         self.port = free_port()
         config = work / f"haproxy-{name}.cfg"
         config.write_text(haproxy_config(self.port, backends))
-        log = open(work / "logs" / f"haproxy-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        log = open(work / "logs" / f"haproxy-{name}.log", "ab")
         self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=log, stderr=log)
 
     def stop(self) -> None:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy_pid = {"1 process": None, "1 process + proxy": proxy_one.process.pid}
         proxy_pid["2 processes + proxy"] = proxy_two.process.pid
         cpu_pids: dict[str, list[int]] = {}
-        for name, url, server, pids in targets:
+        for name, url, _server, pids in targets:
             loaders = Loaders(
                 setup.root,
                 name.replace(" ", "_").replace("+", ""),
@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 result["calls_per_s"] = result["calls"] / result["wall"]
                 cell.rounds.append(result)
                 say(
-                    f"  round {r + 1} {cell.name:22} {result['calls_per_s']:7.1f} calls/s ({result['errors']} errors)"
+                    f"  round {r + 1} {cell.name:22} {result['calls_per_s']:7.1f} calls/s "
+                    f"({result['errors']} errors)"
                 )
         rows = []
         for cell in cells:
