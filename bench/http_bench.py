@@ -12,6 +12,7 @@ Systems (every server process started once, its client processes kept open acros
 
   bizctx            `bizctx serve --transport streamable-http` (stateful sessions: the default)
   bizctx-stateless  the same with BIZCTX_HTTP_STATELESS=1
+  bizctx-json       stateless with BIZCTX_HTTP_JSON_RESPONSE=1 (one JSON body per answer, no SSE)
   bare-mcpserver    bench/bare_server.py --high-level: the SDK's high-level MCPServer, the same
                     SQL, no governance, stateless streamable HTTP with JSON responses (the
                     baseline of issue 19's target)
@@ -356,6 +357,13 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
         "bizctx-stateless": bizctx_server(
             setup, "bizctx-stateless", "bizctx (BIZCTX_HTTP_STATELESS)", BIZCTX_HTTP_STATELESS="1"
         ),
+        "bizctx-json": bizctx_server(
+            setup,
+            "bizctx-json",
+            "bizctx (BIZCTX_HTTP_STATELESS + JSON_RESPONSE)",
+            BIZCTX_HTTP_STATELESS="1",
+            BIZCTX_HTTP_JSON_RESPONSE="1",
+        ),
         "bare-mcpserver": Server(
             "bare-mcpserver",
             "bare MCPServer (stateless, JSON)",
@@ -535,7 +543,9 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default="bizctx,bizctx-stateless,bare-mcpserver,bare-lowlevel,postgres-mcp")
+    p.add_argument(
+        "--systems", default="bizctx,bizctx-stateless,bizctx-json,bare-mcpserver,bare-lowlevel,postgres-mcp"
+    )
     p.add_argument("--sessions", type=int, default=16)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--seconds", type=float, default=15)
