@@ -106,8 +106,9 @@ class Settings(BaseSettings):
     http_json_response: bool = Field(
         default=False,
         description="Answer plain streamable HTTP requests with one JSON body instead of an SSE "
-        "stream (cheaper per call; progress and log notifications during a call are then not "
-        "sent, and a session's answers cannot be resumed). subscriptions/listen always streams.",
+        "stream (cheaper per call; no notification is sent during a call, so the warning notices "
+        "of server/notices.py are not delivered, and answers cannot be resumed). "
+        "subscriptions/listen always streams.",
     )
     http_resumable_events: int = Field(
         default=500,
