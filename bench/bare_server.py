@@ -4,6 +4,11 @@ switch and no input models. It is the yardstick for what bizctx's governance cos
 
     python bench/bare_server.py --dsn DSN --tools TOOLS.json                 # stdio
     python bench/bare_server.py --dsn DSN --tools TOOLS.json --port 8123     # streamable HTTP
+    python bench/bare_server.py ... --port 8123 --high-level                 # MCPServer, stateless, JSON
+
+--high-level serves the same statements from the SDK's high-level `MCPServer` (a typed function
+per tool, its parameters the query's), streamable HTTP stateless with JSON responses: the
+ungoverned Python peer issue 19 measures HTTP throughput against.
 
 TOOLS.json is a list of {"name": tool name, "query": "domain.name"}; a call's arguments are
 the query's named parameters, passed to psycopg as they are. Not a test, not for production.
@@ -31,16 +36,20 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server[Any], AsyncConnectionPool]:
-    book = QueryBook.load()
-    texts = {t["name"]: book[t["query"]].text for t in tools}
-    pool = AsyncConnectionPool(
+def _pool(dsn: str, pool_size: int) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
         dsn,
         min_size=1,
         max_size=pool_size,
         kwargs={"autocommit": True, "row_factory": dict_row},
         open=False,
     )
+
+
+def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server[Any], AsyncConnectionPool]:
+    book = QueryBook.load()
+    texts = {t["name"]: book[t["query"]].text for t in tools}
+    pool = _pool(dsn, pool_size)
     listed = [
         types.Tool(
             name=t["name"],
@@ -69,6 +78,54 @@ def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server
 
     server = Server("bare", version="0", on_list_tools=on_list_tools, on_call_tool=on_call_tool)
     return server, pool
+
+
+def build_high_level(
+    dsn: str, tools: list[dict[str, str]], pool_size: int
+) -> tuple[Any, AsyncConnectionPool]:
+    """The same statements as typed MCPServer tools: one keyword parameter per named parameter."""
+    import inspect
+    import re
+
+    from mcp.server.mcpserver import MCPServer
+
+    book = QueryBook.load()
+    pool = _pool(dsn, pool_size)
+    server = MCPServer("bare-high-level")
+    for t in tools:
+        text = book[t["query"]].text
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", text)))
+
+        def make(text: str, names: list[str]) -> Any:
+            async def run(**params: Any) -> dict[str, Any]:
+                async with pool.connection() as conn:
+                    cur = await conn.execute(text, params, prepare=True)  # type: ignore[arg-type]
+                    rows = await cur.fetchall() if cur.description else []
+                return {"rows": _jsonable(rows)}
+
+            run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+                [
+                    inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
+                    for n in names
+                ],
+                return_annotation=dict[str, Any],
+            )
+            run.__annotations__ = {**{n: Any for n in names}, "return": dict[str, Any]}
+            return run
+
+        server.tool(name=t["name"], description=f"Runs sql/queries/{t['query'].replace('.', '/')}.sql")(
+            make(text, names)
+        )
+    return server, pool
+
+
+async def serve_high_level_http(server: Any, pool: AsyncConnectionPool, port: int) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    async with pool:
+        await uvicorn.Server(config).serve()
 
 
 async def serve_stdio(server: Server[Any], pool: AsyncConnectionPool) -> None:
@@ -103,9 +160,18 @@ def main() -> int:
     parser.add_argument("--tools", required=True, help="JSON file: [{name, query}]")
     parser.add_argument("--port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT (default: stdio)")
     parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument(
+        "--high-level",
+        action="store_true",
+        help="MCPServer, stateless HTTP with JSON responses (needs --port)",
+    )
     args = parser.parse_args()
     with open(args.tools, encoding="utf-8") as f:
         tools = json.load(f)
+    if args.high_level:
+        high, pool = build_high_level(args.dsn, tools, args.pool_size)
+        anyio.run(serve_high_level_http, high, pool, args.port)
+        return 0
     server, pool = build(args.dsn, tools, args.pool_size)
     if args.port:
         anyio.run(serve_http, server, pool, args.port)

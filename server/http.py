@@ -333,6 +333,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
             app=server,
             security_settings=security,
             stateless=stateless,
+            json_response=settings.http_json_response,
             session_idle_timeout=settings.http_session_idle_seconds,
             per_agent=settings.http_sessions_per_agent,
             keep_events=settings.http_resumable_events,

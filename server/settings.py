@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         description="Streamable HTTP without server-side sessions, so any load balancer can spread "
         "requests across replicas (live updates still reach listeners through the database).",
     )
+    http_json_response: bool = Field(
+        default=False,
+        description="Answer plain streamable HTTP requests with one JSON body instead of an SSE "
+        "stream (cheaper per call; no notification is sent during a call, so the warning notices "
+        "of server/notices.py are not delivered, and answers cannot be resumed). "
+        "subscriptions/listen always streams.",
+    )
     http_resumable_events: int = Field(
         default=500,
         ge=0,

@@ -5,6 +5,7 @@ hygiene in a real child process."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -260,3 +261,51 @@ async def test_serve_over_http_from_the_cli(make_agent, dsn, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def json_answers(app):
+    return dataclasses.replace(app, settings=app.settings.model_copy(update={"http_json_response": True}))
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_json_responses_give_the_same_result_as_streamed_ones(app, make_agent, mode):
+    agent = await make_agent(**READER)
+    results = []
+    for served in (app, json_answers(app)):
+        async with running(served, "streamable-http") as base:
+            async with (
+                http_client(agent.key) as http,
+                Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client,
+            ):
+                results.append(
+                    (await client.call_tool("search_clients", {"query": "nobody"})).structured_content
+                )
+                refused = await client.call_tool("upsert_client", {"first_name": "X"})
+                results.append(refused.is_error)
+    assert results[0] == results[2] == {"clients": [], "next_cursor": None}
+    assert results[1] is results[3] is True  # a refusal is the same tool error either way
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_disabled_agents_key_stops_working_on_its_next_http_call(app, make_agent, json_response):
+    from bizctx.ops.operators import set_status
+
+    agent = await make_agent(**READER)
+    served = json_answers(app) if json_response else app
+    async with running(served, "streamable-http") as base:
+        async with (
+            http_client(agent.key) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+        ):
+            assert not (await client.call_tool("search_clients", {"query": "nobody"})).is_error
+            await set_status(app.db, agent.tenant_name, agent.name, "disabled")
+            with anyio.fail_after(10):  # the directory reloads when the database tells it
+                while True:
+                    reply = await http.post(
+                        f"{base}/mcp",
+                        headers={**MCP_HEADERS, "mcp-protocol-version": "2026-07-28"},
+                        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+                    )
+                    if reply.status_code == 401:
+                        break
+                    await anyio.sleep(0.05)
