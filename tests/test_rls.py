@@ -110,9 +110,13 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
     # bizctx_stats (migration 0150) reads four tables for the security-definer functions;
     # bizctx_search (0165) finds search candidates in clients (its function filters the tenant);
     # bizctx_recall (0180) finds recall's text matches in mem_docs (its function filters the
-    # tenant and the caller's scope).
+    # tenant and the caller's scope); the search vocabulary (0185) is bizctx_search's alone (its
+    # triggers keep it, its function filters the tenant).
     narrowing = {
         "clients": {"search_candidates"},
+        "client_search_words": {"search_words"},
+        "client_search_word_pairs": {"search_words"},
+        "client_search_vocabulary": {"search_words"},
         "tasks": {"task_scope", "stats_tenant"},
         "task_events": {"task_scope", "stats_tenant"},
         "agents": {"stats_tenant"},
@@ -459,10 +463,13 @@ def test_the_security_definer_functions_run_as_a_role_that_row_security_binds(sq
     ).fetchall()
     # bizctx_client_candidates (0165) runs as bizctx_search, whose policy lets the planner use
     # the trigram indexes; bizctx_mem_doc_text_hits (0180) as bizctx_recall, whose policy lets it
-    # use the full-text index. Their own tenant (and scope) filters are tested below.
+    # use the full-text index. Their own tenant (and scope) filters are tested below. The
+    # triggers keeping the search vocabulary (0185) write only bizctx_search's tables.
     owners = {
         "bizctx_agents_last_seen": "bizctx_stats",
         "bizctx_client_candidates": "bizctx_search",
+        "bizctx_client_words_forget": "bizctx_search",
+        "bizctx_client_words_learn": "bizctx_search",
         "bizctx_mem_doc_text_hits": "bizctx_recall",
         "bizctx_task_kpis": "bizctx_stats",
     }
