@@ -116,6 +116,7 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
         "clients": {"search_candidates"},
         "client_search_words": {"search_words"},
         "client_search_word_pairs": {"search_words"},
+        "client_search_word_partners": {"search_words"},
         "client_search_vocabulary": {"search_words"},
         "tasks": {"task_scope", "stats_tenant"},
         "task_events": {"task_scope", "stats_tenant"},
@@ -502,10 +503,16 @@ async def test_search_candidates_come_from_the_callers_tenant_only(make_agent, d
         as_agent(conn, a)
         by_name = [r["id"] for r in conn.execute(find, ("zebulon quartz",))]
         by_email = [r["id"] for r in conn.execute(find, ("zq@",))]
-        # Every arm (0175: nearest per tenant-first index) filters the tenant, phone digits too;
-        # e-mail and phone are not matched when the caller may not match them.
+        # Every arm filters the tenant: the words of 0185 (both words, one word as it is and
+        # another near, one word, each also a second page), the prefixes, phone digits (start,
+        # end, inside); e-mail and phone are not matched when the caller may not match them.
+        paged = "SELECT bizctx_client_candidates(%s, NULL, true, true, 0.3, %s, 50) AS id"
+        by_words = [[r["id"] for r in conn.execute(find, (q,))] for q in ("zeb qua", "zebulon qaurtz", "zebulon")]
+        by_words += [[r["id"] for r in conn.execute(paged, (q, 0.999))] for q in ("zeb qua", "zebulon qaurtz")]
         digits = "SELECT bizctx_client_candidates(%s, %s, %s, %s, 0.3, NULL, 50) AS id"
         by_phone = [r["id"] for r in conn.execute(digits, ("867-5309", "8675309", True, True))]
+        by_phone_start = [r["id"] for r in conn.execute(digits, ("1555867", "1555867", True, True))]
+        by_phone_inside = [r["id"] for r in conn.execute(digits, ("555 867", "555867", True, True))]
         unmatched = conn.execute(digits, ("zq@example.com", None, False, True)).fetchall()
         unmatched += conn.execute(digits, ("867-5309", "8675309", True, False)).fetchall()
         conn.rollback()
@@ -513,13 +520,79 @@ async def test_search_candidates_come_from_the_callers_tenant_only(make_agent, d
         conn.execute("SELECT set_config('role', 'bizctx_app', true)")
         assert conn.execute(find, ("zebulon quartz",)).fetchall() == []
         conn.rollback()
-    assert by_name == by_email == by_phone == [mine]
+    assert by_name == by_email == by_phone == by_phone_start == by_phone_inside == [mine]
+    assert by_words == [[mine]] * 5
     assert unmatched == []
     # Agent calls cannot become the role the function runs as (nor can their login role).
     member = "SELECT pg_has_role(%s, 'bizctx_search', 'MEMBER') AS m"
     assert not sql.execute(member, ("bizctx_app",)).fetchone()["m"]
     login = sql.execute("SELECT role_name FROM agent_login").fetchone()
     assert login is None or not sql.execute(member, (login["role_name"],)).fetchone()["m"]
+
+
+def test_the_search_words_follow_every_write_to_clients(sql):
+    """The words search finds clients by (0185) are kept by triggers on clients, whoever writes:
+    a rename, a soft delete and its undoing, a delete, a statement writing many rows."""
+    tenant = sql.execute("INSERT INTO tenants (name) VALUES (%s) RETURNING id", (f"w-{uuid.uuid4()}",))
+    t = tenant.fetchone()["id"]
+
+    def words(client_id):
+        rows = sql.execute(
+            "SELECT word FROM client_search_words WHERE tenant_id = %s AND client_id = %s ORDER BY word",
+            (t, client_id),
+        )
+        pairs = sql.execute(
+            "SELECT count(*) AS n FROM client_search_word_pairs WHERE tenant_id = %s AND client_id = %s",
+            (t, client_id),
+        )
+        found = [r["word"] for r in rows]
+        assert pairs.fetchone()["n"] == len(found) * (len(found) - 1)  # each ordered pair, once
+        return found
+
+    c = sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name, company_name) VALUES (%s, 'Ann', 'Lee', 'Lee & Co')"
+        " RETURNING id",
+        (t,),
+    ).fetchone()["id"]
+    assert words(c) == ["ann", "co", "lee"]
+    sql.execute("UPDATE clients SET last_name = 'Okafor', status = 'inactive' WHERE id = %s", (c,))
+    assert words(c) == ["ann", "co", "lee", "okafor"]  # "lee" stays: the company has it
+    sql.execute("UPDATE clients SET company_name = NULL WHERE id = %s", (c,))
+    assert words(c) == ["ann", "okafor"]
+    sql.execute("UPDATE clients SET deleted_at = now() WHERE id = %s", (c,))
+    assert words(c) == []
+    sql.execute("UPDATE clients SET deleted_at = NULL WHERE id = %s", (c,))
+    assert words(c) == ["ann", "okafor"]
+    sql.execute("DELETE FROM clients WHERE id = %s", (c,))
+    assert words(c) == []
+    sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name)"
+        " SELECT %s, 'Bo', 'Client' || i FROM generate_series(1, 300) i",
+        (t,),
+    )
+    assert sql.execute(
+        "SELECT count(*) AS n FROM client_search_words WHERE tenant_id = %s", (t,)
+    ).fetchone()["n"] == 600
+    sql.execute("UPDATE clients SET first_name = 'Cy' WHERE tenant_id = %s", (t,))
+    assert sql.execute(
+        "SELECT count(*) AS n FROM client_search_words WHERE tenant_id = %s AND word = 'cy'", (t,)
+    ).fetchone()["n"] == 300
+    assert sql.execute(
+        "SELECT count(*) AS n FROM client_search_words WHERE tenant_id = %s AND word = 'bo'", (t,)
+    ).fetchone()["n"] == 0
+    # Partners and the vocabulary only grow; the search checks a word still has clients.
+    assert sql.execute(
+        "SELECT count(*) AS n FROM client_search_vocabulary WHERE tenant_id = %s AND word IN ('bo', 'cy')", (t,)
+    ).fetchone()["n"] == 2
+    sql.execute("DELETE FROM tenants WHERE id = %s", (t,))
+    left = sql.execute(
+        "SELECT (SELECT count(*) FROM client_search_words WHERE tenant_id = %(t)s)"
+        " + (SELECT count(*) FROM client_search_word_pairs WHERE tenant_id = %(t)s)"
+        " + (SELECT count(*) FROM client_search_word_partners WHERE tenant_id = %(t)s)"
+        " + (SELECT count(*) FROM client_search_vocabulary WHERE tenant_id = %(t)s) AS n",
+        {"t": t},
+    )
+    assert left.fetchone()["n"] == 0
 
 
 async def test_recall_text_hits_come_from_the_callers_tenant_and_scope_only(make_agent, dsn, sql):

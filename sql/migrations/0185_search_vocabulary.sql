@@ -1,8 +1,9 @@
 -- WHY-COMMENT: written below once measured.
 
 -- The words of each live client's name and company, each with the clients that have it (a
--- posting list, in client id order); each pair of a client's words, likewise (a query of two
--- words or more finds the clients that have both without reading either word's whole list).
+-- posting list, in client id order); each ordered pair of a client's words, likewise (a query of
+-- two words or more finds the clients that have both without reading either word's whole list,
+-- and a word's pairs list the other words of the clients that have it).
 CREATE TABLE client_search_words (
     tenant_id uuid NOT NULL,
     word      text COLLATE "C" NOT NULL,
@@ -12,7 +13,7 @@ CREATE TABLE client_search_words (
 CREATE TABLE client_search_word_pairs (
     tenant_id uuid NOT NULL,
     word_a    text COLLATE "C" NOT NULL,
-    word_b    text COLLATE "C" NOT NULL CHECK (word_a < word_b),
+    word_b    text COLLATE "C" NOT NULL CHECK (word_a <> word_b),
     client_id uuid NOT NULL,
     PRIMARY KEY (tenant_id, word_a, word_b, client_id)
 );
@@ -24,6 +25,16 @@ CREATE TABLE client_search_vocabulary (
 );
 CREATE INDEX client_search_vocabulary_knn_idx ON client_search_vocabulary
     USING gist (tenant_id, word gist_trgm_ops);
+-- Per word, the other words of the clients that have it (a few hundred for the commonest).
+CREATE TABLE client_search_word_partners (
+    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    word      text COLLATE "C" NOT NULL,
+    partner   text COLLATE "C" NOT NULL,
+    -- Partner first: a word's partners are read through the trigram index, nearest first.
+    PRIMARY KEY (tenant_id, partner, word)
+);
+CREATE INDEX client_search_word_partners_knn_idx ON client_search_word_partners
+    USING gist (tenant_id, word, partner gist_trgm_ops);
 
 -- Tenant tables like any other (RLS forced, the tenant and operator policies), but no agent
 -- reads or writes them: only bizctx_search, through the functions below.
@@ -31,7 +42,8 @@ DO $$
 DECLARE
     tbl text;
 BEGIN
-    FOREACH tbl IN ARRAY ARRAY['client_search_words', 'client_search_word_pairs', 'client_search_vocabulary'] LOOP
+    FOREACH tbl IN ARRAY ARRAY['client_search_words', 'client_search_word_pairs', 'client_search_vocabulary',
+                             'client_search_word_partners'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', tbl);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', tbl);
         EXECUTE format(
@@ -82,7 +94,7 @@ BEGIN
         DELETE FROM client_search_word_pairs w
         USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) a (word)
         CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) b (word)
-        WHERE a.word < b.word
+        WHERE a.word <> b.word
           AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
     ELSE
         WITH gone AS (
@@ -95,7 +107,7 @@ BEGIN
         DELETE FROM client_search_word_pairs w
         USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) a (word)
         CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) b (word)
-        WHERE a.word < b.word
+        WHERE a.word <> b.word
           AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
     END IF;
     RETURN NULL;
@@ -120,13 +132,18 @@ BEGIN
             INSERT INTO client_search_vocabulary (tenant_id, word)
             SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
             ON CONFLICT DO NOTHING
+        ), partners AS (
+            INSERT INTO client_search_word_partners (tenant_id, word, partner)
+            SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
+            ORDER BY 1, 2, 3
+            ON CONFLICT DO NOTHING
         ), words AS (
             INSERT INTO client_search_words (tenant_id, word, client_id)
             SELECT tenant_id, w, id FROM learnt, unnest(words) w
             ON CONFLICT DO NOTHING
         )
         INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a < b
+        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
         ON CONFLICT DO NOTHING;
     ELSE
         WITH learnt AS MATERIALIZED (
@@ -138,13 +155,18 @@ BEGIN
             INSERT INTO client_search_vocabulary (tenant_id, word)
             SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
             ON CONFLICT DO NOTHING
+        ), partners AS (
+            INSERT INTO client_search_word_partners (tenant_id, word, partner)
+            SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
+            ORDER BY 1, 2, 3
+            ON CONFLICT DO NOTHING
         ), words AS (
             INSERT INTO client_search_words (tenant_id, word, client_id)
             SELECT tenant_id, w, id FROM learnt, unnest(words) w
             ON CONFLICT DO NOTHING
         )
         INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a < b
+        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
         ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
@@ -178,12 +200,15 @@ WITH learnt AS MATERIALIZED (
 ), vocabulary AS (
     INSERT INTO client_search_vocabulary (tenant_id, word)
     SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w
+), partners AS (
+    INSERT INTO client_search_word_partners (tenant_id, word, partner)
+    SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
 ), words AS (
     INSERT INTO client_search_words (tenant_id, word, client_id)
     SELECT tenant_id, w, id FROM learnt, unnest(words) w
 )
 INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a < b;
+SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b;
 
 -- Phone numbers by their digits' start or end (most searches give a whole number or its last
 -- digits): btree ranges, read up to the cap.
@@ -208,6 +233,8 @@ CREATE OR REPLACE FUNCTION bizctx_client_candidates(
     SET search_path = pg_catalog, public, pg_temp
     -- Restored when the function returns, whatever it set them to meanwhile.
     SET pg_trgm.similarity_threshold = 0.15
+    -- Planned once per session: planning this query anew each call took longer than running it.
+    SET plan_cache_mode = force_generic_plan
     -- An arm is an ordered index scan that stops at its LIMIT; a bitmap or a sequential scan
     -- would read every match first.
     SET enable_seqscan = off
@@ -233,32 +260,33 @@ BEGIN
                    ORDER BY length(w) DESC, w LIMIT 8);
     RETURN QUERY
     WITH matched AS MATERIALIZED (
-        -- Per query word (n its rank), the tenant's words it begins (or is), and the nearest few
-        -- by trigrams, with how close each is.
-        SELECT q_word.n, m.word, max(m.sim) AS sim
+        -- Per query word (n its rank), the tenant's words it begins (or is) and the nearest few
+        -- by trigrams, with how close each is (r: their order).
+        SELECT q_word.n, m.word, max(m.sim) AS sim,
+               row_number() OVER (PARTITION BY q_word.n ORDER BY max(m.sim) DESC, length(m.word), m.word) AS r
         FROM unnest(words) WITH ORDINALITY AS q_word (w, n)
         CROSS JOIN LATERAL (
             (SELECT v.word, CASE WHEN v.word = q_word.w THEN 1.0 ELSE 0.9 END::float8 AS sim
              FROM client_search_vocabulary v
              WHERE v.tenant_id = t AND v.word >= q_word.w AND v.word < q_word.w || chr(1114111)
                AND EXISTS (SELECT 1 FROM client_search_words p WHERE p.tenant_id = t AND p.word = v.word)
-             ORDER BY v.word LIMIT 5)
+             ORDER BY length(v.word), v.word LIMIT 8)
             UNION ALL
             (SELECT v.word, similarity(v.word, q_word.w)::float8
              FROM client_search_vocabulary v
              WHERE v.tenant_id = t AND v.word % q_word.w
                AND EXISTS (SELECT 1 FROM client_search_words p WHERE p.tenant_id = t AND p.word = v.word)
-             ORDER BY v.word <-> q_word.w LIMIT 3)
+             ORDER BY v.word <-> q_word.w LIMIT 8)
         ) m
         GROUP BY q_word.n, m.word
     ), both_words AS (
         -- Clients with a word like each of the query's two longest words, the closest first
         -- (then by id, as the ranking breaks ties).
         SELECT p.client_id
-        FROM matched x JOIN matched y ON x.n = 1 AND y.n = 2 AND x.word <> y.word
+        FROM matched x JOIN matched y ON x.n = 1 AND y.n = 2 AND x.r <= 8 AND y.r <= 8 AND x.word <> y.word
         CROSS JOIN LATERAL (
             SELECT p.client_id FROM client_search_word_pairs p
-            WHERE p.tenant_id = t AND p.word_a = least(x.word, y.word) AND p.word_b = greatest(x.word, y.word)
+            WHERE p.tenant_id = t AND p.word_a = x.word AND p.word_b = y.word
                AND (top >= 1.0 OR EXISTS (
                    SELECT 1 FROM clients c
                    WHERE c.tenant_id = t AND c.id = p.client_id
@@ -267,6 +295,28 @@ BEGIN
                          <= top))
             ORDER BY p.client_id LIMIT cap) p
         ORDER BY x.sim + y.sim DESC, p.client_id LIMIT cap
+    ), pivot AS (
+        -- Clients with a word that is or begins like one of the query's two longest words (the
+        -- two closest such) and another word near the query's other one: that word's partners
+        -- nearest to it, then their clients by id.
+        SELECT p.client_id
+        FROM matched x JOIN unnest(words[1:2]) WITH ORDINALITY AS other (w, n) ON other.n <> x.n
+        CROSS JOIN LATERAL (
+            SELECT v.partner, similarity(v.partner, other.w) AS sim FROM client_search_word_partners v
+            WHERE v.tenant_id = t AND v.word = x.word
+            ORDER BY v.partner <-> other.w LIMIT 16) b
+        CROSS JOIN LATERAL (
+            SELECT p.client_id FROM client_search_word_pairs p
+            WHERE p.tenant_id = t AND p.word_a = x.word AND p.word_b = b.partner
+               AND (top >= 1.0 OR EXISTS (
+                   SELECT 1 FROM clients c
+                   WHERE c.tenant_id = t AND c.id = p.client_id
+                     AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
+                     AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
+                         <= top))
+            ORDER BY p.client_id LIMIT cap) p
+        WHERE x.n <= 2 AND x.r <= 2 AND x.sim >= 0.9
+        ORDER BY x.sim + b.sim DESC, p.client_id LIMIT cap
     ), one_word AS (
         -- Clients with a word like one of the query's, the closest first, then by id.
         SELECT p.client_id
@@ -283,7 +333,7 @@ BEGIN
             ORDER BY p.client_id LIMIT cap) p
         ORDER BY x.sim DESC, p.client_id LIMIT cap
     ), hits AS (
-        SELECT client_id FROM both_words UNION SELECT client_id FROM one_word
+        SELECT client_id FROM both_words UNION SELECT client_id FROM pivot UNION SELECT client_id FROM one_word
     ), ends AS MATERIALIZED (
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.phone IS NOT NULL
