@@ -30,11 +30,8 @@ CREATE TABLE client_search_word_partners (
     tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     word      text COLLATE "C" NOT NULL,
     partner   text COLLATE "C" NOT NULL,
-    -- Partner first: a word's partners are read through the trigram index, nearest first.
-    PRIMARY KEY (tenant_id, partner, word)
+    PRIMARY KEY (tenant_id, word, partner)
 );
-CREATE INDEX client_search_word_partners_knn_idx ON client_search_word_partners
-    USING gist (tenant_id, word, partner gist_trgm_ops);
 
 -- Tenant tables like any other (RLS forced, the tenant and operator policies), but no agent
 -- reads or writes them: only bizctx_search, through the functions below.
@@ -58,15 +55,16 @@ $$;
 
 -- A client's words: what pg_trgm splits a text into (runs of letters and digits), lower-cased,
 -- the first 12 of name and company.
+-- (No SET clause: PostgreSQL inlines it into the statements that call it only without one.)
 CREATE FUNCTION bizctx_client_words(display_name text, company_name text)
     RETURNS SETOF text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, public, pg_temp
 AS $$
     SELECT DISTINCT w FROM (
-        SELECT left(w, 200) AS w
-        FROM regexp_split_to_table(lower(coalesce(display_name, '') || ' ' || coalesce(company_name, '')),
-                                   '[^[:alnum:]]+') WITH ORDINALITY AS s (w, i)
+        SELECT pg_catalog.left(w, 200) AS w
+        FROM pg_catalog.regexp_split_to_table(
+                 pg_catalog.lower(coalesce(display_name, '') || ' ' || coalesce(company_name, '')),
+                 '[^[:alnum:]]+') WITH ORDINALITY AS s (w, i)
         WHERE w <> '' ORDER BY i LIMIT 12) d
 $$;
 
@@ -139,12 +137,11 @@ BEGIN
             ON CONFLICT DO NOTHING
         ), words AS (
             INSERT INTO client_search_words (tenant_id, word, client_id)
-            SELECT tenant_id, w, id FROM learnt, unnest(words) w
-            ON CONFLICT DO NOTHING
+            SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
         )
         INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
         SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-        ON CONFLICT DO NOTHING;
+        ORDER BY 1, 2, 3, 4;
     ELSE
         WITH learnt AS MATERIALIZED (
             SELECT n.tenant_id, n.id, array_agg(x.word ORDER BY x.word) AS words
@@ -162,12 +159,11 @@ BEGIN
             ON CONFLICT DO NOTHING
         ), words AS (
             INSERT INTO client_search_words (tenant_id, word, client_id)
-            SELECT tenant_id, w, id FROM learnt, unnest(words) w
-            ON CONFLICT DO NOTHING
+            SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
         )
         INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
         SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-        ON CONFLICT DO NOTHING;
+        ORDER BY 1, 2, 3, 4;
     END IF;
     RETURN NULL;
 END
@@ -297,7 +293,7 @@ BEGIN
         ORDER BY x.sim + y.sim DESC, p.client_id LIMIT cap
     ), pivot AS (
         -- Clients with a word that is or begins like one of the query's two longest words (the
-        -- two closest such) and another word near the query's other one: that word's partners
+        -- closest such) and another word near the query's other one: that word's partners
         -- nearest to it, then their clients by id.
         SELECT p.client_id
         FROM matched x JOIN unnest(words[1:2]) WITH ORDINALITY AS other (w, n) ON other.n <> x.n
@@ -315,10 +311,11 @@ BEGIN
                      AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
                          <= top))
             ORDER BY p.client_id LIMIT cap) p
-        WHERE x.n <= 2 AND x.r <= 2 AND x.sim >= 0.9
+        WHERE x.n <= 2 AND x.r = 1 AND x.sim >= 0.9
         ORDER BY x.sim + b.sim DESC, p.client_id LIMIT cap
     ), one_word AS (
-        -- Clients with a word like one of the query's, the closest first, then by id.
+        -- Clients with a word like one of the query's (the four closest), the closest first,
+        -- then by id.
         SELECT p.client_id
         FROM matched x
         CROSS JOIN LATERAL (
@@ -331,6 +328,7 @@ BEGIN
                      AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
                          <= top))
             ORDER BY p.client_id LIMIT cap) p
+        WHERE x.r <= 4
         ORDER BY x.sim DESC, p.client_id LIMIT cap
     ), hits AS (
         SELECT client_id FROM both_words UNION SELECT client_id FROM pivot UNION SELECT client_id FROM one_word
