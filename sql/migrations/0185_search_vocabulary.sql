@@ -1,4 +1,43 @@
--- WHY-COMMENT: written below once measured.
+-- search_clients finds its candidates through the words of the clients' names, kept in small
+-- per-tenant lists, instead of trigram indexes over the names themselves.
+--
+-- Why: 0175 read the nearest 50 per tenant-first GiST trigram index, but pg_trgm's KNN visits
+-- much of the tenant's part of the index when a query's trigrams are common, as real names'
+-- are (a few names are very common): 38-155 ms a search, 37-153x get_client, with 100,000
+-- clients in the tenant and 1,000,000 in the database (bench/search_bench.py). Names are made of
+-- few distinct words (about a thousand in such a tenant), so a query's words are matched against
+-- the tenant's vocabulary (a small trigram index: the words a query word begins, and the nearest
+-- few), and the clients come from btree lists in client id order, read up to the cap:
+--   - both words: clients with a word like each of the query's two longest words, through the
+--     list of each ordered pair of a client's words;
+--   - one word and another near: clients with (or with a word beginning like) one of them, their
+--     other words ranked by similarity to the query's other word (a word's partners: the other
+--     words of the clients that have it, a few hundred at most);
+--   - one word: clients with a word like one of the query's, the closest words first.
+-- Prefixes of the whole name, company and e-mail stay 0175's btree ranges; phone digits are
+-- btree ranges on the digits and on their reverse (a number's start or end), and the trigram
+-- index only when no number starts or ends with them. search_clients.sql still ranks every
+-- candidate by its own score, which stays the definition of the ranking. So the work is
+-- bounded by the page, not by how many clients share a word. Planned once per session
+-- (force_generic_plan): planning the query anew each call took longer than running it.
+--
+-- What it gives up: the score is trigram similarity of whole strings, and a word-level search
+-- finds the clients that share whole or beginning words with the query, not every client that
+-- shares some trigrams (e.g. "mar mat" scores "Omar Matthews" 0.83 through "mar" inside "omar").
+-- Measured on 68 queries drawn from the benchmark's tenant (full names, last names, partial
+-- names, typos, e-mail fragments, company words) against ranking every client: the page's
+-- scores were the same in the first ten places for 59 (0175: 68), and 84% of the page's
+-- clients were the same (0175: 72%; among equal scores both pick some, not the lowest ids).
+--
+-- Kept by the database: statement-level triggers on clients (set-based, through transition
+-- tables) forget a statement's old rows' words and learn its new live rows', whoever writes
+-- (tools, import, demo, operators); soft-deleted clients have none. The vocabulary and the
+-- partners only grow (a word no client has any more is skipped: the search checks its list).
+-- The tables are tenant tables like any other (RLS forced, the tenant and operator policies)
+-- that only bizctx_search reads and writes: the triggers are its security-definer functions,
+-- and bizctx_client_candidates stays as 0165 made it (tenant from bizctx_tenant(), never a
+-- parameter; ids only; search_clients re-reads them as bizctx_app under its own policies).
+-- tests/test_rls.py checks every arm's tenant filter and that the words follow every write.
 
 -- The words of each live client's name and company, each with the clients that have it (a
 -- posting list, in client id order); each ordered pair of a client's words, likewise (a query of
