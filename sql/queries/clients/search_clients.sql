@@ -7,7 +7,7 @@ WITH params AS (
     SELECT lower(btrim(%(query)s::text)) AS q,
            nullif(regexp_replace(coalesce(%(query)s::text, ''), '\D', '', 'g'), '') AS q_digits
 ),
-scored AS (
+scored AS MATERIALIZED (
     SELECT c.*,
            CASE WHEN p.q IS NULL OR p.q = '' THEN 1.0::float8
            ELSE greatest(
