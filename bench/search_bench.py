@@ -25,11 +25,12 @@ pg_trgm's are not (migration 0165 finds the candidates through a function instea
 
     python bench/search_bench.py                          # 1k, 10k and 50k clients, embedded PostgreSQL
     python bench/search_bench.py --sizes 1000,5000 --json
-    nice python bench/search_bench.py --sizes 100000 --others 900000 --repeat 9   # issue 19's scale
+    nice python bench/search_bench.py --sizes 100000 --others 900000 --repeat 7   # issue 19's scale
     DATABASE_URL=postgresql://... python bench/search_bench.py   # a throwaway database there
 
-At issue 19's scale the load alone takes 6-7 minutes on a loaded 2-core machine (every row
-updates the clients indexes).
+At issue 19's scale the whole run takes about 10 minutes on a loaded 2-core machine, most of
+it the load (every row updates the clients indexes and the search's word lists, migration
+0185).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@
 -- candidate by its own score, which stays the definition of the ranking. So the work is
 -- bounded by the page, not by how many clients share a word. Planned once per session
 -- (force_generic_plan): planning the query anew each call took longer than running it.
+-- Measured with the same benchmark: 1.1-5.2 ms a search, 1.2-6.1x get_client's p50 in the
+-- same run.
 --
 -- What it gives up: the score is trigram similarity of whole strings, and a word-level search
 -- finds the clients that share whole or beginning words with the query, not every client that
@@ -33,6 +35,10 @@
 -- tables) forget a statement's old rows' words and learn its new live rows', whoever writes
 -- (tools, import, demo, operators); soft-deleted clients have none. The vocabulary and the
 -- partners only grow (a word no client has any more is skipped: the search checks its list).
+-- With 0175's three trigram GiST indexes dropped, a 100,000-client import is no slower
+-- (bench/import_bench.py: 27-38 s, 31-38 s before). The partners have no trigram index: it
+-- made each new pair a GiST insert (4.4 s per 30,000 new clients), and a word's partners are
+-- few enough to sort.
 -- The tables are tenant tables like any other (RLS forced, the tenant and operator policies)
 -- that only bizctx_search reads and writes: the triggers are its security-definer functions,
 -- and bizctx_client_candidates stays as 0165 made it (tenant from bizctx_tenant(), never a
@@ -41,8 +47,7 @@
 
 -- The words of each live client's name and company, each with the clients that have it (a
 -- posting list, in client id order); each ordered pair of a client's words, likewise (a query of
--- two words or more finds the clients that have both without reading either word's whole list,
--- and a word's pairs list the other words of the clients that have it).
+-- two words or more finds the clients that have both without reading either word's whole list).
 CREATE TABLE client_search_words (
     tenant_id uuid NOT NULL,
     word      text COLLATE "C" NOT NULL,
@@ -85,8 +90,10 @@ BEGIN
         EXECUTE format(
             'CREATE POLICY tenant_isolation ON %I TO bizctx_app '
             'USING (tenant_id = bizctx_tenant()) WITH CHECK (tenant_id = bizctx_tenant())', tbl);
-        EXECUTE format('CREATE POLICY operator_all ON %I TO bizctx_operator USING (true) WITH CHECK (true)', tbl);
-        EXECUTE format('CREATE POLICY search_words ON %I TO bizctx_search USING (true) WITH CHECK (true)', tbl);
+        EXECUTE format('CREATE POLICY operator_all ON %I TO bizctx_operator USING (true) WITH CHECK (true)',
+                       tbl);
+        EXECUTE format('CREATE POLICY search_words ON %I TO bizctx_search USING (true) WITH CHECK (true)',
+                       tbl);
         EXECUTE format('GRANT SELECT, INSERT, DELETE ON %I TO bizctx_search', tbl);
     END LOOP;
 END
@@ -135,7 +142,8 @@ BEGIN
           AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
     ELSE
         WITH gone AS (
-            SELECT o.tenant_id, o.id, o.display_name, o.company_name FROM old_rows o WHERE o.deleted_at IS NULL
+            SELECT o.tenant_id, o.id, o.display_name, o.company_name
+            FROM old_rows o WHERE o.deleted_at IS NULL
         ), words AS (
             DELETE FROM client_search_words w
             USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) x (word)
@@ -326,8 +334,8 @@ BEGIN
                    SELECT 1 FROM clients c
                    WHERE c.tenant_id = t AND c.id = p.client_id
                      AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
-                         <= top))
+                     AND coalesce(greatest(similarity(c.company_name, q),
+                                           word_similarity(q, c.company_name)), 0) <= top))
             ORDER BY p.client_id LIMIT cap) p
         ORDER BY x.sim + y.sim DESC, p.client_id LIMIT cap
     ), pivot AS (
@@ -347,8 +355,8 @@ BEGIN
                    SELECT 1 FROM clients c
                    WHERE c.tenant_id = t AND c.id = p.client_id
                      AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
-                         <= top))
+                     AND coalesce(greatest(similarity(c.company_name, q),
+                                           word_similarity(q, c.company_name)), 0) <= top))
             ORDER BY p.client_id LIMIT cap) p
         WHERE x.n <= 2 AND x.r = 1 AND x.sim >= 0.9
         ORDER BY x.sim + b.sim DESC, p.client_id LIMIT cap
@@ -364,13 +372,15 @@ BEGIN
                    SELECT 1 FROM clients c
                    WHERE c.tenant_id = t AND c.id = p.client_id
                      AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
-                         <= top))
+                     AND coalesce(greatest(similarity(c.company_name, q),
+                                           word_similarity(q, c.company_name)), 0) <= top))
             ORDER BY p.client_id LIMIT cap) p
         WHERE x.r <= 4
         ORDER BY x.sim DESC, p.client_id LIMIT cap
     ), hits AS (
-        SELECT client_id FROM both_words UNION SELECT client_id FROM pivot UNION SELECT client_id FROM one_word
+        SELECT client_id FROM both_words
+        UNION SELECT client_id FROM pivot
+        UNION SELECT client_id FROM one_word
     ), ends AS MATERIALIZED (
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.phone IS NOT NULL
@@ -381,7 +391,8 @@ BEGIN
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.phone IS NOT NULL
             AND reverse(regexp_replace(coalesce(c.phone, ''), '\D', '', 'g')) ~>=~ reverse(q_digits)
-            AND reverse(regexp_replace(coalesce(c.phone, ''), '\D', '', 'g')) ~<~ (reverse(q_digits) || chr(1114111))
+            AND reverse(regexp_replace(coalesce(c.phone, ''), '\D', '', 'g'))
+                ~<~ (reverse(q_digits) || chr(1114111))
           LIMIT cap)
         UNION
         (SELECT c.id FROM clients c
