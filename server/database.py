@@ -270,8 +270,7 @@ class Tx:
 
 
 _BEGIN = QueryRef("governance", "begin_transaction")
-_BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
-_CHECK_POLICY_VERSION = QueryRef("governance", "check_policy_version")
+_BEGIN_GOVERNED_CALL = QueryRef("governance", "begin_governed_call")
 _COMMIT = QueryRef("governance", "commit_transaction")
 _ROLLBACK = QueryRef("governance", "rollback_transaction")
 _LOGIN_PRIVILEGES = QueryRef("governance", "login_privileges")
@@ -351,12 +350,15 @@ class Database:
         *,
         policy_version: int | None = None,
         statement_timeout_ms: int | None = None,
+        durable: bool = True,
     ) -> AsyncIterator[Tx]:
         """A transaction as role `bizctx_app` with the agent's tenant and scopes set: RLS
         applies, whatever role the pool connects as. `scopes` are the agent's task and
         mem_docs scopes (default the narrowest: `assigned`, `own`); no agent is a person
         (an operator deciding an approval). With `policy_version`, the opening statement
-        also fails (BZ010) unless it is the tenant's current one.
+        also fails (BZ010) unless it is the tenant's current one. `durable=False` commits
+        without waiting for the WAL flush (synchronous_commit off, for this transaction only:
+        a read call's audit row under Settings.read_audit_commit = "async").
 
         BEGIN with the role and settings rides with the handler's first read, and the
         deferred statements (the audit row) go with COMMIT: a call that reads once costs two
@@ -369,11 +371,10 @@ class Database:
             "tasks_scope": scopes.get("tasks", "assigned"),
             "mem_docs_scope": scopes.get("mem_docs", "own"),
             "statement_timeout": str(statement_timeout_ms or self.settings.statement_timeout_ms),
+            "policy_version": policy_version,
+            "synchronous_commit": None if durable else "off",
         }
-        opening: list[tuple[QueryRef | str, dict[str, Any]]] = [(_BEGIN_AGENT_CALL, settings)]
-        if policy_version is not None:
-            opening.append((_CHECK_POLICY_VERSION, {"policy_version": policy_version}))
-        async with self._pipelined(self.pool, *opening) as tx:
+        async with self._pipelined(self.pool, (_BEGIN_GOVERNED_CALL, settings)) as tx:
             yield tx
 
     async def hints_committed(self, hints: str) -> None:
