@@ -309,3 +309,20 @@ async def test_a_disabled_agents_key_stops_working_on_its_next_http_call(app, ma
                     if reply.status_code == 401:
                         break
                     await anyio.sleep(0.05)
+
+
+def test_only_a_request_that_cannot_be_notified_is_answered_as_json():
+    from bizctx.server.http import cannot_be_notified
+
+    def body(method: str, meta: dict | None = None) -> bytes:
+        params = {"name": "get_client", "arguments": {}, **({"_meta": meta} if meta is not None else {})}
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+
+    modern = "2026-07-28"
+    assert cannot_be_notified(body("tools/call"), modern)
+    assert cannot_be_notified(body("tools/call", {"io.modelcontextprotocol/logLevel": "error"}), modern)
+    assert not cannot_be_notified(body("tools/call", {"io.modelcontextprotocol/logLevel": "warning"}), modern)
+    assert not cannot_be_notified(body("tools/call", {"io.modelcontextprotocol/logLevel": "debug"}), modern)
+    assert not cannot_be_notified(body("subscriptions/listen"), modern)
+    assert not cannot_be_notified(b"not json", modern)
+    assert not cannot_be_notified(b"[1, 2]", modern)
