@@ -432,9 +432,12 @@ class Database:
                             yield tx
                             if tx._checks:  # a check that rode ahead must pass before COMMIT
                                 await tx.settle()
+                            last = None
                             for ref, params in tx._deferred:
-                                await tx._send(ref, params)
-                            hints_cur = await tx._send(_LIVE_HINTS, {})
+                                last = await tx._send(ref, params)
+                            if last is None or not self._reads_live_hints(tx._deferred[-1][0]):
+                                last = await tx._send(_LIVE_HINTS, {})
+                            hints_cur = last
                             await tx._send(_COMMIT, {}, prepare=False)
                             committed = True
                         except BaseException:
@@ -451,6 +454,11 @@ class Database:
                     await self.hints_committed(hints)
                 return
         raise Unavailable("The database is unavailable right now; retry in a few seconds.")
+
+    def _reads_live_hints(self, ref: QueryRef | str) -> bool:
+        """Whether a transaction's last statement before COMMIT returns its live-update hints
+        (the audit insert does), so no live_hints statement need follow it."""
+        return self.book[ref].reads_live_hints
 
     @asynccontextmanager
     async def _transaction(
@@ -477,7 +485,10 @@ class Database:
                 except BaseException:
                     await _rollback_quietly(tx)
                     raise
-                done = await tx.script(*tx._deferred, (_LIVE_HINTS, {}), (_COMMIT, {}))
+                closing = list(tx._deferred)
+                if not closing or not self._reads_live_hints(closing[-1][0]):
+                    closing.append((_LIVE_HINTS, {}))
+                done = await tx.script(*closing, (_COMMIT, {}))
                 hints = await _live_hints(done)
                 if hints:
                     await self.hints_committed(hints)
@@ -506,13 +517,15 @@ def hint_chunks(hints: str) -> list[str]:
 
 
 async def _live_hints(cur: psycopg.AsyncClientCursor[Any]) -> str:
-    """The hints the commit script's SELECT read, among its statements' results."""
+    """The hints the commit script read, among its statements' results: the last statement that
+    returned them read them after every write."""
+    hints = ""
     while True:
         if cur.description is not None and cur.description[0].name == "bizctx_live":
             row = await cur.fetchone()
-            return (row or {}).get("bizctx_live") or ""
+            hints = (row or {}).get("bizctx_live") or ""
         if not cur.nextset():
-            return ""
+            return hints
 
 
 def _input_waiting(conn: psycopg.AsyncConnection[Any]) -> bool:
