@@ -13,6 +13,8 @@ Systems (every server process started once, its client processes kept open acros
   bizctx            `bizctx serve --transport streamable-http` (stateful sessions: the default)
   bizctx-stateless  the same with BIZCTX_HTTP_STATELESS=1
   bizctx-json       stateless with BIZCTX_HTTP_JSON_RESPONSE=1 (one JSON body per answer, no SSE)
+  bizctx-async      the default with BIZCTX_READ_AUDIT_COMMIT=async (a read's audit row commits
+                    without waiting for the WAL flush)
   bare-mcpserver    bench/bare_server.py --high-level: the SDK's high-level MCPServer, the same
                     SQL, no governance, stateless streamable HTTP with JSON responses (the
                     baseline of issue 19's target)
@@ -318,6 +320,9 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
             "bizctx (BIZCTX_HTTP_STATELESS + JSON_RESPONSE)",
             BIZCTX_HTTP_STATELESS="1",
             BIZCTX_HTTP_JSON_RESPONSE="1",
+        ),
+        "bizctx-async": bizctx_server(
+            setup, "bizctx-async", "bizctx (BIZCTX_READ_AUDIT_COMMIT=async)", BIZCTX_READ_AUDIT_COMMIT="async"
         ),
         "bare-mcpserver": Server(
             "bare-mcpserver",

@@ -20,6 +20,8 @@ for every tool in TOOLS reports p50, p99 and calls/s of:
   postgres-mcp  its execute_sql tool, the same statement bound client-side (SSE for HTTP:
                 postgres-mcp 0.3.0 has no streamable HTTP)
   bizctx        `bizctx serve`: guard, RLS, redaction, audit row in the same transaction
+  bizctx-async  the same with BIZCTX_READ_AUDIT_COMMIT=async (a read's audit row commits
+                without waiting for the WAL flush; not in the default systems)
 
 with ratios against the floor, the bare server and Toolbox. Rounds of the systems are
 interleaved (a round of each in turn, the order rotating) so a noisy machine hurts all alike.
@@ -60,6 +62,7 @@ from _systems import (
     BENCH_DIR,
     Bare,
     Bizctx,
+    BizctxAsyncReads,
     Env,
     Floor,
     Governed,
@@ -71,7 +74,7 @@ from _systems import (
 from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads
 
 TOOLS = ("get_client", "search_clients", "book_appointment", "claim_next_task", "recall")
-SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx")
+SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx", "bizctx-async")
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -791,7 +794,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run: 60 calls in 2 rounds, 1 start-up rep")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
     p.add_argument(
-        "--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}"
+        "--systems",
+        default=",".join(s for s in SYSTEMS if s != "bizctx-async"),
+        help=f"comma-separated subset of {','.join(SYSTEMS)}",
     )
     p.add_argument("--transports", default="stdio,http", help="stdio, http or both")
     p.add_argument("--agents", default="1,16", help="concurrent agents, e.g. 1,16")
@@ -901,6 +906,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "toolbox": Toolbox,
             "postgres-mcp": PostgresMcp,
             "bizctx": Bizctx,
+            "bizctx-async": BizctxAsyncReads,
         }
         systems = [classes[name](env) for name in SYSTEMS if name in wanted]
         labels = {s.name: s.label for s in systems}
