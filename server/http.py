@@ -179,13 +179,18 @@ _PROTOCOL_VERSION_HEADER = b"mcp-protocol-version"
 _JUDGED_BODY_BYTES = 256 * 1024
 
 
-def cannot_be_notified(body: bytes, protocol_version: str) -> bool:
-    """Whether a request of the stateless protocol (2026-07-28 and later) can receive no
-    notification before its answer, so one JSON body says all its SSE stream would: it is not
-    subscriptions/listen (a stream of notifications), and its `_meta` does not ask for log
-    messages at `warning` or below, the only notifications bizctx sends during a call (its
-    notices, server/notices.py; it sends no progress and no request to the client). The SDK
-    itself drops a log message the request did not ask for."""
+def answered_alone(body: bytes, protocol_version: str, write_tools: frozenset[str]) -> bool:
+    """Whether one JSON body answers a request of the stateless protocol (2026-07-28 and later)
+    as its SSE stream would:
+
+    - it can receive no notification before its answer: it is not subscriptions/listen (a
+      stream of notifications), and its `_meta` does not ask for log messages at `warning` or
+      below, the only notifications bizctx sends during a call (its notices,
+      server/notices.py; it sends no progress and no request to the client); the SDK itself
+      drops a log message the request did not ask for;
+    - it changes nothing if its client leaves mid-call: it is not a call of a write tool. The
+      SDK's stream path watches for the client's disconnect and cancels the call, so a write
+      whose client is gone rolls back; its JSON path lets a call run to its end."""
     try:
         message = json.loads(body)
     except (ValueError, RecursionError):
@@ -193,7 +198,13 @@ def cannot_be_notified(body: bytes, protocol_version: str) -> bool:
     if not isinstance(message, dict) or message.get("method") in (None, "subscriptions/listen"):
         return False
     params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        params = {}
+    if message["method"] == "tools/call" and (
+        not isinstance(params.get("name"), str) or params["name"] in write_tools
+    ):
+        return False
+    meta = params.get("_meta")
     return "warning" not in allowed_log_levels(protocol_version, meta if isinstance(meta, dict) else None)
 
 
@@ -206,14 +217,19 @@ class AgentSessionManager(StreamableHTTPSessionManager):
     A POST of the stateless protocol is answered on an SSE stream unless json_response is set;
     the SDK then holds the answer back briefly and sends one JSON body when no notification
     came first, but still pays for the stream's machinery (a task group, a stream, a
-    disconnect watcher). A request that cannot be notified (`cannot_be_notified`) goes the
-    SDK's JSON path instead: the same bytes on the wire, less work. A request that asks for
-    warnings keeps its stream, so the warning notices still arrive before the answer."""
+    disconnect watcher). A request that one JSON body answers alike (`answered_alone`: no
+    notification can reach it, and it writes nothing) goes the SDK's JSON path instead: the
+    same bytes on the wire, less work. A request that asks for warnings keeps its stream, so
+    the warning notices still arrive before the answer, and so does a write, which its
+    client's disconnect still cancels."""
 
-    def __init__(self, *args: Any, per_agent: int, keep_events: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, per_agent: int, keep_events: int, write_tools: frozenset[str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.per_agent = per_agent
         self.keep_events = keep_events
+        self.write_tools = write_tools
         self._limited: Any = self.asgi_app
         self.asgi_app = self._choose_framing  # type: ignore[assignment]
 
@@ -251,7 +267,9 @@ class AgentSessionManager(StreamableHTTPSessionManager):
         async def replay() -> Message:
             return received.pop(0) if received else await receive()
 
-        token = _ANSWER_AS_JSON.set(complete and cannot_be_notified(body, version.decode("latin-1")))
+        token = _ANSWER_AS_JSON.set(
+            complete and answered_alone(body, version.decode("latin-1"), self.write_tools)
+        )
         try:
             await self._limited(scope, replay, send)
         finally:
@@ -416,6 +434,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
             per_agent=settings.http_sessions_per_agent,
             keep_events=settings.http_resumable_events,
             retry_interval=settings.http_retry_ms,
+            write_tools=frozenset(t.name for t in state.guard.registry.tools.values() if not t.read_only),
         )
         routes.append(Route("/mcp", RequireAgentKey(StreamableHTTPASGIApp(manager), [])))
     else:
