@@ -341,6 +341,27 @@ class Bizctx(McpSystem):
         return workload.tool, call.args
 
 
+class BizctxAsyncReads(Bizctx):
+    """bizctx with BIZCTX_READ_AUDIT_COMMIT=async: a read call's audit row commits without
+    waiting for the WAL flush (the operator setting DESIGN.md allows; durable is the default)."""
+
+    name = "bizctx-async"
+    label = "bizctx, async read commits"
+
+    def base_env(self) -> dict[str, str]:
+        return {**super().base_env(), "BIZCTX_READ_AUDIT_COMMIT": "async"}
+
+    def server_process(self, port: int) -> subprocess.Popen[bytes]:
+        env = {**self.base_env(), "BIZCTX_POOL_MAX_SIZE": "16"}
+        return subprocess.Popen(
+            [*bizctx_command(), "serve", "--transport", "streamable-http", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.env.log("bizctx-async-http"),
+            stderr=subprocess.STDOUT,
+        )
+
+
 def _tools_spec(env: Env) -> list[dict[str, str]]:
     return [{"name": w.tool, "query": w.query} for w in env.workloads.values() if w.query in env.book]
 

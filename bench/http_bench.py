@@ -13,6 +13,8 @@ Systems (every server process started once, its client processes kept open acros
   bizctx            `bizctx serve --transport streamable-http` (stateful sessions: the default)
   bizctx-stateless  the same with BIZCTX_HTTP_STATELESS=1
   bizctx-json       stateless with BIZCTX_HTTP_JSON_RESPONSE=1 (one JSON body per answer, no SSE)
+  bizctx-async      the default with BIZCTX_READ_AUDIT_COMMIT=async (a read's audit row commits
+                    without waiting for the WAL flush)
   bare-mcpserver    bench/bare_server.py --high-level: the SDK's high-level MCPServer, the same
                     SQL, no governance, stateless streamable HTTP with JSON responses (the
                     baseline of issue 19's target)
@@ -48,6 +50,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cpu import CpuMeter
 from _pg import ThrowawayPostgres, free_port
 from _systems import BENCH_DIR, Bizctx, Env, PostgresMcp, _pythonpath, _tools_spec, bizctx_command
 from _workloads import load_fixtures, wire, workloads
@@ -63,56 +66,10 @@ from mcp_bench import (
 
 TARGET_VS_BARE = 0.8
 TOOL = "get_client"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# -- CPU accounting -------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def postgres_pids(pg: ThrowawayPostgres) -> list[int]:
-    """The postmaster and every backend of this throwaway server (not other servers')."""
-    master = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii") as f:
-                    if int(f.read().rpartition(")")[2].split()[1]) == master:
-                        pids.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return pids
-
-
-class CpuMeter:
-    """CPU seconds of a group of processes; PostgreSQL's backends are looked up at each reading,
-    and one that ended between readings is read as 0 (pools keep theirs, so that is rare)."""
-
-    def __init__(self, pids: list[int] | None = None, pg: ThrowawayPostgres | None = None) -> None:
-        self.pids = pids or []
-        self.pg = pg
-
-    def read(self) -> dict[int, float]:
-        pids = postgres_pids(self.pg) if self.pg is not None else self.pids
-        return {p: cpu_seconds(p) for p in pids}
-
-    @staticmethod
-    def spent(before: dict[int, float], after: dict[int, float]) -> float:
-        return sum(max(0.0, v - before.get(p, 0.0)) for p, v in after.items())
 
 
 # -- servers and load -----------------------------------------------------------------------------
@@ -363,6 +320,9 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
             "bizctx (BIZCTX_HTTP_STATELESS + JSON_RESPONSE)",
             BIZCTX_HTTP_STATELESS="1",
             BIZCTX_HTTP_JSON_RESPONSE="1",
+        ),
+        "bizctx-async": bizctx_server(
+            setup, "bizctx-async", "bizctx (BIZCTX_READ_AUDIT_COMMIT=async)", BIZCTX_READ_AUDIT_COMMIT="async"
         ),
         "bare-mcpserver": Server(
             "bare-mcpserver",

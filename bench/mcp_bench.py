@@ -20,6 +20,8 @@ for every tool in TOOLS reports p50, p99 and calls/s of:
   postgres-mcp  its execute_sql tool, the same statement bound client-side (SSE for HTTP:
                 postgres-mcp 0.3.0 has no streamable HTTP)
   bizctx        `bizctx serve`: guard, RLS, redaction, audit row in the same transaction
+  bizctx-async  the same with BIZCTX_READ_AUDIT_COMMIT=async (a read's audit row commits
+                without waiting for the WAL flush; not in the default systems)
 
 with ratios against the floor, the bare server and Toolbox. Rounds of the systems are
 interleaved (a round of each in turn, the order rotating) so a noisy machine hurts all alike.
@@ -54,11 +56,13 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cpu import CpuMeter, cpu_seconds, descendants, postgres_pids
 from _pg import ThrowawayPostgres
 from _systems import (
     BENCH_DIR,
     Bare,
     Bizctx,
+    BizctxAsyncReads,
     Env,
     Floor,
     Governed,
@@ -70,7 +74,7 @@ from _systems import (
 from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads
 
 TOOLS = ("get_client", "search_clients", "book_appointment", "claim_next_task", "recall")
-SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx")
+SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx", "bizctx-async")
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -299,6 +303,11 @@ class Cell:
     wall: float = 0.0
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
+    # CPU seconds spent during the timed calls by the system's server process(es), by
+    # PostgreSQL (all its backends) and by this process (the MCP client sessions).
+    server_cpu: float = 0.0
+    pg_cpu: float = 0.0
+    client_cpu: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -319,6 +328,9 @@ class Cell:
             p99_ms=round(_pct(lat, 99) * 1000, 3) if lat else None,
             mean_ms=round(statistics.fmean(lat) * 1000, 3) if lat else None,
             calls_per_s=round(ok / self.wall, 1) if self.wall else None,
+            server_cpu_ms_per_call=round(self.server_cpu * 1000 / len(lat), 3) if lat else None,
+            pg_cpu_ms_per_call=round(self.pg_cpu * 1000 / len(lat), 3) if lat else None,
+            client_cpu_ms_per_call=round(self.client_cpu * 1000 / len(lat), 3) if lat else None,
         )
         return out
 
@@ -363,9 +375,14 @@ async def measure_group(
     warmup: int,
     sql_conn: psycopg.Connection,
     say: Any,
+    pg: ThrowawayPostgres,
 ) -> list[Cell]:
     cells: dict[tuple[str, str], Cell] = {}
     runnable: list[System] = []
+    # Each system's server processes: what it started below this process (none for the
+    # in-process floor and governed systems).
+    server_pids: dict[str, list[int]] = {}
+    pg_meter = CpuMeter(pg=pg)
     async with contextlib.AsyncExitStack() as stack:
         for system in systems:
             t = "none" if system.transports == ("none",) else transport
@@ -377,6 +394,7 @@ async def measure_group(
                     cells[(system.name, tool)].skipped = reasons[tool]
                 continue
             started = time.perf_counter()
+            existing = descendants()
             try:
                 await stack.enter_async_context(system.open(transport, agents))
             except Exception as exc:
@@ -385,6 +403,7 @@ async def measure_group(
                 say(f"  {system.name}: could not start over {transport}: {exc}")
                 continue
             ready = time.perf_counter() - started
+            server_pids[system.name] = sorted(descendants() - existing - set(postgres_pids(pg)))
             say(f"  {system.name}: {agents} session(s) over {t} ready in {ready:.1f} s")
             for tool in tools:
                 if reasons[tool]:
@@ -422,7 +441,13 @@ async def measure_group(
                         workload.prepare(sql_conn, per_round)
                     # Every system gets the same calls (reads) or fresh ones (writes take new slots).
                     payloads = [system.prepared(workload, workload.make(base + i)) for i in range(per_round)]
+                    server_meter = CpuMeter(server_pids.get(system.name, []))
+                    before = (server_meter.read(), pg_meter.read(), cpu_seconds(os.getpid()))
                     await run_batch(system, workload, payloads, agents, cell)
+                    after = (server_meter.read(), pg_meter.read(), cpu_seconds(os.getpid()))
+                    cell.server_cpu += CpuMeter.spent(before[0], after[0])
+                    cell.pg_cpu += CpuMeter.spent(before[1], after[1])
+                    cell.client_cpu += after[2] - before[2]
                 index += per_round
     return list(cells.values())
 
@@ -667,6 +692,7 @@ def print_tables(cells: list[dict[str, Any]], labels: dict[str, str], out: Any) 
         header = (
             f"{'tool':17} {'system':28} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>8}"
             f"  {'p50 vs floor':>12} {'vs bare':>8} {'vs toolbox':>10}"
+            f"  {'CPU ms/call: server':>19} {'pg':>5} {'client':>6}"
         )
         print(header, file=out)
         print("-" * len(header), file=out)
@@ -691,11 +717,19 @@ def print_tables(cells: list[dict[str, Any]], labels: dict[str, str], out: Any) 
                     continue
                 p50 = r["p50_ms"]
                 errors = f"  ({r['errors']} errors: {r['first_error'][:60]})" if r["errors"] else ""
+                cpu = "".join(
+                    f" {v:{w}.2f}" if v is not None else f" {'-':>{w}}"
+                    for v, w in (
+                        (r.get("server_cpu_ms_per_call"), 20),
+                        (r.get("pg_cpu_ms_per_call"), 5),
+                        (r.get("client_cpu_ms_per_call"), 6),
+                    )
+                )
                 print(
                     f"{shown_tool:17} {label:28} {p50:8.2f} {r['p99_ms']:8.2f} {r['calls_per_s']:8.0f}"
                     f"  {ratio(p50, floor) if name != 'floor' else '':>12}"
                     f" {ratio(p50, bare) if name not in ('floor', 'bare') else '':>8}"
-                    f" {ratio(p50, toolbox) if name not in ('floor', 'toolbox') else '':>10}{errors}",
+                    f" {ratio(p50, toolbox) if name not in ('floor', 'toolbox') else '':>10} {cpu}{errors}",
                     file=out,
                 )
 
@@ -760,7 +794,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run: 60 calls in 2 rounds, 1 start-up rep")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
     p.add_argument(
-        "--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}"
+        "--systems",
+        default=",".join(s for s in SYSTEMS if s != "bizctx-async"),
+        help=f"comma-separated subset of {','.join(SYSTEMS)}",
     )
     p.add_argument("--transports", default="stdio,http", help="stdio, http or both")
     p.add_argument("--agents", default="1,16", help="concurrent agents, e.g. 1,16")
@@ -870,6 +906,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "toolbox": Toolbox,
             "postgres-mcp": PostgresMcp,
             "bizctx": Bizctx,
+            "bizctx-async": BizctxAsyncReads,
         }
         systems = [classes[name](env) for name in SYSTEMS if name in wanted]
         labels = {s.name: s.label for s in systems}
@@ -889,6 +926,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         args.warmup,
                         sql_conn,
                         say,
+                        pg,
                     )
                     for c in measured:
                         cells.append({**c.summary(), "group": transport})
@@ -986,6 +1024,12 @@ def print_report(result: dict[str, Any], out: Any = sys.stdout) -> None:
             file=out,
         )
     print_tables(result["cells"], result["labels"], out)
+    print(
+        "\nCPU ms/call: user + system CPU over the timed calls / calls made, of the system's server"
+        " process(es), of PostgreSQL (all its backends) and of this process (the clients); on 2 cores"
+        " all three share the machine, so p50 follows their sum.",
+        file=out,
+    )
     if result["bizctx_vs_toolbox"]:
         print(f"\nbizctx p50 / Toolbox p50 (target <= {TARGET_VS_TOOLBOX}x):", file=out)
         for v in result["bizctx_vs_toolbox"]:

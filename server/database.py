@@ -270,8 +270,7 @@ class Tx:
 
 
 _BEGIN = QueryRef("governance", "begin_transaction")
-_BEGIN_AGENT_CALL = QueryRef("governance", "begin_agent_call")
-_CHECK_POLICY_VERSION = QueryRef("governance", "check_policy_version")
+_BEGIN_GOVERNED_CALL = QueryRef("governance", "begin_governed_call")
 _COMMIT = QueryRef("governance", "commit_transaction")
 _ROLLBACK = QueryRef("governance", "rollback_transaction")
 _LOGIN_PRIVILEGES = QueryRef("governance", "login_privileges")
@@ -351,12 +350,15 @@ class Database:
         *,
         policy_version: int | None = None,
         statement_timeout_ms: int | None = None,
+        durable: bool = True,
     ) -> AsyncIterator[Tx]:
         """A transaction as role `bizctx_app` with the agent's tenant and scopes set: RLS
         applies, whatever role the pool connects as. `scopes` are the agent's task and
         mem_docs scopes (default the narrowest: `assigned`, `own`); no agent is a person
         (an operator deciding an approval). With `policy_version`, the opening statement
-        also fails (BZ010) unless it is the tenant's current one.
+        also fails (BZ010) unless it is the tenant's current one. `durable=False` commits
+        without waiting for the WAL flush (synchronous_commit off, for this transaction only:
+        a read call's audit row under Settings.read_audit_commit = "async").
 
         BEGIN with the role and settings rides with the handler's first read, and the
         deferred statements (the audit row) go with COMMIT: a call that reads once costs two
@@ -369,11 +371,10 @@ class Database:
             "tasks_scope": scopes.get("tasks", "assigned"),
             "mem_docs_scope": scopes.get("mem_docs", "own"),
             "statement_timeout": str(statement_timeout_ms or self.settings.statement_timeout_ms),
+            "policy_version": policy_version,
+            "synchronous_commit": None if durable else "off",
         }
-        opening: list[tuple[QueryRef | str, dict[str, Any]]] = [(_BEGIN_AGENT_CALL, settings)]
-        if policy_version is not None:
-            opening.append((_CHECK_POLICY_VERSION, {"policy_version": policy_version}))
-        async with self._pipelined(self.pool, *opening) as tx:
+        async with self._pipelined(self.pool, (_BEGIN_GOVERNED_CALL, settings)) as tx:
             yield tx
 
     async def hints_committed(self, hints: str) -> None:
@@ -431,9 +432,12 @@ class Database:
                             yield tx
                             if tx._checks:  # a check that rode ahead must pass before COMMIT
                                 await tx.settle()
+                            last = None
                             for ref, params in tx._deferred:
-                                await tx._send(ref, params)
-                            hints_cur = await tx._send(_LIVE_HINTS, {})
+                                last = await tx._send(ref, params)
+                            if last is None or not self._reads_live_hints(tx._deferred[-1][0]):
+                                last = await tx._send(_LIVE_HINTS, {})
+                            hints_cur = last
                             await tx._send(_COMMIT, {}, prepare=False)
                             committed = True
                         except BaseException:
@@ -450,6 +454,11 @@ class Database:
                     await self.hints_committed(hints)
                 return
         raise Unavailable("The database is unavailable right now; retry in a few seconds.")
+
+    def _reads_live_hints(self, ref: QueryRef | str) -> bool:
+        """Whether a transaction's last statement before COMMIT returns its live-update hints
+        (the audit insert does), so no live_hints statement need follow it."""
+        return self.book[ref].reads_live_hints
 
     @asynccontextmanager
     async def _transaction(
@@ -476,7 +485,10 @@ class Database:
                 except BaseException:
                     await _rollback_quietly(tx)
                     raise
-                done = await tx.script(*tx._deferred, (_LIVE_HINTS, {}), (_COMMIT, {}))
+                closing = list(tx._deferred)
+                if not closing or not self._reads_live_hints(closing[-1][0]):
+                    closing.append((_LIVE_HINTS, {}))
+                done = await tx.script(*closing, (_COMMIT, {}))
                 hints = await _live_hints(done)
                 if hints:
                     await self.hints_committed(hints)
@@ -505,13 +517,15 @@ def hint_chunks(hints: str) -> list[str]:
 
 
 async def _live_hints(cur: psycopg.AsyncClientCursor[Any]) -> str:
-    """The hints the commit script's SELECT read, among its statements' results."""
+    """The hints the commit script read, among its statements' results: the last statement that
+    returned them read them after every write."""
+    hints = ""
     while True:
         if cur.description is not None and cur.description[0].name == "bizctx_live":
             row = await cur.fetchone()
-            return (row or {}).get("bizctx_live") or ""
+            hints = (row or {}).get("bizctx_live") or ""
         if not cur.nextset():
-            return ""
+            return hints
 
 
 def _input_waiting(conn: psycopg.AsyncConnection[Any]) -> bool:

@@ -588,6 +588,7 @@ class Guard:
                     scopes,
                     policy_version=book.version,
                     statement_timeout_ms=budget_ms,
+                    durable=self._durable(target, book),
                 ) as tx:
                     call = Call(
                         agent,
@@ -631,6 +632,18 @@ class Guard:
                     raise
                 log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
         raise AssertionError("unreachable")
+
+    def _durable(self, target: _Target, book: TenantPolicies) -> bool:
+        """Whether the call's commit waits for its WAL to reach disk: always, unless the operator
+        chose async commits for read calls (Settings.read_audit_commit) and this is one, a call
+        that writes nothing of the business's but its audit row: a read-only tool on which no
+        policy could count (a limit's counter must survive a crash), a resource read or a
+        completion."""
+        if self.settings.read_audit_commit != "async":
+            return True
+        if target.kind != "tool":
+            return False
+        return not (target.spec is not None and target.spec.read_only and not book.by_tool.get(target.name))
 
     async def _answer(
         self,

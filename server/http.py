@@ -13,6 +13,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -20,12 +21,14 @@ import psycopg
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.connection import allowed_log_levels
 from mcp.server.context import ServerRequestContext
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import JSONRPCMessage
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.authentication import AuthenticationError
 from starlette.middleware import Middleware
@@ -33,7 +36,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import AppState, build_server
@@ -169,15 +172,108 @@ class SessionEvents(EventStore):
         return stream_id
 
 
+# Whether the request being handled is answered with one JSON body (AgentSessionManager).
+_ANSWER_AS_JSON: ContextVar[bool] = ContextVar("bizctx_answer_as_json", default=False)
+_PROTOCOL_VERSION_HEADER = b"mcp-protocol-version"
+# A request body read to choose its framing; a longer one is left to the SSE default.
+_JUDGED_BODY_BYTES = 256 * 1024
+
+
+def answered_alone(body: bytes, protocol_version: str, write_tools: frozenset[str]) -> bool:
+    """Whether one JSON body answers a request of the stateless protocol (2026-07-28 and later)
+    as its SSE stream would:
+
+    - it can receive no notification before its answer: it is not subscriptions/listen (a
+      stream of notifications), and its `_meta` does not ask for log messages at `warning` or
+      below, the only notifications bizctx sends during a call (its notices,
+      server/notices.py; it sends no progress and no request to the client); the SDK itself
+      drops a log message the request did not ask for;
+    - it changes nothing if its client leaves mid-call: it is not a call of a write tool. The
+      SDK's stream path watches for the client's disconnect and cancels the call, so a write
+      whose client is gone rolls back; its JSON path lets a call run to its end."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(message, dict) or message.get("method") in (None, "subscriptions/listen"):
+        return False
+    params = message.get("params")
+    if not isinstance(params, dict):
+        params = {}
+    if message["method"] == "tools/call" and (
+        not isinstance(params.get("name"), str) or params["name"] in write_tools
+    ):
+        return False
+    meta = params.get("_meta")
+    return "warning" not in allowed_log_levels(protocol_version, meta if isinstance(meta, dict) else None)
+
+
 class AgentSessionManager(StreamableHTTPSessionManager):
     """The SDK's session manager, with a cap on each agent's open sessions (one agent opening
     sessions until the server's limit would lock every other agent out: 503 on initialize),
-    and an event store of its own for each session (SessionEvents)."""
+    an event store of its own for each session (SessionEvents), and the framing of each
+    stateless-protocol answer chosen per request.
 
-    def __init__(self, *args: Any, per_agent: int, keep_events: int, **kwargs: Any) -> None:
+    A POST of the stateless protocol is answered on an SSE stream unless json_response is set;
+    the SDK then holds the answer back briefly and sends one JSON body when no notification
+    came first, but still pays for the stream's machinery (a task group, a stream, a
+    disconnect watcher). A request that one JSON body answers alike (`answered_alone`: no
+    notification can reach it, and it writes nothing) goes the SDK's JSON path instead: the
+    same bytes on the wire, less work. A request that asks for warnings keeps its stream, so
+    the warning notices still arrive before the answer, and so does a write, which its
+    client's disconnect still cancels."""
+
+    def __init__(
+        self, *args: Any, per_agent: int, keep_events: int, write_tools: frozenset[str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.per_agent = per_agent
         self.keep_events = keep_events
+        self.write_tools = write_tools
+        self._limited: Any = self.asgi_app
+        self.asgi_app = self._choose_framing  # type: ignore[assignment]
+
+    @property
+    def json_response(self) -> bool:
+        """The operator's choice (BIZCTX_HTTP_JSON_RESPONSE), or this request's (read by the SDK
+        when it dispatches a stateless-protocol request, in the request's own context)."""
+        return self._json_response or _ANSWER_AS_JSON.get()
+
+    @json_response.setter
+    def json_response(self, value: bool) -> None:
+        self._json_response = value
+
+    async def _choose_framing(self, scope: Scope, receive: Receive, send: Send) -> None:
+        version = next((v for k, v in scope.get("headers", ()) if k == _PROTOCOL_VERSION_HEADER), None)
+        if (
+            self._json_response
+            or scope.get("method") != "POST"
+            or version is None
+            or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
+        ):
+            await self._limited(scope, receive, send)
+            return
+        received: list[Message] = []
+        body = b""
+        complete = False
+        while not complete and len(body) <= _JUDGED_BODY_BYTES:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            complete = not message.get("more_body", False)
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        token = _ANSWER_AS_JSON.set(
+            complete and answered_alone(body, version.decode("latin-1"), self.write_tools)
+        )
+        try:
+            await self._limited(scope, replay, send)
+        finally:
+            _ANSWER_AS_JSON.reset(token)
 
     def _admit_session(self, requestor: Any) -> Any:
         if requestor is not None:
@@ -338,6 +434,7 @@ def build_http_app(state: AppState, *, transport: str, host: str) -> Starlette:
             per_agent=settings.http_sessions_per_agent,
             keep_events=settings.http_resumable_events,
             retry_interval=settings.http_retry_ms,
+            write_tools=frozenset(t.name for t in state.guard.registry.tools.values() if not t.read_only),
         )
         routes.append(Route("/mcp", RequireAgentKey(StreamableHTTPASGIApp(manager), [])))
     else:

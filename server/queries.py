@@ -20,6 +20,7 @@ from .errors import StartupError
 
 # psycopg's named placeholders, and its escaped percent sign.
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+_LIVE_HINTS_COLUMN = re.compile(r"\bAS\s+bizctx_live\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,13 @@ class Query:
     path: Path
     text: str
     params: frozenset[str]
+
+    @property
+    def reads_live_hints(self) -> bool:
+        """Whether the statement returns the transaction's live-update hints (a `bizctx_live`
+        column, as live_hints.sql does): one that is a transaction's last before COMMIT spares
+        the database layer its own live_hints statement."""
+        return _LIVE_HINTS_COLUMN.search(self.text) is not None
 
     def positional_text(self) -> str:
         """The query with `$n` placeholders, as the server parses it (for validation only)."""

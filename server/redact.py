@@ -99,9 +99,16 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+# Leaf types that are JSON as they are (exact types: a str enum or an int subclass still goes
+# through pydantic's conversion).
+_AS_IS = frozenset({str, int, float, bool})
+
+
 def shape(value: Any, hidden: Hidden, within: tuple[BaseModel, ...] = ()) -> Any:
     """`value` as JSON-able data, without the fields `hidden` says to remove, and every decimal
     in its one printed form (money.py); `within` are the models enclosing it, innermost first."""
+    if value is None or type(value) in _AS_IS:  # most leaves: JSON already (and the most calls)
+        return value
     if isinstance(value, BaseModel):
         cls = type(value)
         field_marks = marks(cls)

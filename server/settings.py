@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     calls_per_minute: int = Field(
         default=6000, ge=1, le=1_000_000, description="Each agent's tool calls and resource reads per minute."
     )
+    read_audit_commit: Literal["durable", "async"] = Field(
+        default="durable",
+        description="How a read call's transaction (a read-only tool with no policy on it, a resource "
+        "read, a completion) commits its audit row. durable: it waits for the WAL to reach disk, like "
+        "every write. async: PostgreSQL's synchronous_commit off for those transactions only, so a "
+        "read does not wait for an fsync (0.5-3 ms on small machines); a database crash may then lose "
+        "the audit rows of the last moment's reads (never a write's, and never half a row).",
+    )
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
     embedding_provider: Literal["auto", "local", "openai", "none"] = Field(

@@ -248,3 +248,35 @@ async def test_a_rule_that_only_warns_is_logged_to_the_client_at_its_level(
         assert note.data["rule"] == "sms_daily" and "One SMS a day" in note.data["message"]
     else:
         assert heard == []
+
+
+@pytest.mark.parametrize(("level", "told"), [("warning", True), ("error", False), (None, False)])
+async def test_a_warning_reaches_an_http_client_that_asks_for_it(app, tenant, clients, level, told):
+    """Over streamable HTTP (2026-07-28) a request that cannot be notified is answered on the
+    SDK's JSON path (server/http.py); one that asks for warnings still gets them first."""
+    from mcp.client.streamable_http import streamable_http_client
+    from test_transports import http_client, running
+
+    await warn_rule(app, tenant)
+    heard = []
+
+    async def on_log(params) -> None:
+        heard.append(params)
+
+    options = {"log_level": level} if level else {}
+    async with running(app, "streamable-http") as base:
+        async with (
+            http_client(clients["writer"].key) as http,
+            Client(
+                streamable_http_client(f"{base}/mcp", http_client=http),
+                mode="2026-07-28",
+                logging_callback=on_log,
+                **options,
+            ) as c,
+        ):
+            await two_sms(c, clients["ann"])
+    if told:
+        (note,) = heard
+        assert note.level == "warning" and note.data["rule"] == "sms_daily"
+    else:
+        assert heard == []

@@ -309,3 +309,26 @@ async def test_a_disabled_agents_key_stops_working_on_its_next_http_call(app, ma
                     if reply.status_code == 401:
                         break
                     await anyio.sleep(0.05)
+
+
+def test_only_a_read_that_cannot_be_notified_is_answered_as_json():
+    """A request no notification can reach and that writes nothing takes the SDK's JSON path;
+    a write keeps the stream, whose disconnect watcher cancels it when its client leaves."""
+    from bizctx.server.http import answered_alone
+
+    def body(method: str, meta: dict | None = None, tool: str = "get_client") -> bytes:
+        params = {"name": tool, "arguments": {}, **({"_meta": meta} if meta is not None else {})}
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+
+    modern = "2026-07-28"
+    writes = frozenset({"upsert_client"})
+    level = "io.modelcontextprotocol/logLevel"
+    assert answered_alone(body("tools/call"), modern, writes)
+    assert answered_alone(body("resources/read"), modern, writes)
+    assert answered_alone(body("tools/call", {level: "error"}), modern, writes)
+    assert not answered_alone(body("tools/call", tool="upsert_client"), modern, writes)
+    assert not answered_alone(body("tools/call", {level: "warning"}), modern, writes)
+    assert not answered_alone(body("tools/call", {level: "debug"}), modern, writes)
+    assert not answered_alone(body("subscriptions/listen"), modern, writes)
+    assert not answered_alone(b"not json", modern, writes)
+    assert not answered_alone(b"[1, 2]", modern, writes)
