@@ -163,6 +163,58 @@ async def test_search_filters_by_status_tag_and_segment(writer, connect, sql):
     assert bad["code"] == "invalid_input"
 
 
+async def test_a_filtered_search_finds_a_match_past_the_first_candidates(writer, connect, sql):
+    """Search reads a capped number of candidates per index (0185): a filter must apply before
+    the cap, or a client the filter wants but the cap left out is never found."""
+    sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name)"
+        " SELECT %s, 'Pat', 'Lee' FROM generate_series(1, 120)",
+        (writer.tenant_id,),
+    )
+    last = "ffffffff-ffff-4fff-bfff-ffffffffffff"  # after every other id: the candidates' last
+    sql.execute(
+        "INSERT INTO clients (id, tenant_id, first_name, last_name, status, tags)"
+        " VALUES (%s, %s, 'Old', 'Lee', 'archived', ARRAY['gold'])",
+        (last, writer.tenant_id),
+    )
+    seg = sql.execute(
+        "INSERT INTO client_segments (tenant_id, name) VALUES (%s, 'Weekly cleans') RETURNING id",
+        (writer.tenant_id,),
+    ).fetchone()["id"]
+    sql.execute(
+        "INSERT INTO client_segment_memberships (tenant_id, segment_id, client_id) VALUES (%s, %s, %s)",
+        (writer.tenant_id, seg, last),
+    )
+    async with connect(writer) as c:
+        found = [
+            await ok(c, "search_clients", {"query": "lee", **f})
+            for f in ({"status": "archived"}, {"tag": "gold"}, {"segment": "weekly cleans"})
+        ]
+    for page in found:
+        assert [h["id"] for h in page["clients"]] == [last] and page["next_cursor"] is None
+
+
+async def test_paging_a_search_through_many_equal_scores_reaches_every_match(writer, connect, sql):
+    """121 clients score 1.0 for "lee" (a whole word of each name): paging with next_cursor
+    until it is null returns each once, though the candidates are capped per page."""
+    sql.execute(
+        "INSERT INTO clients (tenant_id, first_name, last_name)"
+        " SELECT %s, 'Pat', 'Lee' FROM generate_series(1, 121)",
+        (writer.tenant_id,),
+    )
+    seen: list[str] = []
+    cursor = None
+    async with connect(writer) as c:
+        for _ in range(20):
+            paging = {"cursor": cursor} if cursor else {}
+            page = await ok(c, "search_clients", {"query": "lee", "limit": 20, **paging})
+            seen += [h["id"] for h in page["clients"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    assert len(seen) == len(set(seen)) == 121
+
+
 async def test_a_redacted_field_is_neither_returned_nor_matched(writer, make_agent, connect):
     async with connect(writer) as c:
         await seed_client(c, first_name="Hidden", email="secret.person@example.com", phone="+1 555 222 3333")

@@ -111,9 +111,11 @@ def test_every_tenant_table_has_forced_rls_and_both_policies(sql):
     # bizctx_search (0165) finds search candidates in clients (its function filters the tenant);
     # bizctx_recall (0180) finds recall's text matches in mem_docs (its function filters the
     # tenant and the caller's scope); the search vocabulary (0185) is bizctx_search's alone (its
-    # triggers keep it, its function filters the tenant).
+    # triggers keep it, its function filters the tenant), and it reads segment memberships for
+    # a search's segment filter (0185).
     narrowing = {
         "clients": {"search_candidates"},
+        "client_segment_memberships": {"search_candidates"},
         "client_search_words": {"search_words"},
         "client_search_word_pairs": {"search_words"},
         "client_search_word_partners": {"search_words"},

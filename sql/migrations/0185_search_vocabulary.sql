@@ -100,9 +100,11 @@ END
 $$;
 
 -- A client's words: what pg_trgm splits a text into (runs of letters and digits), lower-cased,
--- the first 12 of name and company.
+-- the first `most` of name and company (NULL: all). Each is found alone, all of them (the tools
+-- bound a name's and a company's length); the pairs and partners, which grow as the square of
+-- a client's words, come from its first 12.
 -- (No SET clause: PostgreSQL inlines it into the statements that call it only without one.)
-CREATE FUNCTION bizctx_client_words(display_name text, company_name text)
+CREATE FUNCTION bizctx_client_words(display_name text, company_name text, most integer)
     RETURNS SETOF text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -111,49 +113,56 @@ AS $$
         FROM pg_catalog.regexp_split_to_table(
                  pg_catalog.lower(coalesce(display_name, '') || ' ' || coalesce(company_name, '')),
                  '[^[:alnum:]]+') WITH ORDINALITY AS s (w, i)
-        WHERE w <> '' ORDER BY i LIMIT 12) d
+        WHERE w <> '' ORDER BY i LIMIT most) d
 $$;
 
 -- Kept by the database, set-based, whoever writes clients (tools, import, demo, operators):
--- a statement's old rows lose their words, its new live rows gain theirs. The vocabulary only
--- grows (a word nobody uses any more is skipped by the search, which checks its postings).
+-- a statement's old rows lose their words, its new live rows gain theirs (an update that
+-- changed a client's words, its deletion, or its key: an operator's UPDATE of id or tenant_id
+-- is an old row gone and a new one come). The vocabulary only grows (a word nobody uses any
+-- more is skipped by the search, which checks its postings).
 CREATE FUNCTION bizctx_client_words_forget() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
+    -- (Two statements: a DELETE's trigger has no new rows to name.)
     IF TG_OP = 'UPDATE' THEN
-        -- Only rows whose words may have changed.
-        WITH gone AS (
-            SELECT o.tenant_id, o.id, o.display_name, o.company_name
-            FROM old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
-            WHERE o.deleted_at IS NULL
-              AND (n.deleted_at IS NOT NULL OR n.display_name IS DISTINCT FROM o.display_name
-                   OR n.company_name IS DISTINCT FROM o.company_name)
-        ), words AS (
-            DELETE FROM client_search_words w
-            USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) x (word)
-            WHERE w.tenant_id = o.tenant_id AND w.word = x.word AND w.client_id = o.id
-        )
-        DELETE FROM client_search_word_pairs w
-        USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) a (word)
-        CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) b (word)
-        WHERE a.word <> b.word
-          AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
+    WITH gone AS MATERIALIZED (
+        SELECT o.tenant_id, o.id,
+               ARRAY(SELECT bizctx_client_words(o.display_name, o.company_name, NULL) ORDER BY 1) AS words,
+               ARRAY(SELECT bizctx_client_words(o.display_name, o.company_name, 12) ORDER BY 1) AS pairable
+        FROM old_rows o
+        WHERE o.deleted_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM new_rows n
+            WHERE n.tenant_id = o.tenant_id AND n.id = o.id AND n.deleted_at IS NULL
+              AND n.display_name IS NOT DISTINCT FROM o.display_name
+              AND n.company_name IS NOT DISTINCT FROM o.company_name)
+    ), words AS (
+        DELETE FROM client_search_words w
+        USING gone o, unnest(o.words) x (word)
+        WHERE w.tenant_id = o.tenant_id AND w.word = x.word AND w.client_id = o.id
+    )
+    DELETE FROM client_search_word_pairs w
+    USING gone o, unnest(o.pairable) a (word), unnest(o.pairable) b (word)
+    WHERE a.word <> b.word
+      AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
     ELSE
-        WITH gone AS (
-            SELECT o.tenant_id, o.id, o.display_name, o.company_name
-            FROM old_rows o WHERE o.deleted_at IS NULL
-        ), words AS (
-            DELETE FROM client_search_words w
-            USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) x (word)
-            WHERE w.tenant_id = o.tenant_id AND w.word = x.word AND w.client_id = o.id
-        )
-        DELETE FROM client_search_word_pairs w
-        USING gone o CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) a (word)
-        CROSS JOIN LATERAL bizctx_client_words(o.display_name, o.company_name) b (word)
-        WHERE a.word <> b.word
-          AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
+    WITH gone AS MATERIALIZED (
+        SELECT o.tenant_id, o.id,
+               ARRAY(SELECT bizctx_client_words(o.display_name, o.company_name, NULL) ORDER BY 1) AS words,
+               ARRAY(SELECT bizctx_client_words(o.display_name, o.company_name, 12) ORDER BY 1) AS pairable
+        FROM old_rows o
+        WHERE o.deleted_at IS NULL
+    ), words AS (
+        DELETE FROM client_search_words w
+        USING gone o, unnest(o.words) x (word)
+        WHERE w.tenant_id = o.tenant_id AND w.word = x.word AND w.client_id = o.id
+    )
+    DELETE FROM client_search_word_pairs w
+    USING gone o, unnest(o.pairable) a (word), unnest(o.pairable) b (word)
+    WHERE a.word <> b.word
+      AND w.tenant_id = o.tenant_id AND w.word_a = a.word AND w.word_b = b.word AND w.client_id = o.id;
     END IF;
     RETURN NULL;
 END
@@ -164,53 +173,57 @@ CREATE FUNCTION bizctx_client_words_learn() RETURNS trigger
     SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
+    -- (Two statements: an INSERT's trigger has no old rows to name.)
     IF TG_OP = 'UPDATE' THEN
-        WITH learnt AS MATERIALIZED (
-            SELECT n.tenant_id, n.id, array_agg(x.word ORDER BY x.word) AS words
-            FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
-            CROSS JOIN LATERAL bizctx_client_words(n.display_name, n.company_name) x (word)
-            WHERE n.deleted_at IS NULL
-              AND (o.deleted_at IS NOT NULL OR n.display_name IS DISTINCT FROM o.display_name
-                   OR n.company_name IS DISTINCT FROM o.company_name)
-            GROUP BY n.tenant_id, n.id
-        ), vocabulary AS (
-            INSERT INTO client_search_vocabulary (tenant_id, word)
-            SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
-            ON CONFLICT DO NOTHING
-        ), partners AS (
-            INSERT INTO client_search_word_partners (tenant_id, word, partner)
-            SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-            ORDER BY 1, 2, 3
-            ON CONFLICT DO NOTHING
-        ), words AS (
-            INSERT INTO client_search_words (tenant_id, word, client_id)
-            SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
-        )
-        INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-        ORDER BY 1, 2, 3, 4;
+    WITH learnt AS MATERIALIZED (
+        SELECT n.tenant_id, n.id,
+               ARRAY(SELECT bizctx_client_words(n.display_name, n.company_name, NULL) ORDER BY 1) AS words,
+               ARRAY(SELECT bizctx_client_words(n.display_name, n.company_name, 12) ORDER BY 1) AS pairable
+        FROM new_rows n
+        WHERE n.deleted_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM old_rows o
+            WHERE o.tenant_id = n.tenant_id AND o.id = n.id AND o.deleted_at IS NULL
+              AND o.display_name IS NOT DISTINCT FROM n.display_name
+              AND o.company_name IS NOT DISTINCT FROM n.company_name)
+    ), vocabulary AS (
+        INSERT INTO client_search_vocabulary (tenant_id, word)
+        SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+    ), partners AS (
+        INSERT INTO client_search_word_partners (tenant_id, word, partner)
+        SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+    ), words AS (
+        INSERT INTO client_search_words (tenant_id, word, client_id)
+        SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
+    )
+    INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
+    SELECT tenant_id, a, b, id FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b
+    ORDER BY 1, 2, 3, 4;
     ELSE
-        WITH learnt AS MATERIALIZED (
-            SELECT n.tenant_id, n.id, array_agg(x.word ORDER BY x.word) AS words
-            FROM new_rows n CROSS JOIN LATERAL bizctx_client_words(n.display_name, n.company_name) x (word)
-            WHERE n.deleted_at IS NULL
-            GROUP BY n.tenant_id, n.id
-        ), vocabulary AS (
-            INSERT INTO client_search_vocabulary (tenant_id, word)
-            SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
-            ON CONFLICT DO NOTHING
-        ), partners AS (
-            INSERT INTO client_search_word_partners (tenant_id, word, partner)
-            SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-            ORDER BY 1, 2, 3
-            ON CONFLICT DO NOTHING
-        ), words AS (
-            INSERT INTO client_search_words (tenant_id, word, client_id)
-            SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
-        )
-        INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-        SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
-        ORDER BY 1, 2, 3, 4;
+    WITH learnt AS MATERIALIZED (
+        SELECT n.tenant_id, n.id,
+               ARRAY(SELECT bizctx_client_words(n.display_name, n.company_name, NULL) ORDER BY 1) AS words,
+               ARRAY(SELECT bizctx_client_words(n.display_name, n.company_name, 12) ORDER BY 1) AS pairable
+        FROM new_rows n
+        WHERE n.deleted_at IS NULL
+    ), vocabulary AS (
+        INSERT INTO client_search_vocabulary (tenant_id, word)
+        SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+    ), partners AS (
+        INSERT INTO client_search_word_partners (tenant_id, word, partner)
+        SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b
+        ORDER BY 1, 2, 3
+        ON CONFLICT DO NOTHING
+    ), words AS (
+        INSERT INTO client_search_words (tenant_id, word, client_id)
+        SELECT tenant_id, w, id FROM learnt, unnest(words) w ORDER BY 1, 2, 3
+    )
+    INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
+    SELECT tenant_id, a, b, id FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b
+    ORDER BY 1, 2, 3, 4;
     END IF;
     RETURN NULL;
 END
@@ -229,29 +242,30 @@ CREATE TRIGGER client_words_learn_on_insert AFTER INSERT ON clients
 CREATE TRIGGER client_words_learn_on_update AFTER UPDATE ON clients
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION bizctx_client_words_learn();
-ALTER FUNCTION bizctx_client_words(text, text) OWNER TO bizctx_search;
+ALTER FUNCTION bizctx_client_words(text, text, integer) OWNER TO bizctx_search;
 ALTER FUNCTION bizctx_client_words_forget() OWNER TO bizctx_search;
 ALTER FUNCTION bizctx_client_words_learn() OWNER TO bizctx_search;
 REVOKE ALL ON FUNCTION bizctx_client_words_forget(), bizctx_client_words_learn() FROM PUBLIC;
 
 -- The clients already there.
 WITH learnt AS MATERIALIZED (
-    SELECT c.tenant_id, c.id, array_agg(x.word ORDER BY x.word) AS words
-    FROM clients c CROSS JOIN LATERAL bizctx_client_words(c.display_name, c.company_name) x (word)
+    SELECT c.tenant_id, c.id,
+               ARRAY(SELECT bizctx_client_words(c.display_name, c.company_name, NULL) ORDER BY 1) AS words,
+               ARRAY(SELECT bizctx_client_words(c.display_name, c.company_name, 12) ORDER BY 1) AS pairable
+    FROM clients c
     WHERE c.deleted_at IS NULL
-    GROUP BY c.tenant_id, c.id
 ), vocabulary AS (
     INSERT INTO client_search_vocabulary (tenant_id, word)
     SELECT DISTINCT tenant_id, w FROM learnt, unnest(words) w
 ), partners AS (
     INSERT INTO client_search_word_partners (tenant_id, word, partner)
-    SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b
+    SELECT DISTINCT tenant_id, a, b FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b
 ), words AS (
     INSERT INTO client_search_words (tenant_id, word, client_id)
     SELECT tenant_id, w, id FROM learnt, unnest(words) w
 )
 INSERT INTO client_search_word_pairs (tenant_id, word_a, word_b, client_id)
-SELECT tenant_id, a, b, id FROM learnt, unnest(words) a, unnest(words) b WHERE a <> b;
+SELECT tenant_id, a, b, id FROM learnt, unnest(pairable) a, unnest(pairable) b WHERE a <> b;
 
 -- Phone numbers by their digits' start or end (most searches give a whole number or its last
 -- digits): btree ranges, read up to the cap.
@@ -268,9 +282,57 @@ CREATE INDEX clients_mobile_phone_digits_suffix_idx ON clients
     (tenant_id, (reverse(regexp_replace(coalesce(mobile_phone, ''), '\D', '', 'g'))) text_pattern_ops)
     WHERE deleted_at IS NULL AND mobile_phone IS NOT NULL;
 
-CREATE OR REPLACE FUNCTION bizctx_client_candidates(
+-- A search's filters (status, tag, segment) apply in each arm, before its cap: applied after
+-- it, a filtered search would see only the cap's first clients and miss the ones it asks for
+-- (and an empty page would end the paging). bizctx_search reads what they need; the segment is
+-- named by the caller, whose row policies choose the segments' ids (search_clients.sql).
+GRANT SELECT (status, tags) ON clients TO bizctx_search;
+GRANT SELECT (tenant_id, segment_id, client_id) ON client_segment_memberships TO bizctx_search;
+CREATE POLICY search_candidates ON client_segment_memberships FOR SELECT TO bizctx_search USING (true);
+
+CREATE FUNCTION bizctx_client_passes(
+    t uuid, client uuid, want_status text, want_tag text, segments uuid[]
+) RETURNS boolean
+    LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM clients c
+        WHERE c.tenant_id = t AND c.id = client
+          AND (want_status IS NULL OR c.status = want_status)
+          AND (want_tag IS NULL OR c.tags @> ARRAY[want_tag])
+          AND (segments IS NULL OR EXISTS (
+                  SELECT 1 FROM client_segment_memberships m
+                  WHERE m.tenant_id = t AND m.client_id = c.id AND m.segment_id = ANY (segments))))
+$$;
+ALTER FUNCTION bizctx_client_passes(uuid, uuid, text, text, uuid[]) OWNER TO bizctx_search;
+REVOKE ALL ON FUNCTION bizctx_client_passes(uuid, uuid, text, text, uuid[]) FROM PUBLIC;
+
+-- Whether a client's name or company scores below the cursor's score, or at it with an id after
+-- the cursor's: not shown on an earlier page. (The arms' cheap stand-in for search_clients.sql's
+-- score, which ranks what they find.)
+CREATE FUNCTION bizctx_client_below(t uuid, client uuid, q text, top float8, after_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM clients c
+        CROSS JOIN LATERAL (SELECT greatest(
+                   greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)),
+                   coalesce(greatest(similarity(c.company_name, q), word_similarity(q, c.company_name)), 0)
+               )::float8 AS approx) s
+        WHERE c.tenant_id = t AND c.id = client
+          AND (s.approx < top OR s.approx <= top AND (after_id IS NULL OR client > after_id)))
+$$;
+ALTER FUNCTION bizctx_client_below(uuid, uuid, text, float8, uuid) OWNER TO bizctx_search;
+REVOKE ALL ON FUNCTION bizctx_client_below(uuid, uuid, text, float8, uuid) FROM PUBLIC;
+
+-- after_id: the cursor's id. Clients tied at the cursor's score come in id order, so an arm
+-- reads those after it: with more ties than the cap, each page reaches further instead of
+-- reading the same first clients again (and the paging ending where they run out).
+DROP FUNCTION bizctx_client_candidates(text, text, boolean, boolean, float8, float8, integer);
+CREATE FUNCTION bizctx_client_candidates(
     q text, q_digits text, match_email boolean, match_phone boolean, min_score float8,
-    after_score float8, cap integer
+    after_score float8, cap integer, want_status text DEFAULT NULL, want_tag text DEFAULT NULL,
+    segments uuid[] DEFAULT NULL, after_id uuid DEFAULT NULL
 ) RETURNS SETOF uuid
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
@@ -290,6 +352,7 @@ DECLARE
     upper text := q || chr(1114111);
     words text[];
     phones boolean := match_phone AND top >= 0.8 AND coalesce(length(q_digits), 0) >= 3;
+    filtered boolean := want_status IS NOT NULL OR want_tag IS NOT NULL OR segments IS NOT NULL;
 BEGIN
     IF q IS NULL OR q = '' OR t IS NULL THEN
         RETURN;
@@ -330,12 +393,8 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT p.client_id FROM client_search_word_pairs p
             WHERE p.tenant_id = t AND p.word_a = x.word AND p.word_b = y.word
-               AND (top >= 1.0 OR EXISTS (
-                   SELECT 1 FROM clients c
-                   WHERE c.tenant_id = t AND c.id = p.client_id
-                     AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q),
-                                           word_similarity(q, c.company_name)), 0) <= top))
+               AND (after_id IS NULL AND top >= 1.0 OR bizctx_client_below(t, p.client_id, q, top, after_id))
+               AND (NOT filtered OR bizctx_client_passes(t, p.client_id, want_status, want_tag, segments))
             ORDER BY p.client_id LIMIT cap) p
         ORDER BY x.sim + y.sim DESC, p.client_id LIMIT cap
     ), pivot AS (
@@ -351,12 +410,8 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT p.client_id FROM client_search_word_pairs p
             WHERE p.tenant_id = t AND p.word_a = x.word AND p.word_b = b.partner
-               AND (top >= 1.0 OR EXISTS (
-                   SELECT 1 FROM clients c
-                   WHERE c.tenant_id = t AND c.id = p.client_id
-                     AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q),
-                                           word_similarity(q, c.company_name)), 0) <= top))
+               AND (after_id IS NULL AND top >= 1.0 OR bizctx_client_below(t, p.client_id, q, top, after_id))
+               AND (NOT filtered OR bizctx_client_passes(t, p.client_id, want_status, want_tag, segments))
             ORDER BY p.client_id LIMIT cap) p
         WHERE x.n <= 2 AND x.r = 1 AND x.sim >= 0.9
         ORDER BY x.sim + b.sim DESC, p.client_id LIMIT cap
@@ -368,12 +423,8 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT p.client_id FROM client_search_words p
             WHERE p.tenant_id = t AND p.word = x.word
-               AND (top >= 1.0 OR EXISTS (
-                   SELECT 1 FROM clients c
-                   WHERE c.tenant_id = t AND c.id = p.client_id
-                     AND greatest(similarity(c.display_name, q), word_similarity(q, c.display_name)) <= top
-                     AND coalesce(greatest(similarity(c.company_name, q),
-                                           word_similarity(q, c.company_name)), 0) <= top))
+               AND (after_id IS NULL AND top >= 1.0 OR bizctx_client_below(t, p.client_id, q, top, after_id))
+               AND (NOT filtered OR bizctx_client_passes(t, p.client_id, want_status, want_tag, segments))
             ORDER BY p.client_id LIMIT cap) p
         WHERE x.r <= 4
         ORDER BY x.sim DESC, p.client_id LIMIT cap
@@ -384,12 +435,14 @@ BEGIN
     ), ends AS MATERIALIZED (
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.phone IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
             AND regexp_replace(coalesce(c.phone, ''), '\D', '', 'g') ~>=~ q_digits
             AND regexp_replace(coalesce(c.phone, ''), '\D', '', 'g') ~<~ (q_digits || chr(1114111))
           LIMIT cap)
         UNION
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.phone IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
             AND reverse(regexp_replace(coalesce(c.phone, ''), '\D', '', 'g')) ~>=~ reverse(q_digits)
             AND reverse(regexp_replace(coalesce(c.phone, ''), '\D', '', 'g'))
                 ~<~ (reverse(q_digits) || chr(1114111))
@@ -397,12 +450,14 @@ BEGIN
         UNION
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.mobile_phone IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
             AND regexp_replace(coalesce(c.mobile_phone, ''), '\D', '', 'g') ~>=~ q_digits
             AND regexp_replace(coalesce(c.mobile_phone, ''), '\D', '', 'g') ~<~ (q_digits || chr(1114111))
           LIMIT cap)
         UNION
         (SELECT c.id FROM clients c
           WHERE phones AND c.tenant_id = t AND c.deleted_at IS NULL AND c.mobile_phone IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
             AND reverse(regexp_replace(coalesce(c.mobile_phone, ''), '\D', '', 'g')) ~>=~ reverse(q_digits)
             AND reverse(regexp_replace(coalesce(c.mobile_phone, ''), '\D', '', 'g'))
                 ~<~ (reverse(q_digits) || chr(1114111))
@@ -412,16 +467,19 @@ BEGIN
     UNION
     (SELECT c.id FROM clients c
       WHERE top >= 0.9 AND c.tenant_id = t AND c.deleted_at IS NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
         AND lower(c.display_name) ~>=~ q AND lower(c.display_name) ~<~ upper
       ORDER BY lower(c.display_name) LIMIT cap)
     UNION
     (SELECT c.id FROM clients c
       WHERE top >= 0.9 AND c.tenant_id = t AND c.deleted_at IS NULL AND c.company_name IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
         AND lower(c.company_name) ~>=~ q AND lower(c.company_name) ~<~ upper
       ORDER BY lower(c.company_name) LIMIT cap)
     UNION
     (SELECT c.id FROM clients c
       WHERE match_email AND top >= 0.9 AND c.tenant_id = t AND c.deleted_at IS NULL AND c.email IS NOT NULL
+            AND (NOT filtered OR bizctx_client_passes(t, c.id, want_status, want_tag, segments))
         AND c.email ~>=~ q AND c.email ~<~ upper
       ORDER BY c.email LIMIT cap)
     UNION
@@ -441,6 +499,11 @@ BEGIN
       LIMIT cap);
 END
 $$;
+
+ALTER FUNCTION bizctx_client_candidates(text, text, boolean, boolean, float8, float8, integer, text, text, uuid[], uuid)
+    OWNER TO bizctx_search;
+REVOKE ALL ON FUNCTION bizctx_client_candidates(text, text, boolean, boolean, float8, float8, integer, text, text, uuid[], uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bizctx_client_candidates(text, text, boolean, boolean, float8, float8, integer, text, text, uuid[], uuid) TO bizctx_app;
 
 -- The vocabulary replaces the nearest-by-trigram arms of 0175; their indexes cost every write.
 DROP INDEX clients_name_knn_idx, clients_company_knn_idx, clients_email_knn_idx;

@@ -1,25 +1,30 @@
 -- Live clients matching a fuzzy query (name, company, and email/phone unless redacted for
 -- the caller), ranked by score then id, one keyset page. Ranks only the candidates the
--- tenant-first indexes find (bizctx_client_candidates, migrations 0165 and 0175): per index, the
--- nearest 50 (or a page, if larger) below the cursor's score, read here as the caller, under its
--- row policies. Without a query, browse_clients.sql.
+-- tenant-first indexes find (bizctx_client_candidates, migrations 0165, 0175 and 0185): per
+-- index, 50 (or a page, if larger) past the cursor that pass the filters, read here as the
+-- caller, under its row policies (the filters are applied here again, as the caller). Without
+-- a query, browse_clients.sql.
 WITH params AS (
     SELECT lower(btrim(%(query)s::text)) AS q,
-           nullif(regexp_replace(coalesce(%(query)s::text, ''), '\D', '', 'g'), '') AS q_digits
+           nullif(regexp_replace(coalesce(%(query)s::text, ''), '\D', '', 'g'), '') AS q_digits,
+           -- The segments of that name the caller may see: the candidates' arms filter by them.
+           CASE WHEN %(segment)s::text IS NOT NULL THEN ARRAY(
+               SELECT s.id FROM client_segments s
+               WHERE s.tenant_id = bizctx_tenant() AND lower(s.name) = lower(%(segment)s)) END AS segments
 ),
 scored AS MATERIALIZED (
     SELECT c.*,
            CASE WHEN p.q IS NULL OR p.q = '' THEN 1.0::float8
            ELSE greatest(
                CASE WHEN lower(c.display_name) = p.q THEN 1.0
-                    WHEN lower(c.display_name) LIKE p.q || '%%' THEN 0.9
+                    WHEN starts_with(lower(c.display_name), p.q) THEN 0.9
                     ELSE greatest(similarity(c.display_name, p.q), word_similarity(p.q, c.display_name)) END,
                CASE WHEN lower(c.company_name) = p.q THEN 1.0
-                    WHEN lower(c.company_name) LIKE p.q || '%%' THEN 0.9
+                    WHEN starts_with(lower(c.company_name), p.q) THEN 0.9
                     ELSE coalesce(greatest(similarity(c.company_name, p.q), word_similarity(p.q, c.company_name)), 0) END,
                CASE WHEN NOT %(match_email)s OR c.email IS NULL THEN 0
                     WHEN c.email = p.q THEN 1.0
-                    WHEN c.email LIKE p.q || '%%' THEN 0.9
+                    WHEN starts_with(c.email, p.q) THEN 0.9
                     ELSE similarity(c.email, p.q) END,
                CASE WHEN NOT %(match_phone)s OR p.q_digits IS NULL OR length(p.q_digits) < 3 THEN 0
                     WHEN regexp_replace(coalesce(c.phone, ''), '\D', '', 'g') = p.q_digits
@@ -32,7 +37,8 @@ scored AS MATERIALIZED (
     FROM params p
     CROSS JOIN LATERAL bizctx_client_candidates(p.q, p.q_digits, %(match_email)s, %(match_phone)s,
                                                 %(min_score)s, %(after_score)s::float8,
-                                                greatest(%(limit)s::int, 50)) AS k(id)
+                                                greatest(%(limit)s::int, 50), %(status)s::text,
+                                                %(tag)s::text, p.segments, %(after_id)s::uuid) AS k(id)
     JOIN clients c ON c.tenant_id = bizctx_tenant() AND c.id = k.id
     WHERE c.tenant_id = bizctx_tenant()
       AND c.deleted_at IS NULL
