@@ -31,6 +31,12 @@
 -- scores were the same in the first ten places for 59 (0175: 68), and 84% of the page's
 -- clients were the same (0175: 72%; among equal scores both pick some, not the lowest ids).
 --
+-- A cap is only sound if what it leaves out is not what the call asked for: a search's filters
+-- (status, tag, segment) apply in each arm before its cap, and an arm reads the clients tied at
+-- the cursor's score after the cursor's id (ties rank by id), so paging with next_cursor until
+-- it is null reaches every match (tests/test_clients.py: a filtered match past the first 120,
+-- and 121 equal scores paged through).
+
 -- Kept by the database: statement-level triggers on clients (set-based, through transition
 -- tables) forget a statement's old rows' words and learn its new live rows', whoever writes
 -- (tools, import, demo, operators); soft-deleted clients have none. The vocabulary and the
