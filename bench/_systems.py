@@ -330,7 +330,7 @@ class Bizctx(McpSystem):
             [*bizctx_command(), "serve", "--transport", "streamable-http", "--port", str(port)],
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=self.env.log("bizctx-http"),
+            stdout=self.env.log(f"{self.name}-http"),
             stderr=subprocess.STDOUT,
         )
 
@@ -350,16 +350,6 @@ class BizctxAsyncReads(Bizctx):
 
     def base_env(self) -> dict[str, str]:
         return {**super().base_env(), "BIZCTX_READ_AUDIT_COMMIT": "async"}
-
-    def server_process(self, port: int) -> subprocess.Popen[bytes]:
-        env = {**self.base_env(), "BIZCTX_POOL_MAX_SIZE": "16"}
-        return subprocess.Popen(
-            [*bizctx_command(), "serve", "--transport", "streamable-http", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.env.log("bizctx-async-http"),
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _tools_spec(env: Env) -> list[dict[str, str]]:
