@@ -5,6 +5,9 @@ make one call of a workload on session k:
 - governed: the same statement through bizctx's own database layer, in its call framing
   (pool, BEGIN with role/tenant/agent, the audit row committed with it), no MCP;
 - bare: bench/bare_server.py, the same `mcp` SDK's low-level Server, the same SQL, no governance;
+- bare-schemas: the bare server with bizctx's inputSchema and outputSchema and result shape;
+- bare-contract: the bare server paying only what the contract asks of every call (bizctx's
+  schemas, the RLS role and settings, the audit row in the call's transaction), in one round trip;
 - bizctx: `bizctx serve`, the governed call (guard, RLS, redaction, audit);
 - toolbox: MCP Toolbox for Databases, a `postgres-sql` tool per statement;
 - postgres-mcp: its `execute_sql` tool, the statement with its parameters bound client-side.
@@ -396,6 +399,62 @@ class Bare(McpSystem):
 
     def arguments(self, workload: Workload, call: Call) -> tuple[str, dict[str, Any]]:
         return workload.tool, wire(call.params)
+
+
+class BareSchemas(Bare):
+    """The bare server publishing bizctx's inputSchema and outputSchema and answering its
+    shape (bare_server.py --schemas): what the schemas alone cost the client, which validates
+    every result against them."""
+
+    name = "bare-schemas"
+    label = "bare + bizctx's schemas"
+
+    def supports(self, tool: str) -> str | None:
+        # Only tools whose bizctx result is their statement's one row.
+        return super().supports(tool) if tool == "get_client" else "only get_client"
+
+    def extra(self, agent: int) -> list[str]:
+        return ["--schemas"]
+
+    def command_for(self, agent: int) -> list[str]:
+        return [*self.command(), *self.extra(agent)]
+
+    def stdio_params(self, k: int) -> StdioServerParameters:
+        command, *args = self.command_for(k)
+        return StdioServerParameters(
+            command=command, args=args, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _pythonpath()}
+        )
+
+    def server_process(self, port: int) -> subprocess.Popen[bytes]:
+        # One process serves every session (as agent 0, for the contract's settings).
+        return subprocess.Popen(
+            [*self.command_for(0), "--port", str(port), "--pool-size", "16"],
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            stdin=subprocess.DEVNULL,
+            stdout=self.env.log(f"{self.name}-http"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def arguments(self, workload: Workload, call: Call) -> tuple[str, dict[str, Any]]:
+        return workload.tool, call.args
+
+
+class BareContract(BareSchemas):
+    """The bare server paying only what DESIGN.md's contract asks of every call (bare_server.py
+    --contract): bizctx's schemas, and its role and settings and audit row in the call's
+    transaction, in one round trip, with no governance in Python: the floor under issue 19's
+    part 5."""
+
+    name = "bare-contract"
+    label = "bare + contract's minimum"
+
+    def command(self) -> list[str]:
+        command = super().command()
+        command[command.index("--dsn") + 1] = self.env.owner_dsn  # it switches to bizctx_app
+        return command
+
+    def extra(self, agent: int) -> list[str]:
+        return ["--contract", f"{self.env.tenant_id}:{self.env.agent_ids[agent]}"]
 
 
 def _pythonpath() -> str:

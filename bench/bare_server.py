@@ -6,6 +6,18 @@ switch and no input models. It is the yardstick for what bizctx's governance cos
     python bench/bare_server.py --dsn DSN --tools TOOLS.json --port 8123     # streamable HTTP
     python bench/bare_server.py ... --port 8123 --high-level                 # MCPServer, stateless, JSON
 
+Two options keep it ungoverned but pay what DESIGN.md's contract itself asks of every call, as
+cheaply as it can be paid, to measure the floor under issue 19's part 5. Only for tools whose
+bizctx result is their statement's one row (get_client):
+
+--schemas        the tools publish bizctx's own inputSchema and outputSchema (which the client
+                 validates each result against) and answer bizctx's shape, the row itself.
+--contract T:A   also: each call runs as `bizctx_app` with agent A's settings in tenant T
+                 (bizctx's own opening statement, so RLS applies), writes bizctx's audit row in
+                 the same transaction and commits, all in ONE round trip (bizctx needs two: its
+                 audit row says how the call ended). No guard, no input models, no redaction, no
+                 policies.
+
 --high-level serves the same statements from the SDK's high-level `MCPServer` (a typed function
 per tool, its parameters the query's), streamable HTTP stateless with JSON responses: the
 ungoverned Python peer issue 19 measures HTTP throughput against.
@@ -19,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,29 +59,138 @@ def _pool(dsn: str, pool_size: int) -> AsyncConnectionPool:
     )
 
 
-def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server[Any], AsyncConnectionPool]:
-    book = QueryBook.load()
-    texts = {t["name"]: book[t["query"]].text for t in tools}
-    pool = _pool(dsn, pool_size)
-    listed = [
-        types.Tool(
-            name=t["name"],
-            description=f"Runs sql/queries/{t['query'].replace('.', '/')}.sql",
-            input_schema={"type": "object", "additionalProperties": True},
-        )
-        for t in tools
-    ]
-
+def _lister(listed: list[types.Tool]) -> Any:
     async def on_list_tools(ctx, params):
         return types.ListToolsResult(tools=listed)
 
+    return on_list_tools
+
+
+def _bizctx_specs(tools: list[dict[str, str]]) -> list[Any]:
+    from bizctx.server.app import load_domains
+    from bizctx.server.registry import Registry
+
+    registry = Registry(load_domains())
+    return [registry.tools[t["name"]] for t in tools]
+
+
+def _bizctx_models(tools: list[dict[str, str]]) -> dict[str, Any]:
+    """bizctx's output model of each tool."""
+    return {spec.name: spec.output_model for spec in _bizctx_specs(tools)}
+
+
+def _bizctx_tools(tools: list[dict[str, str]]) -> list[types.Tool]:
+    """bizctx's own listing of these tools: the same inputSchema and outputSchema."""
+    from bizctx.server.schemas import output_schema
+
+    listed = []
+    for spec in _bizctx_specs(tools):
+        listed.append(
+            types.Tool(
+                name=spec.name,
+                description=spec.description,
+                input_schema=spec.input_schema(),
+                output_schema=output_schema(spec.output_model),
+            )
+        )
+    return listed
+
+
+def _in_contract(pool: AsyncConnectionPool, book: QueryBook, who: tuple[str, str], transport: str) -> Any:
+    """Runs a statement paying the contract's minimum (see the module's doc): BEGIN, bizctx's
+    opening statement, the statement, bizctx's audit row and COMMIT, in one pipeline sync."""
+    from psycopg.types.json import Jsonb
+
+    tenant_id, agent_id = who
+    begin, opening, audit, commit = (
+        book[q].text
+        for q in (
+            "governance.begin_transaction",
+            "governance.begin_governed_call",
+            "governance.insert_audit_log",
+            "governance.commit_transaction",
+        )
+    )
+    settings = {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "tasks_scope": "assigned",
+        "mem_docs_scope": "own",
+        "statement_timeout": "30000",
+        "policy_version": None,
+        "synchronous_commit": None,
+    }
+
+    async def run(name: str, text: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        row = {
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "request_id": uuid.uuid4().hex,
+            "transport": transport,
+            "kind": "tool",
+            "name": name,
+            "entity_type": None,
+            "entity_id": None,
+            "outcome": "ok",
+            "error_code": None,
+            "duration_ms": 0,
+            "arguments": Jsonb(arguments),
+            "replayed": False,
+            "approval_task_id": None,
+            "rule": None,
+        }
+        async with pool.connection() as conn, conn.pipeline():
+            await conn.execute(begin, prepare=False)
+            await conn.execute(opening, settings, prepare=True)
+            cur = await conn.execute(text, arguments, prepare=True)  # type: ignore[arg-type]
+            await conn.execute(audit, row, prepare=True)
+            await conn.execute(commit, prepare=False)
+        return await cur.fetchall()
+
+    return run
+
+
+def _plain(pool: AsyncConnectionPool) -> Any:
+    """Runs a statement alone, in autocommit."""
+
+    async def run(name: str, text: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        async with pool.connection() as conn:
+            cur = await conn.execute(text, arguments, prepare=True)  # type: ignore[arg-type]
+            return await cur.fetchall() if cur.description else []
+
+    return run
+
+
+def build(
+    dsn: str,
+    tools: list[dict[str, str]],
+    pool_size: int,
+    *,
+    schemas: bool = False,
+    contract: tuple[str, str] | None = None,
+    transport: str = "stdio",
+) -> tuple[Server[Any], AsyncConnectionPool]:
+    book = QueryBook.load()
+    texts = {t["name"]: book[t["query"]].text for t in tools}
+    pool = _pool(dsn, pool_size)
+    if schemas or contract:
+        listed = _bizctx_tools(tools)
+    else:
+        listed = [
+            types.Tool(
+                name=t["name"],
+                description=f"Runs sql/queries/{t['query'].replace('.', '/')}.sql",
+                input_schema={"type": "object", "additionalProperties": True},
+            )
+            for t in tools
+        ]
+    run = _in_contract(pool, book, contract, transport) if contract else _plain(pool)
+
     async def on_call_tool(ctx, params):
         try:
-            text = texts[params.name]
-            async with pool.connection() as conn:
-                cur = await conn.execute(text, params.arguments or {}, prepare=True)  # type: ignore[arg-type]
-                rows = await cur.fetchall() if cur.description else []
-            data = {"rows": _jsonable(rows)}
+            rows = await run(params.name, texts[params.name], params.arguments or {})
+            # bizctx's shape (the one row) where its outputSchema is published.
+            data = (_jsonable(rows[0]) if rows else {}) if schemas or contract else {"rows": _jsonable(rows)}
             return types.CallToolResult(
                 content=[types.TextContent(text=json.dumps(data, separators=(",", ":")))],
                 structured_content=data,
@@ -76,14 +198,21 @@ def build(dsn: str, tools: list[dict[str, str]], pool_size: int) -> tuple[Server
         except Exception as exc:  # the low-level server would send str(exc) as a protocol error
             return types.CallToolResult(content=[types.TextContent(text=f"error: {exc}")], is_error=True)
 
-    server = Server("bare", version="0", on_list_tools=on_list_tools, on_call_tool=on_call_tool)
+    server = Server("bare", version="0", on_list_tools=_lister(listed), on_call_tool=on_call_tool)
     return server, pool
 
 
 def build_high_level(
-    dsn: str, tools: list[dict[str, str]], pool_size: int
+    dsn: str,
+    tools: list[dict[str, str]],
+    pool_size: int,
+    *,
+    schemas: bool = False,
+    contract: tuple[str, str] | None = None,
 ) -> tuple[Any, AsyncConnectionPool]:
-    """The same statements as typed MCPServer tools: one keyword parameter per named parameter."""
+    """The same statements as typed MCPServer tools: one keyword parameter per named parameter.
+    With --schemas or --contract, a tool returns bizctx's output model (the MCPServer then
+    publishes its schema and checks each result against it, as a typed peer's tool does)."""
     import inspect
     import re
 
@@ -92,29 +221,31 @@ def build_high_level(
     book = QueryBook.load()
     pool = _pool(dsn, pool_size)
     server = MCPServer("bare-high-level")
+    statement = _in_contract(pool, book, contract, "streamable-http") if contract else _plain(pool)
+    models = _bizctx_models(tools) if schemas or contract else {}
     for t in tools:
         text = book[t["query"]].text
         names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", text)))
+        model = models.get(t["name"])
 
-        def make(text: str, names: list[str]) -> Any:
-            async def run(**params: Any) -> dict[str, Any]:
-                async with pool.connection() as conn:
-                    cur = await conn.execute(text, params, prepare=True)  # type: ignore[arg-type]
-                    rows = await cur.fetchall() if cur.description else []
-                return {"rows": _jsonable(rows)}
+        def make(name: str, text: str, names: list[str], model: Any) -> Any:
+            async def run(**params: Any) -> Any:
+                rows = await statement(name, text, params)
+                return model(**rows[0]) if model is not None else {"rows": _jsonable(rows)}
 
+            returns = model if model is not None else dict[str, Any]
             run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
                 [
                     inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
                     for n in names
                 ],
-                return_annotation=dict[str, Any],
+                return_annotation=returns,
             )
-            run.__annotations__ = {**{n: Any for n in names}, "return": dict[str, Any]}
+            run.__annotations__ = {**{n: Any for n in names}, "return": returns}
             return run
 
         server.tool(name=t["name"], description=f"Runs sql/queries/{t['query'].replace('.', '/')}.sql")(
-            make(text, names)
+            make(t["name"], text, names, model)
         )
     return server, pool
 
@@ -161,6 +292,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT (default: stdio)")
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument(
+        "--schemas", action="store_true", help="bizctx's schemas and result shape (see above)"
+    )
+    parser.add_argument(
+        "--contract", metavar="TENANT:AGENT", help="pay the contract's minimum per call (see above)"
+    )
+    parser.add_argument(
         "--high-level",
         action="store_true",
         help="MCPServer, stateless HTTP with JSON responses (needs --port)",
@@ -169,10 +306,25 @@ def main() -> int:
     with open(args.tools, encoding="utf-8") as f:
         tools = json.load(f)
     if args.high_level:
-        high, pool = build_high_level(args.dsn, tools, args.pool_size)
+        high, pool = build_high_level(
+            args.dsn,
+            tools,
+            args.pool_size,
+            schemas=args.schemas,
+            contract=tuple(args.contract.split(":")) if args.contract else None,  # type: ignore[arg-type]
+        )
         anyio.run(serve_high_level_http, high, pool, args.port)
         return 0
-    server, pool = build(args.dsn, tools, args.pool_size)
+    contract = tuple(args.contract.split(":")) if args.contract else None
+    transport = "streamable-http" if args.port else "stdio"
+    server, pool = build(
+        args.dsn,
+        tools,
+        args.pool_size,
+        schemas=args.schemas,
+        contract=contract,  # type: ignore[arg-type]
+        transport=transport,
+    )
     if args.port:
         anyio.run(serve_http, server, pool, args.port)
     else:

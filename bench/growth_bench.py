@@ -220,7 +220,6 @@ async def measured_agent(app: Any, dsn: str, args: argparse.Namespace) -> Princi
     return reader
 
 
-
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     migrations.migrate(dsn)
     if args.explain:

@@ -18,6 +18,11 @@ Systems (every server process started once, its client processes kept open acros
   bare-mcpserver    bench/bare_server.py --high-level: the SDK's high-level MCPServer, the same
                     SQL, no governance, stateless streamable HTTP with JSON responses (the
                     baseline of issue 19's target)
+  bare-mcpserver-contract
+                    the same paying only what DESIGN.md's contract asks of every call
+                    (bare_server.py --contract: bizctx's output model, role and settings, and
+                    audit row in the call's transaction, in one round trip): the floor under
+                    the target
   bare-lowlevel     bench/bare_server.py: the low-level Server, default streamable HTTP
   postgres-mcp      postgres-mcp 0.3.0 over SSE (it has no streamable HTTP), its execute_sql
 
@@ -309,6 +314,8 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
         str(tools_file),
     ]
     bare_env = {**os.environ, "PYTHONPATH": _pythonpath()}
+    # The contract's minimum (bare_server.py --contract) switches to bizctx_app: the owner's DSN.
+    bare_contract = [*bare[:3], setup.env.owner_dsn, *bare[4:]]
     made: dict[str, Server] = {
         "bizctx": bizctx_server(setup, "bizctx", "bizctx (stateful default)"),
         "bizctx-stateless": bizctx_server(
@@ -328,6 +335,22 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
             "bare-mcpserver",
             "bare MCPServer (stateless, JSON)",
             [*bare, "--port", "{port}", "--pool-size", "16", "--high-level"],
+            bare_env,
+            calls=setup.calls["bare"],
+        ),
+        "bare-mcpserver-contract": Server(
+            "bare-mcpserver-contract",
+            "bare MCPServer + contract's minimum",
+            [
+                *bare_contract,
+                "--port",
+                "{port}",
+                "--pool-size",
+                "16",
+                "--high-level",
+                "--contract",
+                f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}",
+            ],
             bare_env,
             calls=setup.calls["bare"],
         ),

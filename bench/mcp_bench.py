@@ -61,6 +61,8 @@ from _pg import ThrowawayPostgres
 from _systems import (
     BENCH_DIR,
     Bare,
+    BareContract,
+    BareSchemas,
     Bizctx,
     BizctxAsyncReads,
     Env,
@@ -74,7 +76,17 @@ from _systems import (
 from _workloads import AGENT_ACCESS, AGENT_CAPABILITIES, TENANT, Workload, load_fixtures, workloads
 
 TOOLS = ("get_client", "search_clients", "book_appointment", "claim_next_task", "recall")
-SYSTEMS = ("floor", "governed", "bare", "toolbox", "postgres-mcp", "bizctx", "bizctx-async")
+SYSTEMS = (
+    "floor",
+    "governed",
+    "bare",
+    "bare-schemas",
+    "bare-contract",
+    "toolbox",
+    "postgres-mcp",
+    "bizctx",
+    "bizctx-async",
+)
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -903,6 +915,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "floor": Floor,
             "governed": Governed,
             "bare": Bare,
+            "bare-schemas": BareSchemas,
+            "bare-contract": BareContract,
             "toolbox": Toolbox,
             "postgres-mcp": PostgresMcp,
             "bizctx": Bizctx,
