@@ -6,7 +6,9 @@ behind a load balancer, interleaved fixed-time rounds, with the CPU each process
     python bench/replica_bench.py --quick          # 1 round x 5 s, demo data only
 
 It needs HAProxy on PATH (Debian: `apt-get install haproxy`; not installed silently), balancing
-round-robin per connection in HTTP mode; every agent's session keeps its own connection.
+round-robin in HTTP mode, which HAProxy decides per request: one agent's session, on its one
+connection, is answered by both replicas (the report counts, from the replicas' logs, the
+agents whose calls each replica answered).
 Cells:
 
   1 process           one stateless server, the clients straight at it (the baseline)
@@ -159,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             total = sum(x["calls"] for x in cell.rounds) or 1
             row["proxy_cpu_ms_per_call"] = round(sum(x["proxy_cpu_s"] for x in cell.rounds) * 1000 / total, 3)
             rows.append(row)
-        report(rows, args)
+        served = {s.name: calls_by_agent(setup.root / "logs" / f"{s.name}.log") for s in (a, b)}
+        report(rows, args, served)
         if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=2))
+            Path(args.json).write_text(json.dumps({"cells": rows, "served_by_replica": served}, indent=2))
     finally:
         for c in cells:
             c.loaders.close()
@@ -173,7 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def calls_by_agent(log: Path) -> dict[str, int]:
+    """The tool calls a server answered, per agent, from its log (a JSON line per call)."""
+    counts: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") == "bizctx.guard" and str(entry.get("msg", "")).startswith("tool "):
+            counts[entry.get("agent", "?")] = counts.get(entry.get("agent", "?"), 0) + 1
+    return counts
+
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace, served: dict[str, dict[str, int]]) -> None:
     base = rows[0]["calls_per_s"]
     print(
         f"\n== get_client, {args.agents} agents over {args.processes} client processes, stateless streamable "
@@ -189,7 +205,26 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['server_cpu_ms_per_call']:15.2f} {r['pg_cpu_ms_per_call']:11.2f} "
             f"{r['proxy_cpu_ms_per_call']:14.2f} {r['client_cpu_ms_per_call']:15.2f}  {r['errors']}"
         )
-    two = rows[-1]
+    proxied, two = rows[1], rows[-1]
+    # DESIGN.md's "Scale on this machine": on 2 cores, what must hold is CPU per call flat from 1
+    # to 2 replicas (both behind the proxy: the same path) and no error when an agent's calls
+    # cross replicas.
+    print(
+        f"  CPU per call, 2 processes against 1 behind the proxy: server {two['server_cpu_ms_per_call']:.2f} "
+        f"against {proxied['server_cpu_ms_per_call']:.2f} ms "
+        f"({two['server_cpu_ms_per_call'] / proxied['server_cpu_ms_per_call']:.2f}x), PostgreSQL "
+        f"{two['pg_cpu_ms_per_call']:.2f} against {proxied['pg_cpu_ms_per_call']:.2f} ms "
+        f"({two['pg_cpu_ms_per_call'] / proxied['pg_cpu_ms_per_call']:.2f}x); errors in the 2-process cell: "
+        f"{two['errors']}"
+    )
+    agents = set().union(*(set(c) for c in served.values()))
+    both = [g for g in agents if all(c.get(g, 0) for c in served.values())]
+    print(
+        f"  calls crossing replicas: {len(both)} of {len(agents)} agents had calls answered by both replicas "
+        "on their one connection ("
+        + ", ".join(f"{name}: {sum(c.values())} calls" for name, c in served.items())
+        + ")"
+    )
     cores = 2
     per_call = (
         two["server_cpu_ms_per_call"]
