@@ -8,6 +8,7 @@ make one call of a workload on session k:
 - bare-schemas: the bare server with bizctx's inputSchema and outputSchema and result shape;
 - bare-contract: the bare server paying only what the contract asks of every call (bizctx's
   schemas, the RLS role and settings, the audit row in the call's transaction), in one round trip;
+- bare-contract-async: the same, its commit not waiting for the WAL flush;
 - bizctx: `bizctx serve`, the governed call (guard, RLS, redaction, audit);
 - toolbox: MCP Toolbox for Databases, a `postgres-sql` tool per statement;
 - postgres-mcp: its `execute_sql` tool, the statement with its parameters bound client-side.
@@ -455,6 +456,17 @@ class BareContract(BareSchemas):
 
     def extra(self, agent: int) -> list[str]:
         return ["--contract", f"{self.env.tenant_id}:{self.env.agent_ids[agent]}"]
+
+
+class BareContractAsync(BareContract):
+    """The contract's minimum with commits that do not wait for the WAL flush: the floor for
+    bizctx under BIZCTX_READ_AUDIT_COMMIT=async."""
+
+    name = "bare-contract-async"
+    label = "bare + contract, async commit"
+
+    def extra(self, agent: int) -> list[str]:
+        return [*super().extra(agent), "--async-commit"]
 
 
 def _pythonpath() -> str:

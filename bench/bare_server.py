@@ -16,7 +16,8 @@ bizctx result is their statement's one row (get_client):
                  (bizctx's own opening statement, so RLS applies), writes bizctx's audit row in
                  the same transaction and commits, all in ONE round trip (bizctx needs two: its
                  audit row says how the call ended). No guard, no input models, no redaction, no
-                 policies.
+                 policies. --async-commit: its COMMIT does not wait for the WAL flush, as
+                 bizctx's reads do under BIZCTX_READ_AUDIT_COMMIT=async.
 
 --high-level serves the same statements from the SDK's high-level `MCPServer` (a typed function
 per tool, its parameters the query's), streamable HTTP stateless with JSON responses: the
@@ -96,7 +97,13 @@ def _bizctx_tools(tools: list[dict[str, str]]) -> list[types.Tool]:
     return listed
 
 
-def _in_contract(pool: AsyncConnectionPool, book: QueryBook, who: tuple[str, str], transport: str) -> Any:
+def _in_contract(
+    pool: AsyncConnectionPool,
+    book: QueryBook,
+    who: tuple[str, str],
+    transport: str,
+    async_commit: bool = False,
+) -> Any:
     """Runs a statement paying the contract's minimum (see the module's doc): BEGIN, bizctx's
     opening statement, the statement, bizctx's audit row and COMMIT, in one pipeline sync."""
     from psycopg.types.json import Jsonb
@@ -118,7 +125,7 @@ def _in_contract(pool: AsyncConnectionPool, book: QueryBook, who: tuple[str, str
         "mem_docs_scope": "own",
         "statement_timeout": "30000",
         "policy_version": None,
-        "synchronous_commit": None,
+        "synchronous_commit": "off" if async_commit else None,
     }
 
     async def run(name: str, text: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,6 +176,7 @@ def build(
     schemas: bool = False,
     contract: tuple[str, str] | None = None,
     transport: str = "stdio",
+    async_commit: bool = False,
 ) -> tuple[Server[Any], AsyncConnectionPool]:
     book = QueryBook.load()
     texts = {t["name"]: book[t["query"]].text for t in tools}
@@ -184,7 +192,7 @@ def build(
             )
             for t in tools
         ]
-    run = _in_contract(pool, book, contract, transport) if contract else _plain(pool)
+    run = _in_contract(pool, book, contract, transport, async_commit) if contract else _plain(pool)
 
     async def on_call_tool(ctx, params):
         try:
@@ -209,6 +217,7 @@ def build_high_level(
     *,
     schemas: bool = False,
     contract: tuple[str, str] | None = None,
+    async_commit: bool = False,
 ) -> tuple[Any, AsyncConnectionPool]:
     """The same statements as typed MCPServer tools: one keyword parameter per named parameter.
     With --schemas or --contract, a tool returns bizctx's output model (the MCPServer then
@@ -221,7 +230,9 @@ def build_high_level(
     book = QueryBook.load()
     pool = _pool(dsn, pool_size)
     server = MCPServer("bare-high-level")
-    statement = _in_contract(pool, book, contract, "streamable-http") if contract else _plain(pool)
+    statement = (
+        _in_contract(pool, book, contract, "streamable-http", async_commit) if contract else _plain(pool)
+    )
     models = _bizctx_models(tools) if schemas or contract else {}
     for t in tools:
         text = book[t["query"]].text
@@ -298,6 +309,11 @@ def main() -> int:
         "--contract", metavar="TENANT:AGENT", help="pay the contract's minimum per call (see above)"
     )
     parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="with --contract: commit without waiting for the WAL flush (BIZCTX_READ_AUDIT_COMMIT=async)",
+    )
+    parser.add_argument(
         "--high-level",
         action="store_true",
         help="MCPServer, stateless HTTP with JSON responses (needs --port)",
@@ -312,6 +328,7 @@ def main() -> int:
             args.pool_size,
             schemas=args.schemas,
             contract=tuple(args.contract.split(":")) if args.contract else None,  # type: ignore[arg-type]
+            async_commit=args.async_commit,
         )
         anyio.run(serve_high_level_http, high, pool, args.port)
         return 0
@@ -324,6 +341,7 @@ def main() -> int:
         schemas=args.schemas,
         contract=contract,  # type: ignore[arg-type]
         transport=transport,
+        async_commit=args.async_commit,
     )
     if args.port:
         anyio.run(serve_http, server, pool, args.port)
