@@ -5,7 +5,8 @@ make one call of a workload on session k:
 - governed: the same statement through bizctx's own database layer, in its call framing
   (pool, BEGIN with role/tenant/agent, the audit row committed with it), no MCP;
 - bare: bench/bare_server.py, the same `mcp` SDK's low-level Server, the same SQL, no governance;
-- bare-schemas: the bare server with bizctx's inputSchema and outputSchema and result shape;
+- bare-fast: the bare server over bizctx's own stdio transport (no worker threads);
+- bare-schemas: that, with bizctx's inputSchema and outputSchema and result shape;
 - bare-contract: the bare server paying only what the contract asks of every call (bizctx's
   schemas, the RLS role and settings, the audit row in the call's transaction), in one round trip;
 - bare-contract-async: the same, its commit not waiting for the WAL flush;
@@ -402,10 +403,26 @@ class Bare(McpSystem):
         return workload.tool, wire(call.params)
 
 
+class BareFast(Bare):
+    """The bare server over bizctx's own stdio transport (bare_server.py --fast-stdio): what
+    that transport alone saves (over HTTP, the same as bare)."""
+
+    name = "bare-fast"
+    label = "bare, bizctx's stdio transport"
+
+    def stdio_params(self, k: int) -> StdioServerParameters:
+        command, *args = self.command()
+        return StdioServerParameters(
+            command=command,
+            args=[*args, "--fast-stdio"],
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _pythonpath()},
+        )
+
+
 class BareSchemas(Bare):
     """The bare server publishing bizctx's inputSchema and outputSchema and answering its
-    shape (bare_server.py --schemas): what the schemas alone cost the client, which validates
-    every result against them."""
+    shape (bare_server.py --schemas), over bizctx's own stdio transport as bizctx is (against
+    bare-fast: what the schemas cost the client, which validates every result against them)."""
 
     name = "bare-schemas"
     label = "bare + bizctx's schemas"
@@ -415,7 +432,7 @@ class BareSchemas(Bare):
         return super().supports(tool) if tool == "get_client" else "only get_client"
 
     def extra(self, agent: int) -> list[str]:
-        return ["--schemas"]
+        return ["--schemas", "--fast-stdio"]
 
     def command_for(self, agent: int) -> list[str]:
         return [*self.command(), *self.extra(agent)]
@@ -455,7 +472,7 @@ class BareContract(BareSchemas):
         return command
 
     def extra(self, agent: int) -> list[str]:
-        return ["--contract", f"{self.env.tenant_id}:{self.env.agent_ids[agent]}"]
+        return ["--contract", f"{self.env.tenant_id}:{self.env.agent_ids[agent]}", "--fast-stdio"]
 
 
 class BareContractAsync(BareContract):

@@ -19,6 +19,10 @@ bizctx result is their statement's one row (get_client):
                  policies. --async-commit: its COMMIT does not wait for the WAL flush, as
                  bizctx's reads do under BIZCTX_READ_AUDIT_COMMIT=async.
 
+--fast-stdio serves stdio with bizctx's own transport (server/stdio.py: the pipes on the event
+loop, none of the SDK's worker threads), as bizctx does: the floors use it, so what they cost
+is the contract's alone, not a slower transport's.
+
 --high-level serves the same statements from the SDK's high-level `MCPServer` (a typed function
 per tool, its parameters the query's), streamable HTTP stateless with JSON responses: the
 ungoverned Python peer issue 19 measures HTTP throughput against.
@@ -270,11 +274,14 @@ async def serve_high_level_http(server: Any, pool: AsyncConnectionPool, port: in
         await uvicorn.Server(config).serve()
 
 
-async def serve_stdio(server: Server[Any], pool: AsyncConnectionPool) -> None:
-    from mcp.server.stdio import stdio_server
+async def serve_stdio(server: Server[Any], pool: AsyncConnectionPool, fast: bool = False) -> None:
+    if fast:  # bizctx's own stdio transport: the pipes on the event loop, no worker threads
+        from bizctx.server.stdio import stdio_streams as streams
+    else:
+        from mcp.server.stdio import stdio_server as streams
 
     async with pool:
-        async with stdio_server() as (read_stream, write_stream):
+        async with streams() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
@@ -307,6 +314,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--contract", metavar="TENANT:AGENT", help="pay the contract's minimum per call (see above)"
+    )
+    parser.add_argument(
+        "--fast-stdio",
+        action="store_true",
+        help="serve stdio with bizctx's own transport (no worker threads) instead of the SDK's",
     )
     parser.add_argument(
         "--async-commit",
@@ -346,7 +358,7 @@ def main() -> int:
     if args.port:
         anyio.run(serve_http, server, pool, args.port)
     else:
-        anyio.run(serve_stdio, server, pool)
+        anyio.run(serve_stdio, server, pool, args.fast_stdio)
     return 0
 
 

@@ -23,6 +23,9 @@ Systems (every server process started once, its client processes kept open acros
                     (bare_server.py --contract: bizctx's output model, role and settings, and
                     audit row in the call's transaction, in one round trip): the floor under
                     the target
+  bare-mcpserver-contract-async
+                    the same, its COMMIT not waiting for the WAL flush (the floor under
+                    BIZCTX_READ_AUDIT_COMMIT=async)
   bare-lowlevel     bench/bare_server.py: the low-level Server, default streamable HTTP
   postgres-mcp      postgres-mcp 0.3.0 over SSE (it has no streamable HTTP), its execute_sql
 
@@ -350,6 +353,23 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
                 "--high-level",
                 "--contract",
                 f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}",
+            ],
+            bare_env,
+            calls=setup.calls["bare"],
+        ),
+        "bare-mcpserver-contract-async": Server(
+            "bare-mcpserver-contract-async",
+            "bare MCPServer + contract, async commit",
+            [
+                *bare_contract,
+                "--port",
+                "{port}",
+                "--pool-size",
+                "16",
+                "--high-level",
+                "--contract",
+                f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}",
+                "--async-commit",
             ],
             bare_env,
             calls=setup.calls["bare"],

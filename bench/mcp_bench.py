@@ -63,6 +63,7 @@ from _systems import (
     Bare,
     BareContract,
     BareContractAsync,
+    BareFast,
     BareSchemas,
     Bizctx,
     BizctxAsyncReads,
@@ -81,6 +82,7 @@ SYSTEMS = (
     "floor",
     "governed",
     "bare",
+    "bare-fast",
     "bare-schemas",
     "bare-contract",
     "bare-contract-async",
@@ -90,7 +92,7 @@ SYSTEMS = (
     "bizctx-async",
 )
 # Measured when named in --systems: variants for a closer look at one comparison.
-OPT_IN_SYSTEMS = ("bizctx-async", "bare-schemas", "bare-contract", "bare-contract-async")
+OPT_IN_SYSTEMS = ("bizctx-async", "bare-fast", "bare-schemas", "bare-contract", "bare-contract-async")
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -919,6 +921,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "floor": Floor,
             "governed": Governed,
             "bare": Bare,
+            "bare-fast": BareFast,
             "bare-schemas": BareSchemas,
             "bare-contract": BareContract,
             "bare-contract-async": BareContractAsync,
