@@ -62,6 +62,13 @@ class Taken(Exception):
 Check = Callable[[list[dict[str, Any]]], None]
 
 
+def _has_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
+    """Whether the statement's result has columns to fetch: what `bool(cur.description)` says,
+    without building `description`'s Column objects (one per column, on every call's read)."""
+    result = cur.pgresult
+    return result is not None and result.nfields > 0
+
+
 class Tx:
     """One open transaction; runs named queries with named parameters, nothing else.
 
@@ -124,11 +131,11 @@ class Tx:
     async def _run_checks(self) -> None:
         checks, self._checks = self._checks, []
         for cur, check in checks:
-            check(await cur.fetchall() if cur.description else [])
+            check(await cur.fetchall() if _has_rows(cur) else [])
 
     async def _rows(self, cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
         await self._wait()
-        return await cur.fetchall() if cur.description else []
+        return await cur.fetchall() if _has_rows(cur) else []
 
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
         return await self._rows(await self._send(ref, params))
@@ -150,7 +157,7 @@ class Tx:
         may not depend on an earlier one's result, but it sees its writes."""
         curs = [await self._send(ref, params) for ref, params in steps]
         await self._wait()
-        return [await cur.fetchall() if cur.description else [] for cur in curs]
+        return [await cur.fetchall() if _has_rows(cur) else [] for cur in curs]
 
     async def live_hints(self) -> str:
         """The live-update hints this transaction's writes left so far (migration 0155), for a

@@ -135,6 +135,15 @@ class InFlight:
             turns = self._agents[agent_id] = _Turns(asyncio.Semaphore(self.limit), asyncio.Semaphore(1))
         turns.users += 1
         try:
+            if not costly and not turns.calls.locked():
+                # A turn free now is taken without waiting, so no wait can run out: the common
+                # case skips the timeout's and the exit stack's set-up.
+                await turns.calls.acquire()
+                try:
+                    yield
+                finally:
+                    turns.calls.release()
+                return
             async with contextlib.AsyncExitStack() as held:
                 waiting_for = "calls"
                 try:

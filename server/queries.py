@@ -10,7 +10,7 @@ instead of failing a call at 3 a.m.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -44,13 +44,13 @@ class Query:
     path: Path
     text: str
     params: frozenset[str]
+    # Whether the statement returns the transaction's live-update hints (a `bizctx_live`
+    # column, as live_hints.sql does): one that is a transaction's last before COMMIT spares
+    # the database layer its own live_hints statement. Read once, here: every call asks.
+    reads_live_hints: bool = field(init=False)
 
-    @property
-    def reads_live_hints(self) -> bool:
-        """Whether the statement returns the transaction's live-update hints (a `bizctx_live`
-        column, as live_hints.sql does): one that is a transaction's last before COMMIT spares
-        the database layer its own live_hints statement."""
-        return _LIVE_HINTS_COLUMN.search(self.text) is not None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_live_hints", _LIVE_HINTS_COLUMN.search(self.text) is not None)
 
     def positional_text(self) -> str:
         """The query with `$n` placeholders, as the server parses it (for validation only)."""
