@@ -265,6 +265,8 @@ def workloads(fx: Fixtures) -> dict[str, Workload]:
                     "resource_id": str(cleaner),
                 },
                 {
+                    # The appointment's id is chosen by the caller (bizctx picks it in Python).
+                    "id": uuid.uuid4(),
                     "client_id": cid,
                     "service_id": service["id"],
                     "starts_at": starts_at,
@@ -274,6 +276,7 @@ def workloads(fx: Fixtures) -> dict[str, Workload]:
                     "notes": None,
                     "price": service["price"],
                     "currency": service["currency"],
+                    "series_id": None,
                 },
             )
 
