@@ -318,7 +318,13 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
     ]
     bare_env = {**os.environ, "PYTHONPATH": _pythonpath()}
     # The contract's minimum (bare_server.py --contract) switches to bizctx_app: the owner's DSN.
-    bare_contract = [*bare[:3], setup.env.owner_dsn, *bare[4:]]
+    contract_floor = [
+        *bare[:3],
+        setup.env.owner_dsn,
+        *bare[4:],
+        *("--port", "{port}", "--pool-size", "16", "--high-level"),
+        *("--contract", f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}"),
+    ]
     made: dict[str, Server] = {
         "bizctx": bizctx_server(setup, "bizctx", "bizctx (stateful default)"),
         "bizctx-stateless": bizctx_server(
@@ -344,33 +350,14 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
         "bare-mcpserver-contract": Server(
             "bare-mcpserver-contract",
             "bare MCPServer + contract's minimum",
-            [
-                *bare_contract,
-                "--port",
-                "{port}",
-                "--pool-size",
-                "16",
-                "--high-level",
-                "--contract",
-                f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}",
-            ],
+            contract_floor,
             bare_env,
             calls=setup.calls["bare"],
         ),
         "bare-mcpserver-contract-async": Server(
             "bare-mcpserver-contract-async",
             "bare MCPServer + contract, async commit",
-            [
-                *bare_contract,
-                "--port",
-                "{port}",
-                "--pool-size",
-                "16",
-                "--high-level",
-                "--contract",
-                f"{setup.env.tenant_id}:{setup.env.agent_ids[0]}",
-                "--async-commit",
-            ],
+            [*contract_floor, "--async-commit"],
             bare_env,
             calls=setup.calls["bare"],
         ),
