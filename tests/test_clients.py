@@ -29,6 +29,17 @@ async def seed_client(c, **fields) -> dict:
     return await ok(c, "upsert_client", {"first_name": "Ann", "last_name": "Lee", **fields})
 
 
+def add_to_segment(sql, tenant_id, client_id, name: str) -> None:
+    """A new segment of the tenant, with the client in it."""
+    seg = sql.execute(
+        "INSERT INTO client_segments (tenant_id, name) VALUES (%s, %s) RETURNING id", (tenant_id, name)
+    ).fetchone()["id"]
+    sql.execute(
+        "INSERT INTO client_segment_memberships (tenant_id, segment_id, client_id) VALUES (%s, %s, %s)",
+        (tenant_id, seg, client_id),
+    )
+
+
 # -- upsert_client ------------------------------------------------------------------------------
 
 
@@ -143,14 +154,7 @@ async def test_search_filters_by_status_tag_and_segment(writer, connect, sql):
     async with connect(writer) as c:
         gold = await seed_client(c, first_name="Gold", tags=["gold"])
         await seed_client(c, first_name="Old", status="archived")
-        seg = sql.execute(
-            "INSERT INTO client_segments (tenant_id, name) VALUES (%s, 'Weekly cleans') RETURNING id",
-            (writer.tenant_id,),
-        ).fetchone()["id"]
-        sql.execute(
-            "INSERT INTO client_segment_memberships (tenant_id, segment_id, client_id) VALUES (%s, %s, %s)",
-            (writer.tenant_id, seg, gold["id"]),
-        )
+        add_to_segment(sql, writer.tenant_id, gold["id"], "Weekly cleans")
         tagged = await ok(c, "search_clients", {"tag": "gold"})
         archived = await ok(c, "search_clients", {"status": "archived"})
         segment = await ok(c, "search_clients", {"segment": "weekly cleans"})
@@ -177,14 +181,7 @@ async def test_a_filtered_search_finds_a_match_past_the_first_candidates(writer,
         " VALUES (%s, %s, 'Old', 'Lee', 'archived', ARRAY['gold'])",
         (last, writer.tenant_id),
     )
-    seg = sql.execute(
-        "INSERT INTO client_segments (tenant_id, name) VALUES (%s, 'Weekly cleans') RETURNING id",
-        (writer.tenant_id,),
-    ).fetchone()["id"]
-    sql.execute(
-        "INSERT INTO client_segment_memberships (tenant_id, segment_id, client_id) VALUES (%s, %s, %s)",
-        (writer.tenant_id, seg, last),
-    )
+    add_to_segment(sql, writer.tenant_id, last, "Weekly cleans")
     async with connect(writer) as c:
         found = [
             await ok(c, "search_clients", {"query": "lee", **f})
@@ -270,13 +267,7 @@ async def seed_details(sql, tenant_id, client_id) -> None:
         "VALUES (%s, %s, 'service', '1 Elm St', 'Springfield', 'gate code 4711', true)",
         (tenant_id, client_id),
     )
-    seg = sql.execute(
-        "INSERT INTO client_segments (tenant_id, name) VALUES (%s, 'VIP') RETURNING id", (tenant_id,)
-    ).fetchone()["id"]
-    sql.execute(
-        "INSERT INTO client_segment_memberships (tenant_id, segment_id, client_id) VALUES (%s, %s, %s)",
-        (tenant_id, seg, client_id),
-    )
+    add_to_segment(sql, tenant_id, client_id, "VIP")
 
 
 async def test_get_client_returns_the_whole_profile(writer, connect, sql):
