@@ -218,6 +218,7 @@ async def open_app(
                     LogLevels(),
                 )
             finally:
+                await guard.drain()
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher

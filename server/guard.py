@@ -14,6 +14,7 @@ the caller.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -216,6 +217,8 @@ class Guard:
             settings.calls_in_flight, settings.pool_timeout, settings.costly_reads_at_once
         )
         self._tool_cache: dict[tuple[str, bool], types.Tool] = {}
+        # Read calls answered before their audit row's COMMIT came back (_answer_first).
+        self._committing: set[asyncio.Task[None]] = set()
 
     # -- who may see what ---------------------------------------------------------------
 
@@ -577,35 +580,17 @@ class Guard:
         tenant's policies (with them reloaded)."""
         request_id = entry.request_id
         costly = target.spec.costly if target.spec is not None else None
-        budget_ms = self.settings.costly_read_ms if costly else None
+        budget_ms = self._budget_ms(target)
         book = await self.policies.current(agent.tenant_id)
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
                 scopes = agent.access.scopes()
-                async with self.db.agent_tx(
-                    agent.tenant_id,
-                    agent.id,
-                    scopes,
-                    policy_version=book.version,
-                    statement_timeout_ms=budget_ms,
-                    durable=self._durable(target, book),
-                ) as tx:
-                    call = Call(
-                        agent,
-                        tx,
-                        request_id,
-                        self.settings,
-                        lambda: self.visible_tools(agent),
-                        self.services,
-                        self.approvals,
-                        transport,
-                        lambda: self.policies_for(agent),
-                    )
-                    call.policy_book = book  # the snapshot this transaction checked
-                    answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
-                    entry.duration_ms = (time.perf_counter() - started) * 1000
-                    write_audit(tx, agent.tenant_id, agent.id, entry)
-                return answer
+                once = functools.partial(
+                    self._attempt, agent, transport, target, args, key, digest, hidden, entry, started, book
+                )
+                if self._durable(target, book):
+                    return await once(None)
+                return await self._answer_first(once, agent, entry)
             except Taken as taken:  # the key was used before: nothing of this try was written
                 assert key is not None
                 return await self._replay(
@@ -632,6 +617,102 @@ class Guard:
                     raise
                 log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
         raise AssertionError("unreachable")
+
+    async def _attempt(
+        self,
+        agent: Agent,
+        transport: str,
+        target: _Target,
+        args: BaseModel | None,
+        key: str | None,
+        digest: str,
+        hidden: Hidden,
+        entry: AuditEntry,
+        started: float,
+        book: TenantPolicies,
+        answered: Callable[[Any], None] | None,
+    ) -> Any:
+        """One try of the call's transaction; `answered` (if any) gets the answer before COMMIT."""
+        scopes = agent.access.scopes()
+        async with self.db.agent_tx(
+            agent.tenant_id,
+            agent.id,
+            scopes,
+            policy_version=book.version,
+            statement_timeout_ms=self._budget_ms(target),
+            durable=answered is None,  # answered before its COMMIT: a read under async commits
+        ) as tx:
+            call = Call(
+                agent,
+                tx,
+                entry.request_id,
+                self.settings,
+                lambda: self.visible_tools(agent),
+                self.services,
+                self.approvals,
+                transport,
+                lambda: self.policies_for(agent),
+            )
+            call.policy_book = book  # the snapshot this transaction checked
+            answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
+            entry.duration_ms = (time.perf_counter() - started) * 1000
+            write_audit(tx, agent.tenant_id, agent.id, entry)
+            if answered is not None:
+                answered(answer)
+        return answer
+
+    def _budget_ms(self, target: _Target) -> int | None:
+        """The database time a costly read may take (its statement timeout); None: the usual."""
+        return self.settings.costly_read_ms if target.spec is not None and target.spec.costly else None
+
+    async def _answer_first(
+        self, attempt: Callable[[Callable[[Any], None]], Awaitable[Any]], agent: Agent, entry: AuditEntry
+    ) -> Any:
+        """A read call under read_audit_commit = "async": its answer as soon as it has one, while
+        its transaction sends the audit row and COMMIT on (one round trip the answer does not
+        wait for). An error before the answer is the call's, as always; an error after it (the
+        audit insert or the COMMIT failed) cannot take back what was read, so the row is then
+        written on its own, as a failed call's is. The server waits for these commits before it
+        closes (drain); only a crash loses them, as it may lose any async commit."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        async def run() -> None:
+            try:
+                await attempt(answer.set_result)
+            except BaseException as exc:
+                if not answer.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        answer.cancel()
+                    else:
+                        answer.set_exception(exc)
+                    return
+                if isinstance(exc, asyncio.CancelledError):  # the server is going away undrained
+                    log.error(
+                        "the audit row of an answered read was cut off before its COMMIT",
+                        extra={"request_id": entry.request_id, "audit": entry.__dict__},
+                    )
+                    raise
+                log.warning(
+                    "the audit row of an answered read did not commit (%s); writing it again",
+                    type(exc).__name__,
+                    extra={"request_id": entry.request_id},
+                )
+                await self._audit_after_rollback(agent, entry)
+
+        task = asyncio.create_task(run(), name=f"bizctx-read-{entry.request_id}")
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+        try:
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            if not answer.done():
+                task.cancel()
+            raise
+
+    async def drain(self) -> None:
+        """Wait for the commits of the reads already answered (_answer_first)."""
+        while self._committing:
+            await asyncio.gather(*self._committing, return_exceptions=True)
 
     def _durable(self, target: _Target, book: TenantPolicies) -> bool:
         """Whether the call's commit waits for its WAL to reach disk: always, unless the operator

@@ -44,9 +44,12 @@ class Settings(BaseSettings):
         default="durable",
         description="How a read call's transaction (a read-only tool with no policy on it, a resource "
         "read, a completion) commits its audit row. durable: it waits for the WAL to reach disk, like "
-        "every write. async: PostgreSQL's synchronous_commit off for those transactions only, so a "
-        "read does not wait for an fsync (0.5-3 ms on small machines); a database crash may then lose "
-        "the audit rows of the last moment's reads (never a write's, and never half a row).",
+        "every write. async: PostgreSQL's synchronous_commit off for those transactions only, and the "
+        "read is answered before its COMMIT comes back, so it waits for neither an fsync (0.5-3 ms on "
+        "small machines) nor the COMMIT's round trip; a crash of the database or of the server may then "
+        "lose the audit rows of the last moment's reads (never a write's, and never half a row). A "
+        "commit that fails after the answer has its row written again on its own; the server waits "
+        "for these commits before it stops.",
     )
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
