@@ -218,13 +218,13 @@ async def open_app(
                     LogLevels(),
                 )
             finally:
-                await guard.drain()
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher
                 await guard.refusals.flush(db, everything=True)
                 await live.stop()
                 await directory.stop()
+                await guard.drain()  # reads answered before their COMMIT: the pool is still open
 
 
 def settle_heap() -> None:

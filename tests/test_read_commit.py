@@ -16,6 +16,7 @@ import pytest
 
 from bizctx.ops import policies
 from bizctx.server import guard as guard_module
+from bizctx.server.app import open_app
 from bizctx.server.queries import Query
 from bizctx.server.settings import Settings
 from conftest import audit_rows, err, ok
@@ -158,6 +159,37 @@ async def test_a_read_is_answered_before_its_audit_row_commits(app, make_agent, 
                     sql.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
             finally:
                 sql.execute("SELECT pg_advisory_unlock_all()")
+    assert reads_of(sql, agent) == [("get_client", "ok")]
+
+
+async def test_a_stopping_server_waits_for_the_commits_of_answered_reads(
+    settings, domains, make_agent, sql, monkeypatch
+):
+    agent = await make_agent(caps=CAPS, access=ACCESS)
+    answered, stopped = anyio.Event(), anyio.Event()
+
+    async def serve() -> None:
+        async with open_app(settings, migrate=False, domains=domains) as app:
+            made = await app.guard.call_tool(agent.principal, "upsert_client", {"first_name": "Ann"})
+            client_id = made.structured_content["id"]
+            with after_the_audit_row(app, monkeypatch, f"SELECT pg_advisory_xact_lock({LOCK})"):
+                sql.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
+                got = await app.guard.call_tool(agent.principal, "get_client", {"client_id": client_id})
+                assert got.structured_content["id"] == client_id
+                answered.set()
+        stopped.set()
+
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve)
+                await answered.wait()
+                await anyio.sleep(0.2)
+                assert not stopped.is_set()  # closing waits for the read's COMMIT
+                assert reads_of(sql, agent) == []
+                sql.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+    finally:
+        sql.execute("SELECT pg_advisory_unlock_all()")
     assert reads_of(sql, agent) == [("get_client", "ok")]
 
 
