@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import anyio
 import mcp_types as types
 import psycopg
 from pydantic import BaseModel, ValidationError
@@ -46,7 +47,7 @@ from .errors import (
     RateLimited,
     Unavailable,
 )
-from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog
+from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog, Turn
 from .identity import Agent, AgentDirectory
 from .money import plain, printed
 from .paging import offset_page
@@ -515,11 +516,11 @@ class Guard:
             costly = target.spec is not None and target.spec.costly is not None
             if costly:
                 self.costly_time.check(agent.id)
-            async with self.in_flight.turn(agent.id, costly=costly):
+            async with self.in_flight.turn(agent.id, costly=costly) as turn:
                 ran_from = time.perf_counter()
                 try:
                     answer = await self._transact(
-                        agent, transport, target, args, key, digest, hidden, entry, started
+                        agent, transport, target, args, key, digest, hidden, entry, started, turn
                     )
                 finally:
                     if costly:  # what it took of the database, finished or not
@@ -574,6 +575,7 @@ class Guard:
         hidden: Hidden,
         entry: AuditEntry,
         started: float,
+        turn: Turn,
     ) -> Any:
         """The call's transaction, with its audit row: run again after a deadlock or a
         serialization failure (nothing of it was written), or after another server changed the
@@ -590,7 +592,7 @@ class Guard:
                 )
                 if self._durable(target, book):
                     return await once(None)
-                return await self._answer_first(once, agent, entry)
+                return await self._answer_first(once, agent, entry, turn)
             except Taken as taken:  # the key was used before: nothing of this try was written
                 assert key is not None
                 return await self._replay(
@@ -632,7 +634,8 @@ class Guard:
         book: TenantPolicies,
         answered: Callable[[Any], None] | None,
     ) -> Any:
-        """One try of the call's transaction; `answered` (if any) gets the answer before COMMIT."""
+        """One try of the call's transaction; `answered` (if any) gets the answer before COMMIT
+        once PostgreSQL has answered the transaction's opening (its policy version checked)."""
         scopes = agent.access.scopes()
         async with self.db.agent_tx(
             agent.tenant_id,
@@ -657,7 +660,7 @@ class Guard:
             answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
             entry.duration_ms = (time.perf_counter() - started) * 1000
             write_audit(tx, agent.tenant_id, agent.id, entry)
-            if answered is not None:
+            if answered is not None and tx.answered:
                 answered(answer)
         return answer
 
@@ -666,25 +669,43 @@ class Guard:
         return self.settings.costly_read_ms if target.spec is not None and target.spec.costly else None
 
     async def _answer_first(
-        self, attempt: Callable[[Callable[[Any], None]], Awaitable[Any]], agent: Agent, entry: AuditEntry
+        self,
+        attempt: Callable[[Callable[[Any], None]], Awaitable[Any]],
+        agent: Agent,
+        entry: AuditEntry,
+        turn: Turn,
     ) -> Any:
         """A read call under read_audit_commit = "async": its answer as soon as it has one, while
         its transaction sends the audit row and COMMIT on (one round trip the answer does not
-        wait for). An error before the answer is the call's, as always; an error after it (the
-        audit insert or the COMMIT failed) cannot take back what was read, so the row is then
-        written on its own, as a failed call's is. The server waits for these commits before it
-        closes (drain); only a crash loses them, as it may lose any async commit."""
+        wait for), holding the agent's turn and its connection until then. An error before the
+        answer is the call's, as always; an error after it (the audit insert or the COMMIT
+        failed) cannot take back what was read, so the row is then written on its own, as a
+        failed call's is. The server waits for these commits before it closes (drain); only a
+        crash loses them, as it may lose any async commit."""
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        caller_left = False
+        end_turn: Callable[[], None] | None = None
+
+        def answered(value: Any) -> None:
+            nonlocal end_turn
+            end_turn = turn.hand_over()  # the caller returns now; the turn ends with the COMMIT
+            answer.set_result(value)
 
         async def run() -> None:
             try:
-                await attempt(answer.set_result)
+                value = await attempt(answered)
+                if not answer.done():
+                    answer.set_result(value)
             except BaseException as exc:
                 if not answer.done():
-                    if isinstance(exc, asyncio.CancelledError):
-                        answer.cancel()
-                    else:
+                    if not isinstance(exc, asyncio.CancelledError):
                         answer.set_exception(exc)
+                    elif caller_left:
+                        answer.cancel()
+                    else:  # the server is going away under the call
+                        answer.set_exception(Unavailable("The server is stopping; retry in a moment."))
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
                     return
                 if isinstance(exc, asyncio.CancelledError):  # the server is going away undrained
                     log.error(
@@ -698,6 +719,9 @@ class Guard:
                     extra={"request_id": entry.request_id},
                 )
                 await self._audit_after_rollback(agent, entry)
+            finally:
+                if end_turn is not None:
+                    end_turn()
 
         task = asyncio.create_task(run(), name=f"bizctx-read-{entry.request_id}")
         self._committing.add(task)
@@ -706,25 +730,35 @@ class Guard:
             return await asyncio.shield(answer)
         except asyncio.CancelledError:
             if not answer.done():
+                caller_left = True
                 task.cancel()
             raise
 
-    async def drain(self) -> None:
-        """Wait for the commits of the reads already answered (_answer_first)."""
-        while self._committing:
-            await asyncio.gather(*self._committing, return_exceptions=True)
+    async def drain(self, within: float) -> None:
+        """Wait (at most `within` seconds, and shielded from a cancellation of the caller, which
+        would otherwise cut them off) for the commits of the reads already answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        with anyio.CancelScope(shield=True):
+            while self._committing and (left := deadline - loop.time()) > 0:
+                await asyncio.wait(set(self._committing), timeout=left)
+        for task in self._committing:
+            log.error("shutting down with a read's COMMIT still pending: %s", task.get_name())
 
     def _durable(self, target: _Target, book: TenantPolicies) -> bool:
         """Whether the call's commit waits for its WAL to reach disk: always, unless the operator
         chose async commits for read calls (Settings.read_audit_commit) and this is one, a call
-        that writes nothing of the business's but its audit row: a read-only tool on which no
-        policy could count (a limit's counter must survive a crash), a resource read or a
-        completion."""
+        that writes nothing of the business's but its audit row: a read-only tool that writes no
+        bookkeeping either (ToolSpec.also_writes) and on which no policy could count (a limit's
+        counter must survive a crash), a resource read or a completion."""
         if self.settings.read_audit_commit != "async":
             return True
         if target.kind != "tool":
             return False
-        return not (target.spec is not None and target.spec.read_only and not book.by_tool.get(target.name))
+        spec = target.spec
+        if spec is None or not spec.read_only or spec.also_writes is not None:
+            return True
+        return bool(book.by_tool.get(spec.name))
 
     async def _answer(
         self,

@@ -95,6 +95,8 @@ class ToolSpec:
     costly: str | None = None
     # Other domains whose data it returns: their read is needed too (see Domain.tool).
     reads: tuple[str, ...] = ()
+    # What a read tool also writes, as bookkeeping (see Domain.tool).
+    also_writes: str | None = None
 
     @property
     def takes_key(self) -> bool:
@@ -193,6 +195,7 @@ class Domain:
         amount: AmountOf | None = None,
         costly: str | None = None,
         reads: tuple[str, ...] = (),
+        also_writes: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
         and idempotent. `entity` names what a call is about (see Entity); `amount` tells the
@@ -200,7 +203,9 @@ class Domain:
         marks a read whose cost grows with the business: its statements get the shorter
         BIZCTX_COSTLY_READ_MS budget, and the text says how to narrow a call that ran out.
         `reads` names the other domains whose data the tool returns: an agent needs read on
-        each of them to see or call it."""
+        each of them to see or call it. `also_writes` says what a read tool writes besides its
+        audit row (bookkeeping, still read-only to an agent): its COMMIT waits for the WAL flush
+        even under BIZCTX_READ_AUDIT_COMMIT=async, and the call waits for it."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
         is_read = action == "read"
@@ -230,6 +235,7 @@ class Domain:
                     amount=amount,
                     costly=costly,
                     reads=reads,
+                    also_writes=also_writes,
                 )
             )
             return fn

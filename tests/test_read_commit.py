@@ -19,7 +19,7 @@ from bizctx.server import guard as guard_module
 from bizctx.server.app import open_app
 from bizctx.server.queries import Query
 from bizctx.server.settings import Settings
-from conftest import audit_rows, err, ok
+from conftest import audit_rows, err, error_of, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -66,6 +66,15 @@ async def test_reads_commit_async_and_writes_durably(app, make_agent, connect, s
         ("bizctx://clients/{client_id}", "ok"),
         ("upsert_client", "ok"),
     ]
+
+
+async def test_a_read_that_also_writes_commits_durably(app, make_agent, connect, monkeypatch):
+    """recall stamps the documents it returns (last_accessed): that write waits for its COMMIT."""
+    agent = await make_agent(caps=["mem_docs.read"], access={"mem_docs": {"read": True}})
+    async with connect(agent) as client:
+        seen = record_durability(app, monkeypatch)
+        await ok(client, "recall", {"query": "gate code"})
+    assert seen == [True]
 
 
 async def test_a_read_a_policy_applies_to_commits_durably(app, make_agent, connect, monkeypatch):
@@ -149,7 +158,7 @@ async def test_a_read_is_answered_before_its_audit_row_commits(app, make_agent, 
                 draining = anyio.Event()
 
                 async def drain() -> None:
-                    await app.guard.drain()
+                    await app.guard.drain(30)
                     draining.set()
 
                 async with anyio.create_task_group() as tg:
@@ -159,6 +168,51 @@ async def test_a_read_is_answered_before_its_audit_row_commits(app, make_agent, 
                     sql.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
             finally:
                 sql.execute("SELECT pg_advisory_unlock_all()")
+    assert reads_of(sql, agent) == [("get_client", "ok")]
+
+
+async def test_an_answered_read_keeps_its_turn_until_it_commits(
+    settings, domains, make_agent, sql, monkeypatch
+):
+    """calls_in_flight still bounds the connections one agent holds: a read answered before
+    its COMMIT ends its turn only when it commits."""
+    agent = await make_agent(caps=CAPS, access=ACCESS)
+    one_turn = settings.model_copy(update={"calls_in_flight": 1, "pool_timeout": 1.0, "pool_max_size": 4})
+    async with open_app(one_turn, migrate=False, domains=domains) as app:
+        made = await app.guard.call_tool(agent.principal, "upsert_client", {"first_name": "Ann"})
+        args = {"client_id": made.structured_content["id"]}
+        with after_the_audit_row(app, monkeypatch, f"SELECT pg_advisory_xact_lock({LOCK})"):
+            sql.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
+            try:
+                with anyio.fail_after(30):
+                    first = await app.guard.call_tool(agent.principal, "get_client", args)
+                    assert not first.is_error
+                    second = await app.guard.call_tool(agent.principal, "get_client", args)
+                assert second.is_error and error_of(second)["code"] == "rate_limited"
+            finally:
+                sql.execute("SELECT pg_advisory_unlock_all()")
+            await app.guard.drain(30)
+            third = await app.guard.call_tool(agent.principal, "get_client", args)
+            assert not third.is_error  # the turn came back with the COMMIT
+            await app.guard.drain(30)
+    assert reads_of(sql, agent) == [("get_client", "ok"), ("get_client", "ok")]
+
+
+async def test_a_cancelled_drain_leaves_the_commits_running(app, make_agent, connect, sql, monkeypatch):
+    agent = await make_agent(caps=CAPS, access=ACCESS)
+    async with connect(agent) as client:
+        client_id = await a_client(client)
+        with after_the_audit_row(app, monkeypatch, f"SELECT pg_advisory_xact_lock({LOCK})"):
+            sql.execute("SELECT pg_advisory_lock(%s)", (LOCK,))
+            try:
+                with anyio.fail_after(30):
+                    await ok(client, "get_client", {"client_id": client_id})
+                with anyio.CancelScope() as scope:
+                    scope.cancel()  # as a server shut down by a cancellation closes
+                    await app.guard.drain(0.2)  # gives up waiting; cuts nothing off
+            finally:
+                sql.execute("SELECT pg_advisory_unlock_all()")
+            await app.guard.drain(30)
     assert reads_of(sql, agent) == [("get_client", "ok")]
 
 
@@ -202,10 +256,10 @@ async def test_an_answered_read_whose_commit_fails_still_gets_its_audit_row(
         with after_the_audit_row(app, monkeypatch, "SELECT 1 / 0"):
             got = await ok(client, "get_client", {"client_id": client_id})
             assert got["id"] == client_id
-            await app.guard.drain()
+            await app.guard.drain(30)
         assert reads_of(sql, agent) == [("get_client", "ok")]  # written again, on its own
         await ok(client, "get_client", {"client_id": client_id})  # and the next read is as usual
-        await app.guard.drain()
+        await app.guard.drain(30)
     assert reads_of(sql, agent) == [("get_client", "ok"), ("get_client", "ok")]
 
 
@@ -214,7 +268,7 @@ async def test_an_async_read_that_fails_is_refused_and_audited_as_before(app, ma
     async with connect(agent) as client:
         missing = await err(client, "get_client", {"client_id": str(uuid.uuid4())})
         assert missing["code"] == "not_found"
-        await app.guard.drain()
+        await app.guard.drain(30)
     assert [(r["name"], r["outcome"], r["error_code"]) for r in audit_rows(sql, agent)] == [
         ("get_client", "error", "not_found")
     ]

@@ -265,6 +265,7 @@ class RecallOut(BaseModel):
     idempotent=False,
     title="Recall",
     costly="a smaller k, or a filter (doc_type, client_id, task_id, metadata)",
+    also_writes="each recalled document's last_accessed",
 )
 async def recall(call: Call, args: RecallIn) -> RecallOut:
     """Find memory documents by meaning and by words, best first: "how do we get into the
