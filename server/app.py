@@ -218,17 +218,12 @@ async def open_app(
                     LogLevels(),
                 )
             finally:
-                try:
-                    flusher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await flusher
-                    await guard.refusals.flush(db, everything=True)
-                    await live.stop()
-                    await directory.stop()
-                finally:
-                    # Reads answered before their COMMIT, while the pool is still open: as long
-                    # as a statement and a wait for a connection may take.
-                    await guard.drain(settings.statement_timeout_ms / 1000 + settings.pool_timeout)
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                await guard.refusals.flush(db, everything=True)
+                await live.stop()
+                await directory.stop()
 
 
 def settle_heap() -> None:

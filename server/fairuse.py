@@ -27,7 +27,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,19 +108,6 @@ class CallRate:
         return (1.0 - bucket.tokens) / rate
 
 
-class Turn:
-    """One call's turn (InFlight.turn): it ends with the call's block unless handed over."""
-
-    def __init__(self, held: contextlib.ExitStack) -> None:
-        self._held = held
-        self.handed_over = False
-
-    def hand_over(self) -> Callable[[], None]:
-        """Keep the turn past the call's block: the caller ends it with what this returns."""
-        self.handed_over = True
-        return self._held.close
-
-
 @dataclass
 class _Turns:
     calls: asyncio.Semaphore
@@ -142,22 +129,22 @@ class InFlight:
         self._agents: dict[UUID, _Turns] = {}
 
     @asynccontextmanager
-    async def turn(self, agent_id: UUID, *, costly: bool = False) -> AsyncIterator[Turn]:
-        """The agent's turn for one call, held until the block ends, or, handed over (a read
-        answered before its COMMIT), until its new holder ends it."""
+    async def turn(self, agent_id: UUID, *, costly: bool = False) -> AsyncIterator[None]:
         turns = self._agents.get(agent_id)
         if turns is None:
             turns = self._agents[agent_id] = _Turns(asyncio.Semaphore(self.limit), asyncio.Semaphore(1))
         turns.users += 1
-        held = contextlib.ExitStack()
-        held.callback(self._leave, agent_id, turns)
-        turn = Turn(held)
         try:
             if not costly and not turns.calls.locked():
                 # A turn free now is taken without waiting, so no wait can run out: the common
-                # case skips the timeout's set-up.
-                await _take(held, turns.calls)
-            else:
+                # case skips the timeout's and the exit stack's set-up.
+                await turns.calls.acquire()
+                try:
+                    yield
+                finally:
+                    turns.calls.release()
+                return
+            async with contextlib.AsyncExitStack() as held:
                 waiting_for = "calls"
                 try:
                     async with asyncio.timeout(self.wait_seconds):
@@ -168,15 +155,11 @@ class InFlight:
                             await _take(held, self._costly)
                 except TimeoutError:
                     raise self._refusal(waiting_for) from None
-            yield turn
+                yield
         finally:
-            if not turn.handed_over:
-                held.close()
-
-    def _leave(self, agent_id: UUID, turns: _Turns) -> None:
-        turns.users -= 1
-        if not turns.users and self._agents.get(agent_id) is turns:
-            del self._agents[agent_id]
+            turns.users -= 1
+            if not turns.users:
+                del self._agents[agent_id]
 
     def _refusal(self, waiting_for: str) -> RateLimited:
         if waiting_for == "calls":
@@ -195,7 +178,7 @@ class InFlight:
         )
 
 
-async def _take(held: contextlib.ExitStack, turn: asyncio.Semaphore) -> None:
+async def _take(held: contextlib.AsyncExitStack, turn: asyncio.Semaphore) -> None:
     await turn.acquire()
     held.callback(turn.release)
 

@@ -14,7 +14,6 @@ the caller.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
@@ -26,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-import anyio
 import mcp_types as types
 import psycopg
 from pydantic import BaseModel, ValidationError
@@ -47,7 +45,7 @@ from .errors import (
     RateLimited,
     Unavailable,
 )
-from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog, Turn
+from .fairuse import CallRate, CostlyTime, InFlight, RefusalLog
 from .identity import Agent, AgentDirectory
 from .money import plain, printed
 from .paging import offset_page
@@ -218,8 +216,6 @@ class Guard:
             settings.calls_in_flight, settings.pool_timeout, settings.costly_reads_at_once
         )
         self._tool_cache: dict[tuple[str, bool], types.Tool] = {}
-        # Read calls answered before their audit row's COMMIT came back (_answer_first).
-        self._committing: set[asyncio.Task[None]] = set()
 
     # -- who may see what ---------------------------------------------------------------
 
@@ -516,11 +512,11 @@ class Guard:
             costly = target.spec is not None and target.spec.costly is not None
             if costly:
                 self.costly_time.check(agent.id)
-            async with self.in_flight.turn(agent.id, costly=costly) as turn:
+            async with self.in_flight.turn(agent.id, costly=costly):
                 ran_from = time.perf_counter()
                 try:
                     answer = await self._transact(
-                        agent, transport, target, args, key, digest, hidden, entry, started, turn
+                        agent, transport, target, args, key, digest, hidden, entry, started
                     )
                 finally:
                     if costly:  # what it took of the database, finished or not
@@ -575,24 +571,41 @@ class Guard:
         hidden: Hidden,
         entry: AuditEntry,
         started: float,
-        turn: Turn,
     ) -> Any:
         """The call's transaction, with its audit row: run again after a deadlock or a
         serialization failure (nothing of it was written), or after another server changed the
         tenant's policies (with them reloaded)."""
         request_id = entry.request_id
         costly = target.spec.costly if target.spec is not None else None
-        budget_ms = self._budget_ms(target)
+        budget_ms = self.settings.costly_read_ms if costly else None
         book = await self.policies.current(agent.tenant_id)
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
                 scopes = agent.access.scopes()
-                once = functools.partial(
-                    self._attempt, agent, transport, target, args, key, digest, hidden, entry, started, book
-                )
-                if self._durable(target, book):
-                    return await once(None)
-                return await self._answer_first(once, agent, entry, turn)
+                async with self.db.agent_tx(
+                    agent.tenant_id,
+                    agent.id,
+                    scopes,
+                    policy_version=book.version,
+                    statement_timeout_ms=budget_ms,
+                    durable=self._durable(target, book),
+                ) as tx:
+                    call = Call(
+                        agent,
+                        tx,
+                        request_id,
+                        self.settings,
+                        lambda: self.visible_tools(agent),
+                        self.services,
+                        self.approvals,
+                        transport,
+                        lambda: self.policies_for(agent),
+                    )
+                    call.policy_book = book  # the snapshot this transaction checked
+                    answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
+                    entry.duration_ms = (time.perf_counter() - started) * 1000
+                    write_audit(tx, agent.tenant_id, agent.id, entry)
+                return answer
             except Taken as taken:  # the key was used before: nothing of this try was written
                 assert key is not None
                 return await self._replay(
@@ -619,131 +632,6 @@ class Guard:
                     raise
                 log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
         raise AssertionError("unreachable")
-
-    async def _attempt(
-        self,
-        agent: Agent,
-        transport: str,
-        target: _Target,
-        args: BaseModel | None,
-        key: str | None,
-        digest: str,
-        hidden: Hidden,
-        entry: AuditEntry,
-        started: float,
-        book: TenantPolicies,
-        answered: Callable[[Any], None] | None,
-    ) -> Any:
-        """One try of the call's transaction; `answered` (if any) gets the answer before COMMIT
-        once PostgreSQL has answered the transaction's opening (its policy version checked)."""
-        scopes = agent.access.scopes()
-        async with self.db.agent_tx(
-            agent.tenant_id,
-            agent.id,
-            scopes,
-            policy_version=book.version,
-            statement_timeout_ms=self._budget_ms(target),
-            durable=answered is None,  # answered before its COMMIT: a read under async commits
-        ) as tx:
-            call = Call(
-                agent,
-                tx,
-                entry.request_id,
-                self.settings,
-                lambda: self.visible_tools(agent),
-                self.services,
-                self.approvals,
-                transport,
-                lambda: self.policies_for(agent),
-            )
-            call.policy_book = book  # the snapshot this transaction checked
-            answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
-            entry.duration_ms = (time.perf_counter() - started) * 1000
-            write_audit(tx, agent.tenant_id, agent.id, entry)
-            if answered is not None and tx.answered:
-                answered(answer)
-        return answer
-
-    def _budget_ms(self, target: _Target) -> int | None:
-        """The database time a costly read may take (its statement timeout); None: the usual."""
-        return self.settings.costly_read_ms if target.spec is not None and target.spec.costly else None
-
-    async def _answer_first(
-        self,
-        attempt: Callable[[Callable[[Any], None]], Awaitable[Any]],
-        agent: Agent,
-        entry: AuditEntry,
-        turn: Turn,
-    ) -> Any:
-        """A read call under read_audit_commit = "async": its answer as soon as it has one, while
-        its transaction sends the audit row and COMMIT on (one round trip the answer does not
-        wait for), holding the agent's turn and its connection until then. An error before the
-        answer is the call's, as always; an error after it (the audit insert or the COMMIT
-        failed) cannot take back what was read, so the row is then written on its own, as a
-        failed call's is. The server waits for these commits before it closes (drain); only a
-        crash loses them, as it may lose any async commit."""
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        caller_left = False
-        end_turn: Callable[[], None] | None = None
-
-        def answered(value: Any) -> None:
-            nonlocal end_turn
-            end_turn = turn.hand_over()  # the caller returns now; the turn ends with the COMMIT
-            answer.set_result(value)
-
-        async def run() -> None:
-            try:
-                value = await attempt(answered)
-                if not answer.done():
-                    answer.set_result(value)
-            except BaseException as exc:
-                if not answer.done():
-                    if not isinstance(exc, asyncio.CancelledError):
-                        answer.set_exception(exc)
-                    elif caller_left:
-                        answer.cancel()
-                    else:  # the server is going away under the call
-                        answer.set_exception(Unavailable("The server is stopping; retry in a moment."))
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    return
-                if isinstance(exc, asyncio.CancelledError):  # the server is going away undrained
-                    log.error(
-                        "the audit row of an answered read was cut off before its COMMIT",
-                        extra={"request_id": entry.request_id, "audit": entry.__dict__},
-                    )
-                    raise
-                log.warning(
-                    "the audit row of an answered read did not commit (%s); writing it again",
-                    type(exc).__name__,
-                    extra={"request_id": entry.request_id},
-                )
-                await self._audit_after_rollback(agent, entry)
-            finally:
-                if end_turn is not None:
-                    end_turn()
-
-        task = asyncio.create_task(run(), name=f"bizctx-read-{entry.request_id}")
-        self._committing.add(task)
-        task.add_done_callback(self._committing.discard)
-        try:
-            return await asyncio.shield(answer)
-        except asyncio.CancelledError:
-            if not answer.done():
-                caller_left = True
-                task.cancel()
-            raise
-
-    async def drain(self, within: float) -> None:
-        """Wait (at most `within` seconds, and shielded from a cancellation of the caller, which
-        would otherwise cut them off) for the commits of the reads already answered."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        with anyio.CancelScope(shield=True):
-            while self._committing and (left := deadline - loop.time()) > 0:
-                await asyncio.wait(set(self._committing), timeout=left)
-        for task in self._committing:
-            log.error("shutting down with a read's COMMIT still pending: %s", task.get_name())
 
     def _durable(self, target: _Target, book: TenantPolicies) -> bool:
         """Whether the call's commit waits for its WAL to reach disk: always, unless the operator

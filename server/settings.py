@@ -44,13 +44,10 @@ class Settings(BaseSettings):
         default="durable",
         description="How a read call's transaction (a read-only tool with no policy on it, a resource "
         "read, a completion) commits its audit row. durable: it waits for the WAL to reach disk, like "
-        "every write. async: PostgreSQL's synchronous_commit off for those transactions only, and the "
-        "read is answered before its COMMIT comes back, so it waits for neither an fsync (0.5-3 ms on "
-        "small machines) nor the COMMIT's round trip; a crash of the database or of the server may then "
-        "lose the audit rows of the last moment's reads (never a write's, and never half a row). A "
-        "commit that fails after the answer has its row written again on its own; a server that stops "
-        "in order (its stdin closed, or HTTP's SIGTERM) waits for these commits first, while a stdio "
-        "server killed by a signal is a crash. recall, which stamps what it returns, always waits.",
+        "every write. async: PostgreSQL's synchronous_commit off for those transactions only, so a "
+        "read does not wait for an fsync (0.5-3 ms on small machines); a database crash may then lose "
+        "the audit rows of the last moment's reads (never a write's, and never half a row). recall, which "
+        "stamps the documents it returns, commits durably either way.",
     )
     log_level: str = Field(default="INFO")
     embedding_dim: int = Field(default=384, ge=1, le=16_000, description="Fixed at first migrate.")
