@@ -438,6 +438,10 @@ def summarize(cell: Cell) -> dict[str, Any]:
         "server_cpu_ms_per_call": per_call("server_cpu_s"),
         "pg_cpu_ms_per_call": per_call("pg_cpu_s"),
         "client_cpu_ms_per_call": per_call("client_cpu_s"),
+        # All three sides together: on a saturated machine calls/s goes as its inverse.
+        "cpu_ms_per_call": round(
+            per_call("server_cpu_s") + per_call("pg_cpu_s") + per_call("client_cpu_s"), 3
+        ),
     }
 
 
@@ -473,6 +477,7 @@ def print_report(result: dict[str, Any]) -> None:
     rows = result["systems"]
     by = {r["system"]: r for r in rows}
     bare = by.get("bare-mcpserver", {}).get("calls_per_s")
+    bare_cpu = by.get("bare-mcpserver", {}).get("cpu_ms_per_call")
     pmcp = by.get("postgres-mcp", {}).get("calls_per_s")
     print(
         f"\n== {TOOL} over HTTP: {result['sessions']} sessions over {result['processes']} client processes, "
@@ -481,15 +486,21 @@ def print_report(result: dict[str, Any]) -> None:
     )
     print(
         f"{'system':28} {'calls/s':>8} {'vs bare MCPServer':>18} {'vs postgres-mcp':>16} "
-        f"{'server ms/call':>15} {'pg ms/call':>11} {'client ms/call':>15}  errors"
+        f"{'server ms/call':>15} {'pg ms/call':>11} {'client ms/call':>15} {'bare CPU / CPU':>15}  errors"
     )
     for r in rows:
         print(
             f"{r['system']:28} {r['calls_per_s']:8.1f} {ratio(r['calls_per_s'], bare):>18} "
             f"{ratio(r['calls_per_s'], pmcp):>16} {r['server_cpu_ms_per_call']:15.2f} "
-            f"{r['pg_cpu_ms_per_call']:11.2f} {r['client_cpu_ms_per_call']:15.2f}  {r['errors']}"
+            f"{r['pg_cpu_ms_per_call']:11.2f} {r['client_cpu_ms_per_call']:15.2f} "
+            f"{ratio(bare_cpu, r['cpu_ms_per_call']):>15}  {r['errors']}"
         )
     print("  (CPU ms per call: user + system CPU of the process(es) over the rounds / calls made)")
+    print(
+        "  (bare CPU / CPU: the bare MCPServer's CPU per call, server + PostgreSQL + clients, over this\n"
+        "   system's: the calls/s ratio the machine's cores allow when saturated, steadier than the\n"
+        "   measured one, whose rounds move with the machine's speed)"
+    )
     for v in result["verdicts"]:
         print(f"  {v}")
     for name, prof in result.get("profiles", {}).items():
