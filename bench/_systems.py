@@ -384,18 +384,23 @@ class Bare(McpSystem):
             str(self.tools_file()),
         ]
 
+    def extra(self, agent: int) -> list[str]:
+        """The variant's own options (the variants below), for the server of session `agent`."""
+        return []
+
     def stdio_params(self, k: int) -> StdioServerParameters:
-        command, *args = self.command()
+        command, *args = [*self.command(), *self.extra(k)]
         return StdioServerParameters(
             command=command, args=args, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _pythonpath()}
         )
 
     def server_process(self, port: int) -> subprocess.Popen[bytes]:
+        # One process serves every session (as agent 0, for the contract's settings).
         return subprocess.Popen(
-            [*self.command(), "--port", str(port), "--pool-size", "16"],
+            [*self.command(), *self.extra(0), "--port", str(port), "--pool-size", "16"],
             env={**os.environ, "PYTHONPATH": _pythonpath()},
             stdin=subprocess.DEVNULL,
-            stdout=self.env.log("bare-http"),
+            stdout=self.env.log(f"{self.name}-http"),
             stderr=subprocess.STDOUT,
         )
 
@@ -410,13 +415,8 @@ class BareFast(Bare):
     name = "bare-fast"
     label = "bare, bizctx's stdio transport"
 
-    def stdio_params(self, k: int) -> StdioServerParameters:
-        command, *args = self.command()
-        return StdioServerParameters(
-            command=command,
-            args=[*args, "--fast-stdio"],
-            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _pythonpath()},
-        )
+    def extra(self, agent: int) -> list[str]:
+        return ["--fast-stdio"]  # over HTTP it changes nothing
 
 
 class BareSchemas(Bare):
@@ -433,25 +433,6 @@ class BareSchemas(Bare):
 
     def extra(self, agent: int) -> list[str]:
         return ["--schemas", "--fast-stdio"]
-
-    def command_for(self, agent: int) -> list[str]:
-        return [*self.command(), *self.extra(agent)]
-
-    def stdio_params(self, k: int) -> StdioServerParameters:
-        command, *args = self.command_for(k)
-        return StdioServerParameters(
-            command=command, args=args, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _pythonpath()}
-        )
-
-    def server_process(self, port: int) -> subprocess.Popen[bytes]:
-        # One process serves every session (as agent 0, for the contract's settings).
-        return subprocess.Popen(
-            [*self.command_for(0), "--port", str(port), "--pool-size", "16"],
-            env={**os.environ, "PYTHONPATH": _pythonpath()},
-            stdin=subprocess.DEVNULL,
-            stdout=self.env.log(f"{self.name}-http"),
-            stderr=subprocess.STDOUT,
-        )
 
     def arguments(self, workload: Workload, call: Call) -> tuple[str, dict[str, Any]]:
         return workload.tool, call.args

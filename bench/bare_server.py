@@ -333,28 +333,18 @@ def main() -> int:
     args = parser.parse_args()
     with open(args.tools, encoding="utf-8") as f:
         tools = json.load(f)
+    tenant, _, agent = (args.contract or "").partition(":")
+    floor: dict[str, Any] = {
+        "schemas": args.schemas,
+        "contract": (tenant, agent) if args.contract else None,
+        "async_commit": args.async_commit,
+    }
     if args.high_level:
-        high, pool = build_high_level(
-            args.dsn,
-            tools,
-            args.pool_size,
-            schemas=args.schemas,
-            contract=tuple(args.contract.split(":")) if args.contract else None,  # type: ignore[arg-type]
-            async_commit=args.async_commit,
-        )
+        high, pool = build_high_level(args.dsn, tools, args.pool_size, **floor)
         anyio.run(serve_high_level_http, high, pool, args.port)
         return 0
-    contract = tuple(args.contract.split(":")) if args.contract else None
     transport = "streamable-http" if args.port else "stdio"
-    server, pool = build(
-        args.dsn,
-        tools,
-        args.pool_size,
-        schemas=args.schemas,
-        contract=contract,  # type: ignore[arg-type]
-        transport=transport,
-        async_commit=args.async_commit,
-    )
+    server, pool = build(args.dsn, tools, args.pool_size, transport=transport, **floor)
     if args.port:
         anyio.run(serve_http, server, pool, args.port)
     else:

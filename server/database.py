@@ -62,11 +62,12 @@ class Taken(Exception):
 Check = Callable[[list[dict[str, Any]]], None]
 
 
-def _has_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
-    """Whether the statement's result has columns to fetch: what `bool(cur.description)` says,
-    without building `description`'s Column objects (one per column, on every call's read)."""
+async def _fetched(cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+    """The statement's rows; none when its result has no columns (asked of the result's
+    `nfields`, not of `cur.description`, which builds a Column object per column on every
+    call's read)."""
     result = cur.pgresult
-    return result is not None and result.nfields > 0
+    return await cur.fetchall() if result is not None and result.nfields > 0 else []
 
 
 class Tx:
@@ -131,11 +132,11 @@ class Tx:
     async def _run_checks(self) -> None:
         checks, self._checks = self._checks, []
         for cur, check in checks:
-            check(await cur.fetchall() if _has_rows(cur) else [])
+            check(await _fetched(cur))
 
     async def _rows(self, cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
         await self._wait()
-        return await cur.fetchall() if _has_rows(cur) else []
+        return await _fetched(cur)
 
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
         return await self._rows(await self._send(ref, params))
@@ -157,7 +158,7 @@ class Tx:
         may not depend on an earlier one's result, but it sees its writes."""
         curs = [await self._send(ref, params) for ref, params in steps]
         await self._wait()
-        return [await cur.fetchall() if _has_rows(cur) else [] for cur in curs]
+        return [await _fetched(cur) for cur in curs]
 
     async def live_hints(self) -> str:
         """The live-update hints this transaction's writes left so far (migration 0155), for a
