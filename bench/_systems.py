@@ -10,6 +10,8 @@ make one call of a workload on session k:
 - bare-contract: the bare server paying only what the contract asks of every call (bizctx's
   schemas, the RLS role and settings, the audit row in the call's transaction), in one round trip;
 - bare-contract-async: the same, its commit not waiting for the WAL flush;
+- bare-contract-after-read: that, its audit row written once the rows are in, saying how the
+  call ended (two round trips, as bizctx's reads);
 - bizctx: `bizctx serve`, the governed call (guard, RLS, redaction, audit);
 - toolbox: MCP Toolbox for Databases, a `postgres-sql` tool per statement;
 - postgres-mcp: its `execute_sql` tool, the statement with its parameters bound client-side.
@@ -465,6 +467,18 @@ class BareContractAsync(BareContract):
 
     def extra(self, agent: int) -> list[str]:
         return [*super().extra(agent), "--async-commit"]
+
+
+class BareContractAfterRead(BareContractAsync):
+    """The contract's minimum, async commit, with an audit row that says how the call ended
+    (bare_server.py --audit-after-read): it waits for the statement's rows, as bizctx's does,
+    so it costs a second round trip."""
+
+    name = "bare-contract-after-read"
+    label = "bare + contract, async, audit after read"
+
+    def extra(self, agent: int) -> list[str]:
+        return [*super().extra(agent), "--audit-after-read"]
 
 
 def _pythonpath() -> str:

@@ -14,10 +14,16 @@ bizctx result is their statement's one row (get_client):
                  validates each result against) and answer bizctx's shape, the row itself.
 --contract T:A   also: each call runs as `bizctx_app` with agent A's settings in tenant T
                  (bizctx's own opening statement, so RLS applies), writes bizctx's audit row in
-                 the same transaction and commits, all in ONE round trip (bizctx needs two: its
-                 audit row says how the call ended). No guard, no input models, no redaction, no
-                 policies. --async-commit: its COMMIT does not wait for the WAL flush, as
-                 bizctx's reads do under BIZCTX_READ_AUDIT_COMMIT=async.
+                 the same transaction and commits, all in ONE round trip (its row says `ok`
+                 before the statement ran; one that says how the call ended needs two: see
+                 --audit-after-read). No guard, no input models, no redaction, no policies.
+                 --async-commit: its COMMIT does not wait for the WAL flush, as bizctx's
+                 reads do under BIZCTX_READ_AUDIT_COMMIT=async.
+
+--audit-after-read  with --contract: the audit row is written once the statement's rows are in
+                 and says how the call ended (ok, or not_found for no row), as bizctx's does:
+                 two round trips, the least a row that says so costs in generic SQL (a
+                 statement of its own per tool could compute the outcome in one).
 
 --fast-stdio serves stdio with bizctx's own transport (server/stdio.py: the pipes on the event
 loop, none of the SDK's worker threads), as bizctx does: the floors use it, so what they cost
@@ -107,9 +113,11 @@ def _in_contract(
     who: tuple[str, str],
     transport: str,
     async_commit: bool = False,
+    after_read: bool = False,
 ) -> Any:
     """Runs a statement paying the contract's minimum (see the module's doc): BEGIN, bizctx's
-    opening statement, the statement, bizctx's audit row and COMMIT, in one pipeline sync."""
+    opening statement, the statement, bizctx's audit row and COMMIT, in one pipeline sync
+    (`after_read`: two, the audit row and COMMIT sent once the statement's rows are in)."""
     from psycopg.types.json import Jsonb
 
     tenant_id, agent_id = who
@@ -150,13 +158,19 @@ def _in_contract(
             "approval_task_id": None,
             "rule": None,
         }
-        async with pool.connection() as conn, conn.pipeline():
+        async with pool.connection() as conn, conn.pipeline() as pipeline:
             await conn.execute(begin, prepare=False)
             await conn.execute(opening, settings, prepare=True)
             cur = await conn.execute(text, arguments, prepare=True)  # type: ignore[arg-type]
+            rows = None
+            if after_read:  # the row says how the call ended: it waits for the statement's rows
+                await pipeline.sync()
+                rows = await cur.fetchall()
+                if not rows:
+                    row.update(outcome="error", error_code="not_found")
             await conn.execute(audit, row, prepare=True)
             await conn.execute(commit, prepare=False)
-        return await cur.fetchall()
+        return rows if rows is not None else await cur.fetchall()
 
     return run
 
@@ -181,6 +195,7 @@ def build(
     contract: tuple[str, str] | None = None,
     transport: str = "stdio",
     async_commit: bool = False,
+    after_read: bool = False,
 ) -> tuple[Server[Any], AsyncConnectionPool]:
     book = QueryBook.load()
     texts = {t["name"]: book[t["query"]].text for t in tools}
@@ -196,7 +211,9 @@ def build(
             )
             for t in tools
         ]
-    run = _in_contract(pool, book, contract, transport, async_commit) if contract else _plain(pool)
+    run = (
+        _in_contract(pool, book, contract, transport, async_commit, after_read) if contract else _plain(pool)
+    )
 
     async def on_call_tool(ctx, params):
         try:
@@ -222,6 +239,7 @@ def build_high_level(
     schemas: bool = False,
     contract: tuple[str, str] | None = None,
     async_commit: bool = False,
+    after_read: bool = False,
 ) -> tuple[Any, AsyncConnectionPool]:
     """The same statements as typed MCPServer tools: one keyword parameter per named parameter.
     With --schemas or --contract, a tool returns bizctx's output model (the MCPServer then
@@ -235,7 +253,9 @@ def build_high_level(
     pool = _pool(dsn, pool_size)
     server = MCPServer("bare-high-level")
     statement = (
-        _in_contract(pool, book, contract, "streamable-http", async_commit) if contract else _plain(pool)
+        _in_contract(pool, book, contract, "streamable-http", async_commit, after_read)
+        if contract
+        else _plain(pool)
     )
     models = _bizctx_models(tools) if schemas or contract else {}
     for t in tools:
@@ -326,6 +346,11 @@ def main() -> int:
         help="with --contract: commit without waiting for the WAL flush (BIZCTX_READ_AUDIT_COMMIT=async)",
     )
     parser.add_argument(
+        "--audit-after-read",
+        action="store_true",
+        help="with --contract: the audit row waits for the statement's rows and says how the call ended",
+    )
+    parser.add_argument(
         "--high-level",
         action="store_true",
         help="MCPServer, stateless HTTP with JSON responses (needs --port)",
@@ -338,6 +363,7 @@ def main() -> int:
         "schemas": args.schemas,
         "contract": (tenant, agent) if args.contract else None,
         "async_commit": args.async_commit,
+        "after_read": args.audit_after_read,
     }
     if args.high_level:
         high, pool = build_high_level(args.dsn, tools, args.pool_size, **floor)

@@ -26,6 +26,9 @@ Systems (every server process started once, its client processes kept open acros
   bare-mcpserver-contract-async
                     the same, its COMMIT not waiting for the WAL flush (the floor under
                     BIZCTX_READ_AUDIT_COMMIT=async)
+  bare-mcpserver-contract-after-read
+                    the same, its audit row written once the statement's rows are in, saying
+                    how the call ended (--audit-after-read): two round trips, as bizctx's reads
   bare-lowlevel     bench/bare_server.py: the low-level Server, default streamable HTTP
   postgres-mcp      postgres-mcp 0.3.0 over SSE (it has no streamable HTTP), its execute_sql
 
@@ -358,6 +361,13 @@ def make_servers(setup: Setup, wanted: list[str]) -> list[Server]:
             "bare-mcpserver-contract-async",
             "bare MCPServer + contract, async commit",
             [*contract_floor, "--async-commit"],
+            bare_env,
+            calls=setup.calls["bare"],
+        ),
+        "bare-mcpserver-contract-after-read": Server(
+            "bare-mcpserver-contract-after-read",
+            "bare MCPServer + contract, async, audit after read",
+            [*contract_floor, "--async-commit", "--audit-after-read"],
             bare_env,
             calls=setup.calls["bare"],
         ),

@@ -62,6 +62,7 @@ from _systems import (
     BENCH_DIR,
     Bare,
     BareContract,
+    BareContractAfterRead,
     BareContractAsync,
     BareFast,
     BareSchemas,
@@ -86,13 +87,21 @@ SYSTEMS = (
     "bare-schemas",
     "bare-contract",
     "bare-contract-async",
+    "bare-contract-after-read",
     "toolbox",
     "postgres-mcp",
     "bizctx",
     "bizctx-async",
 )
 # Measured when named in --systems: variants for a closer look at one comparison.
-OPT_IN_SYSTEMS = ("bizctx-async", "bare-fast", "bare-schemas", "bare-contract", "bare-contract-async")
+OPT_IN_SYSTEMS = (
+    "bizctx-async",
+    "bare-fast",
+    "bare-schemas",
+    "bare-contract",
+    "bare-contract-async",
+    "bare-contract-after-read",
+)
 CACHE = BENCH_DIR / ".cache"
 TOOLBOX_PACKAGE = "@toolbox-sdk/server-linux-x64@1.12.0"
 POSTGRES_MCP_VERSION = "0.3.0"
@@ -925,6 +934,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "bare-schemas": BareSchemas,
             "bare-contract": BareContract,
             "bare-contract-async": BareContractAsync,
+            "bare-contract-after-read": BareContractAfterRead,
             "toolbox": Toolbox,
             "postgres-mcp": PostgresMcp,
             "bizctx": Bizctx,
