@@ -335,6 +335,9 @@ class Cell:
     server_cpu: float = 0.0
     pg_cpu: float = 0.0
     client_cpu: float = 0.0
+    # CPU milliseconds a second of the server process(es) with every session open and no call
+    # made (--idle-seconds): what the system costs the machine while an agent thinks.
+    idle_ms_per_s: float | None = None
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -345,6 +348,8 @@ class Cell:
         }
         if self.skipped:
             return {**out, "skipped": self.skipped}
+        if self.idle_ms_per_s is not None:
+            out["idle_server_cpu_ms_per_s"] = round(self.idle_ms_per_s, 2)
         lat = sorted(self.latencies)
         ok = len(lat) - len(self.errors)
         out.update(
@@ -403,6 +408,7 @@ async def measure_group(
     sql_conn: psycopg.Connection,
     say: Any,
     pg: ThrowawayPostgres,
+    idle_seconds: float = 0.0,
 ) -> list[Cell]:
     cells: dict[tuple[str, str], Cell] = {}
     runnable: list[System] = []
@@ -453,6 +459,14 @@ async def measure_group(
                 await run_batch(system, workload, payloads, agents, scratch)
                 if scratch.errors and len(scratch.errors) == len(scratch.latencies):
                     cell.skipped = f"every call failed: {scratch.errors[0]}"
+        if idle_seconds > 0:  # every system's sessions open at once, none called
+            meters = {s.name: CpuMeter(server_pids[s.name]) for s in runnable if server_pids.get(s.name)}
+            before = {name: meter.read() for name, meter in meters.items()}
+            await asyncio.sleep(idle_seconds)
+            for name, meter in meters.items():
+                idle = CpuMeter.spent(before[name], meter.read()) * 1000 / idle_seconds
+                for tool in tools:
+                    cells[(name, tool)].idle_ms_per_s = idle
         for r in range(rounds):
             for tool in tools:
                 workload = env.workloads.get(tool)
@@ -759,6 +773,17 @@ def print_tables(cells: list[dict[str, Any]], labels: dict[str, str], out: Any) 
                     f" {ratio(p50, toolbox) if name not in ('floor', 'toolbox') else '':>10} {cpu}{errors}",
                     file=out,
                 )
+        idle = {
+            labels.get(r["system"], r["system"]): r["idle_server_cpu_ms_per_s"]
+            for r in rows
+            if r.get("idle_server_cpu_ms_per_s") is not None and r["tool"] == tools[0]
+        }
+        if idle:
+            print(
+                "idle, sessions open and no call made, server CPU ms per s: "
+                + ", ".join(f"{name} {ms:.1f}" for name, ms in idle.items()),
+                file=out,
+            )
 
 
 def verdicts(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -829,6 +854,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--agents", default="1,16", help="concurrent agents, e.g. 1,16")
     p.add_argument("--install-peers", action="store_true", help="install missing peers into bench/.cache")
     p.add_argument("--startup-reps", type=int, default=3, help="start-ups timed per case (0: skip)")
+    p.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=5,
+        help="per group: server CPU with every session open and no call made, over this long (0: skip)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy bizctx's stdio server; report top costs")
     p.add_argument("--profile-tool", default="get_client")
     p.add_argument("--profile-seconds", type=float, default=15)
@@ -845,6 +876,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.calls, args.rounds, args.warmup = min(args.calls, 60), 2, 1
         args.startup_reps = min(args.startup_reps, 1)
+        args.idle_seconds = min(args.idle_seconds, 2)
         args.profile_seconds = min(args.profile_seconds, 5)
     return args
 
@@ -959,6 +991,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         sql_conn,
                         say,
                         pg,
+                        args.idle_seconds,
                     )
                     for c in measured:
                         cells.append({**c.summary(), "group": transport})

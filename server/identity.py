@@ -21,7 +21,7 @@ from uuid import UUID
 import psycopg
 
 from .access import AccessPatterns, parse_access_patterns
-from .database import Database, Tx
+from .database import Database, Tx, next_notifications
 from .errors import AgentRefused
 from .queries import QueryRef
 
@@ -156,7 +156,8 @@ class AgentDirectory:
                 async with await psycopg.AsyncConnection.connect(self._db.dsn, autocommit=True) as conn:
                     await conn.execute(self._db.book[LISTEN_AGENTS_CHANGED].text)
                     self.invalidate()
-                    async for _ in conn.notifies():
+                    while True:
+                        await next_notifications(conn)  # one reload for what came together
                         log.info("agents changed; reloading the agent directory")
                         self.invalidate()
                         await self.reload_tool_capabilities()

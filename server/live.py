@@ -56,7 +56,7 @@ from mcp_types import (
     SubscriptionsListenResult,
 )
 
-from .database import Database
+from .database import Database, next_notifications
 from .identity import Agent, AgentDirectory
 from .notices import connection_of
 from .queries import QueryRef
@@ -278,10 +278,11 @@ class LiveHub:
             try:
                 async with await psycopg.AsyncConnection.connect(self._db.dsn, autocommit=True) as conn:
                     await conn.execute(self._db.book[LISTEN_LIVE].text)
-                    async for note in conn.notifies():
-                        hints = parse_hints(note.payload)
-                        if hints:
-                            self._inbox.put_nowait(hints)
+                    while True:
+                        for note in await next_notifications(conn):
+                            hints = parse_hints(note.payload)
+                            if hints:
+                                self._inbox.put_nowait(hints)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -1,0 +1,91 @@
+"""next_notifications (server/database.py), what the agent directory's and the live hub's
+listeners wait with: it hands over what PostgreSQL sends, raises when the connection is lost,
+wakes only when the socket has something (psycopg's own notifies() looks again every 0.1 s,
+which kept every idle server busy), and leaves nothing registered with the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from bizctx.server.database import next_notifications
+
+pytestmark = pytest.mark.anyio
+
+CHANNEL = "bizctx_test_notifications"
+
+
+@pytest.fixture
+async def listening(dsn: str):
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute("LISTEN bizctx_test_notifications")  # CHANNEL
+        yield conn
+
+
+class _CountingPgconn:
+    """The real libpq connection, counting how often the listener looked at its input."""
+
+    def __init__(self, pgconn) -> None:
+        self._pgconn = pgconn
+        self.looked = 0
+
+    def consume_input(self) -> None:
+        self.looked += 1
+        self._pgconn.consume_input()
+
+    def __getattr__(self, name):
+        return getattr(self._pgconn, name)
+
+
+class _Watched:
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.pgconn = _CountingPgconn(conn.pgconn)
+        self.info = conn.info
+
+
+async def test_what_comes_together_is_handed_over_together(listening, sql) -> None:
+    waiting = asyncio.create_task(next_notifications(listening))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # nothing sent yet
+    with sql.transaction():  # delivered at commit, in one go
+        sql.execute("SELECT pg_notify(%s, 'one'), pg_notify(%s, 'two é')", (CHANNEL, CHANNEL))
+    got = await asyncio.wait_for(waiting, 10)
+    assert [(n.channel, n.payload) for n in got] == [(CHANNEL, "one"), (CHANNEL, "two é")]
+    assert all(n.pid > 0 for n in got)
+
+
+async def test_an_idle_listener_is_not_woken(listening, sql) -> None:
+    watched = _Watched(listening)
+    waiting = asyncio.create_task(next_notifications(watched))
+    await asyncio.sleep(1.0)  # psycopg's notifies() would have looked 10 times by now
+    sql.execute("SELECT pg_notify(%s, 'wake')", (CHANNEL,))
+    got = await asyncio.wait_for(waiting, 10)
+    assert [n.payload for n in got] == ["wake"]
+    # Once before waiting, and once (or, if the message came in pieces, a few times) after.
+    assert 2 <= watched.pgconn.looked <= 4
+
+
+async def test_nothing_stays_registered_with_the_loop(listening, sql) -> None:
+    loop = asyncio.get_running_loop()
+    fd = listening.pgconn.socket
+    waiting = asyncio.create_task(next_notifications(listening))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert loop.remove_reader(fd) is False  # the cancelled wait took its reader away
+
+    sql.execute("SELECT pg_notify(%s, 'late')", (CHANNEL,))
+    got = await asyncio.wait_for(next_notifications(listening), 10)  # kept by libpq meanwhile
+    assert [n.payload for n in got] == ["late"]
+    assert loop.remove_reader(fd) is False
+
+
+async def test_a_lost_connection_raises(listening, sql) -> None:
+    waiting = asyncio.create_task(next_notifications(listening))
+    await asyncio.sleep(0.2)
+    sql.execute("SELECT pg_terminate_backend(%s)", (listening.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        await asyncio.wait_for(waiting, 10)
