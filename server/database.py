@@ -290,6 +290,9 @@ _SAVEPOINT = QueryRef("governance", "savepoint")
 _RELEASE_SAVEPOINT = QueryRef("governance", "release_savepoint")
 _ROLLBACK_TO_SAVEPOINT = QueryRef("governance", "rollback_to_savepoint")
 
+# libpq's: probe an idle connection after 30 s, then every 10 s; 3 unanswered probes drop it.
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
 # What a server does with the live-update hints of a committed transaction (server/live.py).
 HintSink = Callable[[str], None]
 
@@ -464,6 +467,17 @@ class Database:
                 return
         raise Unavailable("The database is unavailable right now; retry in a few seconds.")
 
+    @asynccontextmanager
+    async def listening(self, listen: QueryRef) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of its own, as the owner, that has run the LISTEN statement `listen`:
+        for next_notifications. With TCP keepalives, so a database that vanished without a
+        word (a dropped network, a host powered off) ends the wait within about a minute and
+        the listener reconnects, instead of waiting forever with its caches stale."""
+        dsn = psycopg.conninfo.make_conninfo(self.dsn, **_KEEPALIVES)
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute(self.book[listen].text)
+            yield conn
+
     def _reads_live_hints(self, ref: QueryRef | str) -> bool:
         """Whether a transaction's last statement before COMMIT returns its live-update hints
         (the audit insert does), so no live_hints statement need follow it."""
@@ -584,6 +598,12 @@ async def next_notifications(conn: psycopg.AsyncConnection[Any]) -> list[psycopg
 
     The connection must be used for nothing else meanwhile. The socket is watched only while
     this waits, so a connection closed afterwards leaves nothing registered with the loop."""
+    # What psycopg read from the socket with a statement's answer (the LISTEN's own: a NOTIFY
+    # sent meanwhile) is in its backlog, which only notifies() hands over: that comes first,
+    # taken without waiting.
+    received = [note async for note in conn.notifies(timeout=0)]
+    if received:
+        return received
     pgconn = conn.pgconn
     encoding = conn.info.encoding
     loop = asyncio.get_running_loop()

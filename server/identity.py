@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import psycopg
-
 from .access import AccessPatterns, parse_access_patterns
 from .database import Database, Tx, next_notifications
 from .errors import AgentRefused
@@ -107,6 +105,14 @@ class AgentDirectory:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
 
+    async def _changed(self) -> None:
+        """Agents, their rights or the tool -> capability map may have changed: drop the cached
+        agents, reload the map, and tell who follows (the live hub re-checks its listeners)."""
+        self.invalidate()
+        await self.reload_tool_capabilities()
+        for callback in list(self.on_change):
+            await callback()
+
     def invalidate(self) -> None:
         self._by_hash.clear()
         self._by_id.clear()
@@ -149,20 +155,15 @@ class AgentDirectory:
         return agent_from_row(row) if row else None
 
     async def _listen(self) -> None:
-        """LISTEN for agent changes; reconnects after a database restart (and then
-        drops the caches, since notifications may have been missed meanwhile)."""
+        """LISTEN for agent changes; reconnects after a database restart. Each time it starts
+        listening, it reloads as for a change: notifications may have been missed meanwhile."""
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._db.dsn, autocommit=True) as conn:
-                    await conn.execute(self._db.book[LISTEN_AGENTS_CHANGED].text)
-                    self.invalidate()
+                async with self._db.listening(LISTEN_AGENTS_CHANGED) as conn:
                     while True:
+                        await self._changed()
                         await next_notifications(conn)  # one reload for what came together
                         log.info("agents changed; reloading the agent directory")
-                        self.invalidate()
-                        await self.reload_tool_capabilities()
-                        for callback in list(self.on_change):
-                            await callback()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: retry, the server keeps serving

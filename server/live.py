@@ -37,7 +37,6 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import psycopg
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import (
     ListenHandler,
@@ -276,8 +275,7 @@ class LiveHub:
         lost: listeners refetch when they next hear of a change)."""
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._db.dsn, autocommit=True) as conn:
-                    await conn.execute(self._db.book[LISTEN_LIVE].text)
+                async with self._db.listening(LISTEN_LIVE) as conn:
                     while True:
                         for note in await next_notifications(conn):
                             hints = parse_hints(note.payload)

@@ -6,11 +6,15 @@ which kept every idle server busy), and leaves nothing registered with the event
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
+import anyio
 import psycopg
 import pytest
 
 from bizctx.server.database import next_notifications
+from bizctx.server.identity import LISTEN_AGENTS_CHANGED
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +47,7 @@ class _Watched:
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.pgconn = _CountingPgconn(conn.pgconn)
         self.info = conn.info
+        self.notifies = conn.notifies
 
 
 async def test_what_comes_together_is_handed_over_together(listening, sql) -> None:
@@ -89,3 +94,68 @@ async def test_a_lost_connection_raises(listening, sql) -> None:
     sql.execute("SELECT pg_terminate_backend(%s)", (listening.info.backend_pid,))
     with pytest.raises(psycopg.OperationalError):
         await asyncio.wait_for(waiting, 10)
+
+
+async def test_what_came_with_the_listens_answer_is_handed_over(dsn, sql) -> None:
+    """A NOTIFY that arrives while the LISTEN's own answer is read goes into psycopg's backlog,
+    not the socket: it is handed over first."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        pid = conn.info.backend_pid
+
+        def notify_once_listening() -> None:
+            with psycopg.connect(dsn, autocommit=True) as other:
+                while other.execute(
+                    "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone() != ("idle",):
+                    time.sleep(0.01)
+                other.execute("SELECT pg_notify(%s, 'with the answer')", (CHANNEL,))
+
+        listen = asyncio.create_task(conn.execute("LISTEN bizctx_test_notifications"))  # CHANNEL
+        await asyncio.sleep(0)  # the LISTEN goes out
+        await asyncio.sleep(0)
+        notifier = threading.Thread(target=notify_once_listening)
+        notifier.start()
+        notifier.join(10)
+        # The loop kept busy: the answer and the NOTIFY are then read together.
+        time.sleep(0.3)  # noqa: ASYNC251
+        await listen
+        got = await asyncio.wait_for(next_notifications(conn), 5)
+    assert [n.payload for n in got] == ["with the answer"]
+
+
+async def test_the_directory_reloads_what_changed_while_it_was_not_listening(app, sql) -> None:
+    """Changes made while the agent directory's listener was disconnected sent their NOTIFY to
+    nobody: reconnected, it reloads the tool -> capability map (and drops cached agents)."""
+    assert app.directory.tool_capabilities["get_client"] == "clients.read"
+    with anyio.fail_after(10):  # the listener connects in the background as the app starts
+        while (
+            listener := sql.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s",
+                ("%LISTEN bizctx_agents_changed%",),
+            ).fetchone()
+        ) is None:
+            await anyio.sleep(0.05)
+    try:
+        assert sql.execute("SELECT pg_terminate_backend(%s, 5000)", (listener["pid"],)).fetchone()
+        # Its NOTIFY reaches no listener: the directory reconnects a second after the loss.
+        sql.execute(
+            "UPDATE tool_capabilities SET capability = 'clients.write' WHERE tool_name = 'get_client'"
+        )
+        with anyio.fail_after(10):
+            while app.directory.tool_capabilities["get_client"] != "clients.write":
+                await anyio.sleep(0.05)
+    finally:
+        sql.execute("UPDATE tool_capabilities SET capability = 'clients.read' WHERE tool_name = 'get_client'")
+
+
+async def test_listening_connections_probe_a_silent_database(app) -> None:
+    """TCP keepalives: a database gone without a word ends the wait instead of leaving the
+    directory's cache stale for good."""
+    async with app.db.listening(LISTEN_AGENTS_CHANGED) as conn:
+        options = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+    assert options["keepalives"] == "1"
+    assert (
+        int(options["keepalives_idle"]) * 1
+        + int(options["keepalives_interval"]) * int(options["keepalives_count"])
+        <= 90
+    )
