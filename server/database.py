@@ -28,18 +28,36 @@ log = logging.getLogger("bizctx.db")
 
 
 def with_session_settings(dsn: str) -> str:
-    """The DSN, with the settings every bizctx connection runs with added to libpq's
-    `options` (any the DSN or PGOPTIONS already give are kept, ours last):
+    """The DSN, with the settings every bizctx connection runs with:
 
-    - TimeZone=UTC: timestamps come back as UTC datetimes and go out to agents as "...Z",
+    - TimeZone=UTC, added to libpq's `options` (any the DSN or PGOPTIONS already give are
+      kept, ours last): timestamps come back as UTC datetimes and go out to agents as "...Z",
       whatever zone the server is configured with (initdb takes the machine's), and no
       query's meaning depends on it. Tenant-local times are always computed explicitly,
       AT TIME ZONE the tenant's (or resource's) zone.
+    - Over TCP, unless the DSN sets them: keepalives and a user timeout
+      (_TCP_DEAD_PEER), so a database that vanished without a word (a dropped network, a
+      host powered off) is found out in about a minute, not after TCP's own retries (15
+      minutes and more): an idle pooled connection or a listener's is dropped and replaced,
+      and a call waiting on one fails as `unavailable` instead of hanging.
     """
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     given = info.get("options") or os.environ.get("PGOPTIONS", "")
     info["options"] = f"{given} -c TimeZone=UTC".strip()
+    for name, value in _TCP_DEAD_PEER.items():
+        info.setdefault(name, value)
     return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
+
+
+# libpq's: probe an idle connection after 30 s, then every 10 s, and drop it after 3 unanswered
+# probes; drop one whose sent data goes unacknowledged for 60 s. Unix sockets ignore them.
+_TCP_DEAD_PEER = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
 
 
 def describe_dsn(dsn: str) -> str:
@@ -290,9 +308,6 @@ _SAVEPOINT = QueryRef("governance", "savepoint")
 _RELEASE_SAVEPOINT = QueryRef("governance", "release_savepoint")
 _ROLLBACK_TO_SAVEPOINT = QueryRef("governance", "rollback_to_savepoint")
 
-# libpq's: probe an idle connection after 30 s, then every 10 s; 3 unanswered probes drop it.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-
 # What a server does with the live-update hints of a committed transaction (server/live.py).
 HintSink = Callable[[str], None]
 
@@ -470,11 +485,10 @@ class Database:
     @asynccontextmanager
     async def listening(self, listen: QueryRef) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A connection of its own, as the owner, that has run the LISTEN statement `listen`:
-        for next_notifications. With TCP keepalives, so a database that vanished without a
-        word (a dropped network, a host powered off) ends the wait within about a minute and
-        the listener reconnects, instead of waiting forever with its caches stale."""
-        dsn = psycopg.conninfo.make_conninfo(self.dsn, **_KEEPALIVES)
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for next_notifications. Its TCP keepalives (with_session_settings) end the wait of a
+        listener whose database vanished without a word, so it reconnects instead of waiting
+        forever with its caches stale."""
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
             await conn.execute(self.book[listen].text)
             yield conn
 

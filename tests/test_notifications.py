@@ -13,7 +13,7 @@ import anyio
 import psycopg
 import pytest
 
-from bizctx.server.database import next_notifications
+from bizctx.server.database import next_notifications, with_session_settings
 from bizctx.server.identity import LISTEN_AGENTS_CHANGED
 
 pytestmark = pytest.mark.anyio
@@ -148,14 +148,26 @@ async def test_the_directory_reloads_what_changed_while_it_was_not_listening(app
         sql.execute("UPDATE tool_capabilities SET capability = 'clients.read' WHERE tool_name = 'get_client'")
 
 
-async def test_listening_connections_probe_a_silent_database(app) -> None:
-    """TCP keepalives: a database gone without a word ends the wait instead of leaving the
-    directory's cache stale for good."""
+async def test_every_connection_finds_out_a_silent_database(app) -> None:
+    """TCP keepalives and a user timeout on the pool's connections and the listeners': a
+    database gone without a word is found out in about a minute, not after TCP's own retries
+    (the listeners would have waited with their caches stale for good)."""
     async with app.db.listening(LISTEN_AGENTS_CHANGED) as conn:
-        options = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
-    assert options["keepalives"] == "1"
-    assert (
-        int(options["keepalives_idle"]) * 1
-        + int(options["keepalives_interval"]) * int(options["keepalives_count"])
-        <= 90
-    )
+        listener = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+    async with app.db.pool.connection() as conn:
+        pooled = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+    for options in (listener, pooled):
+        assert options["keepalives"] == "1"
+        silent_for = int(options["keepalives_idle"]) + int(options["keepalives_interval"]) * int(
+            options["keepalives_count"]
+        )
+        assert silent_for <= 90
+        assert 0 < int(options["tcp_user_timeout"]) <= 90_000
+
+
+def test_a_dsn_keeps_its_own_tcp_settings() -> None:
+    dsn = with_session_settings("host=db.example port=5432 dbname=biz keepalives_idle=120 tcp_user_timeout=0")
+    options = psycopg.conninfo.conninfo_to_dict(dsn)
+    assert options["keepalives_idle"] == "120" and options["tcp_user_timeout"] == "0"
+    assert options["keepalives"] == "1" and options["keepalives_count"] == "3"
+    assert options["options"].endswith("-c TimeZone=UTC")
