@@ -27,7 +27,7 @@ log = logging.getLogger("bizctx.db")
 # -- connection settings ----------------------------------------------------------------
 
 
-def with_session_settings(dsn: str) -> str:
+def with_session_settings(dsn: str, *, small_sends: bool = False) -> str:
     """The DSN, with the settings every bizctx connection runs with:
 
     - TimeZone=UTC, added to libpq's `options` (any the DSN or PGOPTIONS already give are
@@ -35,29 +35,35 @@ def with_session_settings(dsn: str) -> str:
       whatever zone the server is configured with (initdb takes the machine's), and no
       query's meaning depends on it. Tenant-local times are always computed explicitly,
       AT TIME ZONE the tenant's (or resource's) zone.
-    - Over TCP, unless the DSN sets them: keepalives and a user timeout
-      (_TCP_DEAD_PEER), so a database that vanished without a word (a dropped network, a
-      host powered off) is found out in about a minute, not after TCP's own retries (15
-      minutes and more): an idle pooled connection or a listener's is dropped and replaced,
-      and a call waiting on one fails as `unavailable` instead of hanging.
+    - Over TCP, unless the DSN sets them (or turns keepalives off): keepalives, so a database
+      that vanished without a word (a dropped network, a host powered off) is found out in
+      about a minute, not after TCP's own retries (15 minutes and more), while a connection
+      waits (idle in the pool, a listener's, a call's waiting for its answer). And for the
+      connections that only ever send a few statements at a time (`small_sends`: the agents'
+      own pool, when they log in as a role of their own, and the listeners), a user timeout,
+      so one whose statements go unacknowledged is dropped as soon. Not on the owner's pool:
+      an import streams COPY data, and the kernel applies the user timeout to a full send
+      window as well (measured: a healthy server held up 60 s mid-COPY had the connection
+      dropped under it), so a stall would kill the import.
     """
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     given = info.get("options") or os.environ.get("PGOPTIONS", "")
     info["options"] = f"{given} -c TimeZone=UTC".strip()
-    for name, value in _TCP_DEAD_PEER.items():
-        info.setdefault(name, value)
+    if info.get("keepalives") != "0":
+        for name, value in (_KEEPALIVES | (_USER_TIMEOUT if small_sends else {})).items():
+            info.setdefault(name, value)
     return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
 
 
-# libpq's: probe an idle connection after 30 s, then every 10 s, and drop it after 3 unanswered
+# libpq's: probe a connection idle for 30 s, then every 10 s, and drop it after 3 unanswered
 # probes; drop one whose sent data goes unacknowledged for 60 s. Unix sockets ignore them.
-_TCP_DEAD_PEER = {
+_KEEPALIVES = {
     "keepalives": "1",
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
+_USER_TIMEOUT = {"tcp_user_timeout": "60000"}
 
 
 def describe_dsn(dsn: str) -> str:
@@ -320,12 +326,15 @@ class Database:
         self.settings = settings
         self.book = book
         self.dsn = with_session_settings(dsn)
+        self._listen_dsn = with_session_settings(dsn, small_sends=True)
         # Operators, identity lookups and policy loads: little traffic, so at most one idle.
         self.owner_pool = self._pool(self.dsn, "bizctx-owner", min(settings.pool_min_size, 1))
         self.pool = (
             self.owner_pool
             if agent_dsn is None
-            else self._pool(with_session_settings(agent_dsn), "bizctx", settings.pool_min_size)
+            else self._pool(
+                with_session_settings(agent_dsn, small_sends=True), "bizctx", settings.pool_min_size
+            )
         )
         # Where committed transactions' live-update hints go: a serving process's coalescing
         # publisher; None (the CLI): published on the same connection right after COMMIT.
@@ -488,7 +497,7 @@ class Database:
         for next_notifications. Its TCP keepalives (with_session_settings) end the wait of a
         listener whose database vanished without a word, so it reconnects instead of waiting
         forever with its caches stale."""
-        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(self._listen_dsn, autocommit=True) as conn:
             await conn.execute(self.book[listen].text)
             yield conn
 

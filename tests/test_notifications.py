@@ -149,25 +149,36 @@ async def test_the_directory_reloads_what_changed_while_it_was_not_listening(app
 
 
 async def test_every_connection_finds_out_a_silent_database(app) -> None:
-    """TCP keepalives and a user timeout on the pool's connections and the listeners': a
-    database gone without a word is found out in about a minute, not after TCP's own retries
-    (the listeners would have waited with their caches stale for good)."""
+    """TCP keepalives on every connection, and a user timeout on those that only send a few
+    statements at a time (the agents' pool, the listeners): a database gone without a word is
+    found out in about a minute, not after TCP's own retries (a listener would have waited
+    with its cache stale for good). The owner's pool, which streams imports (COPY), has no
+    user timeout: a server held up mid-COPY would have the connection dropped under it."""
+    assert app.db.pool is not app.db.owner_pool  # agent calls log in as their own role here
     async with app.db.listening(LISTEN_AGENTS_CHANGED) as conn:
         listener = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
     async with app.db.pool.connection() as conn:
-        pooled = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
-    for options in (listener, pooled):
+        agents = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+    async with app.db.owner_pool.connection() as conn:
+        owner = psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+    for options in (listener, agents, owner):
         assert options["keepalives"] == "1"
         silent_for = int(options["keepalives_idle"]) + int(options["keepalives_interval"]) * int(
             options["keepalives_count"]
         )
         assert silent_for <= 90
+    for options in (listener, agents):
         assert 0 < int(options["tcp_user_timeout"]) <= 90_000
+    assert int(owner.get("tcp_user_timeout") or 0) == 0
 
 
 def test_a_dsn_keeps_its_own_tcp_settings() -> None:
-    dsn = with_session_settings("host=db.example port=5432 dbname=biz keepalives_idle=120 tcp_user_timeout=0")
-    options = psycopg.conninfo.conninfo_to_dict(dsn)
+    dsn = "host=db.example port=5432 dbname=biz keepalives_idle=120 tcp_user_timeout=0"
+    options = psycopg.conninfo.conninfo_to_dict(with_session_settings(dsn, small_sends=True))
     assert options["keepalives_idle"] == "120" and options["tcp_user_timeout"] == "0"
     assert options["keepalives"] == "1" and options["keepalives_count"] == "3"
     assert options["options"].endswith("-c TimeZone=UTC")
+    # Keepalives turned off: nothing of ours is added.
+    off = with_session_settings("host=db.example keepalives=0", small_sends=True)
+    off = psycopg.conninfo.conninfo_to_dict(off)
+    assert "keepalives_idle" not in off and "tcp_user_timeout" not in off
