@@ -1,7 +1,9 @@
 """next_notifications (server/database.py), what the agent directory's and the live hub's
 listeners wait with: it hands over what PostgreSQL sends, raises when the connection is lost,
 wakes only when the socket has something (psycopg's own notifies() looks again every 0.1 s,
-which kept every idle server busy), and leaves nothing registered with the event loop."""
+which kept every idle server busy), and leaves nothing registered with the event loop; and the
+TCP settings (server/database.py's with_session_settings) that end a wait on a database gone
+without a word."""
 
 from __future__ import annotations
 
