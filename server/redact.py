@@ -104,33 +104,55 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 _AS_IS = frozenset({str, int, float, bool})
 
 
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """What shape needs of one field of a model, worked out once per model."""
+
+    name: str
+    key: str  # its name in the output (a serialization alias, else the name)
+    mark: Redact | None
+    omitted_if_none: bool
+    money: Money | None
+
+
+@functools.cache
+def _plan(model: type[BaseModel]) -> tuple[_Field, ...]:
+    field_marks, optional, money = marks(model), omitted_if_none(model), amounts(model)
+    return tuple(
+        _Field(
+            name, info.serialization_alias or name, field_marks.get(name), name in optional, money.get(name)
+        )
+        for name, info in model.model_fields.items()
+    )
+
+
 def shape(value: Any, hidden: Hidden, within: tuple[BaseModel, ...] = ()) -> Any:
     """`value` as JSON-able data, without the fields `hidden` says to remove, and every decimal
-    in its one printed form (money.py); `within` are the models enclosing it, innermost first."""
-    if value is None or type(value) in _AS_IS:  # most leaves: JSON already (and the most calls)
+    in its one printed form (money.py); `within` are the models enclosing it, innermost first.
+
+    Every answer passes through here, so the common leaves (None, and the JSON types as they
+    are) are taken in the loops instead of by a call each."""
+    if value is None or type(value) in _AS_IS:
         return value
     if isinstance(value, BaseModel):
-        cls = type(value)
-        field_marks = marks(cls)
-        optional = omitted_if_none(cls)
-        money = amounts(cls)
         scope = (value, *within)
-        out = {}
-        for name, info in cls.model_fields.items():
-            mark = field_marks.get(name)
-            if mark is not None and hidden(mark):
+        out: dict[str, Any] = {}
+        for field in _plan(type(value)):
+            if field.mark is not None and hidden(field.mark):
                 continue
-            field = getattr(value, name)
-            if name in optional and field is None:
-                continue
-            key = info.serialization_alias or name
-            if name in money and isinstance(field, Decimal):
-                out[key] = printed(field, _currency(money[name], scope))
+            item = getattr(value, field.name)
+            if item is None:
+                if not field.omitted_if_none:
+                    out[field.key] = None
+            elif type(item) in _AS_IS:
+                out[field.key] = item
+            elif field.money is not None and isinstance(item, Decimal):
+                out[field.key] = printed(item, _currency(field.money, scope))
             else:
-                out[key] = shape(field, hidden, scope)
+                out[field.key] = shape(item, hidden, scope)
         return out
     if isinstance(value, (list, tuple)):
-        return [shape(v, hidden, within) for v in value]
+        return [v if v is None or type(v) in _AS_IS else shape(v, hidden, within) for v in value]
     if isinstance(value, dict):
         return {str(k): shape(v, hidden, within) for k, v in value.items()}
     if isinstance(value, Decimal):
