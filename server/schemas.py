@@ -16,8 +16,13 @@ leaving the field out means the same. Here:
   validate nothing) are left out.
 
 A model used twice in one schema is written once, in that schema's `$defs` (pydantic's
-`$ref`s). Each tool's outputSchema is a document of its own (clients compile each one alone),
-so a `$ref` never points outside it, and a model two tools return is written in both.
+`$ref`s); a model used once is written where it is used, as pydantic's `$ref` to a `$defs`
+entry it would be otherwise. That is shorter, and cheaper for every client that validates
+answers: the Python SDK validates each structuredContent with `jsonschema`, which resolves a
+`$ref` each time it meets one, for every item of a list (measured: 16 us per item, a fifth of
+the validation of a page of search_clients). Each tool's outputSchema is a document of its
+own (clients compile each one alone), so a `$ref` never points outside it, and a model two
+tools return is written in both.
 
 Every schema stays valid JSON Schema 2020-12 that the TypeScript SDK's Ajv compiles in strict
 mode (a `type` array is allowed there only with "null", which is all it is used for here)."""
@@ -46,12 +51,12 @@ NULL_CLEARS = NullClears()
 
 def input_schema(model: type[BaseModel]) -> dict[str, Any]:
     """A tool's inputSchema (a resource template's parameters too)."""
-    return _compact(model.model_json_schema(mode="validation", schema_generator=_Lean))
+    return _compact(_inline_single_use(model.model_json_schema(mode="validation", schema_generator=_Lean)))
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     """A tool's outputSchema: what its structuredContent is, exactly."""
-    return _compact(model.model_json_schema(mode="serialization", schema_generator=_Lean))
+    return _compact(_inline_single_use(model.model_json_schema(mode="serialization", schema_generator=_Lean)))
 
 
 class _Lean(GenerateJsonSchema):
@@ -77,6 +82,59 @@ class _Lean(GenerateJsonSchema):
                 _drop_null(prop)
                 prop.pop("default", None)
         return json_schema
+
+
+def _inline_single_use(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with each `$defs` entry that one `$ref` uses written in its place (a
+    reference's own keywords, such as a field's description, kept beside the model's); the
+    entries used twice or more, or by themselves (a recursive model), stay."""
+    defs = document.get("$defs")
+    if not defs:
+        return document
+    uses: dict[str, int] = dict.fromkeys(defs, 0)
+    for node in _nodes(document):
+        name = _ref_name(node)
+        if name in uses:
+            uses[name] += 1
+    single = {name for name, count in uses.items() if count == 1 and not _refers_to(defs[name], name)}
+    if not single:
+        return document
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        name = _ref_name(node)
+        if name in single:
+            own = {k: inline(v) for k, v in node.items() if k != "$ref"}
+            return {**inline(defs[name]), **own}
+        return {k: inline(v) for k, v in node.items() if k != "$defs"}
+
+    out = inline(document)
+    kept = {name: inline(schema) for name, schema in defs.items() if name not in single}
+    if kept:
+        out["$defs"] = kept
+    return out
+
+
+def _nodes(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def _ref_name(node: dict[str, Any]) -> str | None:
+    ref = node.get("$ref")
+    return ref.removeprefix("#/$defs/") if isinstance(ref, str) and ref.startswith("#/$defs/") else None
+
+
+def _refers_to(schema: Any, name: str) -> bool:
+    return any(_ref_name(node) == name for node in _nodes(schema))
 
 
 def _drop_null(prop: dict[str, Any]) -> None:

@@ -116,8 +116,10 @@ async def test_input_schemas_carry_no_generated_titles_or_null_unions(make_agent
 
 async def test_output_schemas_are_valid_self_contained_and_not_repeated(make_agent, connect):
     """Each outputSchema is its own document (the TypeScript SDK compiles each one alone, in
-    Ajv strict mode): valid 2020-12, every `$ref` resolved inside it, no generated titles, and
-    no object sub-schema written out twice where one `$defs` entry would do."""
+    Ajv strict mode): valid 2020-12, every `$ref` resolved inside it, no generated titles, no
+    object sub-schema written out twice where one `$defs` entry would do, and no `$defs` entry
+    used only once (written where it is used instead: a `$ref` costs a validating client a lookup
+    each time it meets one)."""
     tools = await listing(make_agent, connect)
     total = 0
     for tool in tools:
@@ -126,14 +128,17 @@ async def test_output_schemas_are_valid_self_contained_and_not_repeated(make_age
         Draft202012Validator.check_schema(schema)
         total += len(compact(schema))
         seen: dict[str, str] = {}
+        uses = dict.fromkeys(schema.get("$defs", {}), 0)
         for path, node in _walk(schema):
             ref = node.get("$ref")
             if isinstance(ref, str):
                 assert ref.startswith("#/$defs/"), (tool.name, path, ref)
                 assert ref.removeprefix("#/$defs/") in schema.get("$defs", {}), (tool.name, path, ref)
+                uses[ref.removeprefix("#/$defs/")] += 1
             assert not isinstance(node.get("title"), str), (tool.name, path)
             if node.get("type") == "object" and "properties" in node and "/properties/" in path:
                 text = compact(node)
                 assert text not in seen, f"{tool.name}: {path} repeats {seen.get(text)}"
                 seen[text] = path
+        assert all(count >= 2 for count in uses.values()), (tool.name, uses)
     print(f"\noutput schemas: {total} characters over {len(tools)} tools")
