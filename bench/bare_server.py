@@ -153,6 +153,7 @@ def _in_contract(
             "outcome": "ok",
             "error_code": None,
             "duration_ms": 0,
+            "database_time": False,
             "arguments": Jsonb(arguments),
             "replayed": False,
             "approval_task_id": None,

@@ -56,9 +56,13 @@ class AuditEntry:
         self.rule = rule
 
 
-def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> None:
+def write_audit(
+    tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry, *, database_time: bool = False
+) -> None:
     """Queue the audit row: it is sent with the transaction's COMMIT, so it commits (or
-    rolls back) with the call, at no extra round trip."""
+    rolls back) with the call, at no extra round trip. With `database_time`, the row is
+    queued before the call's statement was sent (Tx.commit_with_next_read): its duration is
+    `entry.duration_ms` plus the transaction's time in the database until the row is written."""
     tx.defer(
         INSERT_AUDIT_LOG,
         tenant_id=tenant_id,
@@ -72,6 +76,7 @@ def write_audit(tx: Tx, tenant_id: Any, agent_id: Any, entry: AuditEntry) -> Non
         outcome=entry.outcome,
         error_code=entry.error_code,
         duration_ms=Decimal(str(round(max(entry.duration_ms, 0.0), 3))),
+        database_time=database_time,
         arguments=Jsonb(bounded(entry.arguments if entry.arguments is not None else {})),
         replayed=entry.replayed,
         approval_task_id=entry.approval_task_id,

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import select
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -87,6 +87,18 @@ class Taken(Exception):
 Check = Callable[[list[dict[str, Any]]], None]
 
 
+class NoRow(Exception):
+    """A statement said it found nothing by raising BZ404 (bizctx_found, migration 0190): its
+    transaction is aborted, so the call ends here, with the handler's not_found error."""
+
+
+# bizctx_found's SQLSTATE.
+_NO_ROW = "BZ404"
+
+# A connection's transaction states that a ROLLBACK ends.
+_OPEN = frozenset({psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR})
+
+
 async def _fetched(cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
     """The statement's rows; none when its result has no columns (asked of the result's
     `nfields`, not of `cur.description`, which builds a Column object per column on every
@@ -105,6 +117,10 @@ class Tx:
     error of a statement sent earlier surfaces at the next read (or at the end of a
     savepoint block, or before COMMIT). An operator's transaction runs one statement per
     round trip, as before.
+
+    A call answered by one statement goes further (commit_with_next_read): its deferred
+    statements and COMMIT are sent with that statement, and the pipeline's end waits for all
+    of it at once, so the call costs one round trip.
     """
 
     def __init__(
@@ -112,11 +128,18 @@ class Tx:
         conn: psycopg.AsyncConnection[Any],
         book: QueryBook,
         pipeline: psycopg.AsyncPipeline | None = None,
+        end_pipeline: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self._conn = conn
         self._book = book
         self._deferred: list[tuple[QueryRef | str, dict[str, Any]]] = []
         self._pipeline = pipeline
+        # Leaves pipeline mode, waiting for everything sent (Database._pipelined's).
+        self._end_pipeline = end_pipeline
+        # Whether the next read takes the deferred statements and COMMIT along.
+        self._commit_ahead = False
+        # The statement whose row holds the live-update hints, once COMMIT is sent.
+        self._hints: psycopg.AsyncCursor[Any] | None = None
         # Statements sent whose results nobody has waited for yet (pipeline mode).
         self._unread = 0
         # Checks on statements sent ahead, run when their results come in (Tx.ahead).
@@ -134,9 +157,26 @@ class Tx:
             raise TypeError(f"query {query.key}: missing parameters {missing}, unexpected {extra}")
         return query.text
 
+    @property
+    def committed(self) -> bool:
+        """Whether COMMIT was sent: nothing more may be."""
+        return self._hints is not None
+
+    def commit_with_next_read(self) -> None:
+        """The next read is the transaction's last statement: the deferred statements (the
+        audit row) and COMMIT go out with it, and its round trip is the call's only one. A
+        statement after it is a programming error. Whoever calls this has made sure that
+        nothing deferred depends on the read's rows, and that a read that finds nothing the
+        call may answer raises instead (BZ404), so that nothing of it commits."""
+        if self._pipeline is None or self._end_pipeline is None:
+            raise RuntimeError("only a pipelined agent transaction commits with its read")
+        self._commit_ahead = True
+
     async def _send(
         self, ref: QueryRef | str, params: dict[str, Any], *, prepare: bool = True
     ) -> psycopg.AsyncCursor[Any]:
+        if self.committed:
+            raise RuntimeError(f"query {ref}: the transaction was committed with its one read")
         cur = self._conn.cursor()
         await cur.execute(self._prepare(ref, params), params, prepare=prepare)
         if self._pipeline is not None:
@@ -147,12 +187,37 @@ class Tx:
 
     async def _wait(self) -> None:
         """Wait for the results of everything sent (one round trip), then run the checks that
-        rode with them."""
+        rode with them. After commit_with_next_read, that round trip also commits: the deferred
+        statements and COMMIT are sent first, and the pipeline ends (an error of any of them
+        raises here, and the transaction is left to roll back outside the pipeline)."""
         if self._pipeline is not None and self._unread:
             self._unread = 0
-            await self._pipeline.sync()
+            if self._commit_ahead and not self._checks and self._end_pipeline is not None:
+                await self._close()
+                self._pipeline = None
+                await self._end_pipeline()
+            else:
+                await self._pipeline.sync()
             self.answered = True
         await self._run_checks()
+
+    async def _close(self) -> None:
+        """Send the deferred statements and COMMIT (pipeline mode), and a read of the
+        transaction's live-update hints before it unless the last deferred statement returns
+        them (the audit insert does)."""
+        last = None
+        for ref, params in self._deferred:
+            last = await self._send(ref, params)
+        if last is None or not self._book[self._deferred[-1][0]].reads_live_hints:
+            last = await self._send(_LIVE_HINTS, {})
+        await self._send(_COMMIT, {}, prepare=False)
+        self._hints = last
+
+    async def committed_hints(self) -> str:
+        """The live-update hints of a transaction whose COMMIT went through."""
+        assert self._hints is not None
+        row = await self._hints.fetchone()
+        return (row or {}).get("bizctx_live") or ""
 
     async def _run_checks(self) -> None:
         checks, self._checks = self._checks, []
@@ -160,7 +225,12 @@ class Tx:
             check(await _fetched(cur))
 
     async def _rows(self, cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
-        await self._wait()
+        try:
+            await self._wait()
+        except psycopg.Error as exc:
+            if exc.sqlstate == _NO_ROW:
+                raise NoRow() from None
+            raise
         return await _fetched(cur)
 
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
@@ -441,7 +511,8 @@ class Database:
     ) -> AsyncIterator[Tx]:
         """An agent's transaction in pipeline mode (see Tx): BEGIN and the opening statements
         are sent at once and ride with the first read; the deferred statements, the hints'
-        SELECT and COMMIT go out together and are waited for once, as the pipeline ends.
+        SELECT and COMMIT go out together and are waited for once, as the pipeline ends (with
+        the one read of a call that commits with it: Tx.commit_with_next_read).
 
         A pooled connection that died with a database restart is found out before anything is
         sent: PostgreSQL's goodbye (or the closed socket) is waiting to be read on an idle
@@ -457,35 +528,32 @@ class Database:
                         if conn.broken:
                             continue
                         raise
-                committed = False
+                tx: Tx | None = None
                 try:
-                    async with conn.pipeline() as pipeline:
-                        tx = Tx(conn, self.book, pipeline)
+                    async with contextlib.AsyncExitStack() as piped:
+                        pipeline = await piped.enter_async_context(conn.pipeline())
+                        tx = Tx(conn, self.book, pipeline, piped.aclose)
                         await tx._send(_BEGIN, {}, prepare=False)
                         for ref, params in opening:
                             await tx._send(ref, params)
                         try:
                             yield tx
-                            if tx._checks:  # a check that rode ahead must pass before COMMIT
-                                await tx.settle()
-                            last = None
-                            for ref, params in tx._deferred:
-                                last = await tx._send(ref, params)
-                            if last is None or not self._reads_live_hints(tx._deferred[-1][0]):
-                                last = await tx._send(_LIVE_HINTS, {})
-                            hints_cur = last
-                            await tx._send(_COMMIT, {}, prepare=False)
-                            committed = True
+                            if not tx.committed:  # (a read may have taken the COMMIT along)
+                                if tx._checks:  # a check that rode ahead must pass before COMMIT
+                                    await tx.settle()
+                                await tx._close()
                         except BaseException:
-                            await _rollback_pipelined(tx)
+                            if tx._pipeline is not None:
+                                await _rollback_pipelined(tx)
                             raise
                     # The pipeline's end waited for the COMMIT.
                 except BaseException:
-                    if committed:  # an error of a deferred statement or the COMMIT itself
+                    # An error of a deferred statement or the COMMIT, or of the read that took
+                    # them along, left the transaction open outside the pipeline.
+                    if conn.info.transaction_status in _OPEN:
                         await _rollback_quietly(Tx(conn, self.book))
                     raise
-                row = await hints_cur.fetchone()
-                hints = (row or {}).get("bizctx_live") or ""
+                hints = await tx.committed_hints()
                 if hints:
                     await self.hints_committed(hints)
                 return

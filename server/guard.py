@@ -602,9 +602,13 @@ class Guard:
                         lambda: self.policies_for(agent),
                     )
                     call.policy_book = book  # the snapshot this transaction checked
+                    one_read = self._in_one_round_trip(target, key, book)
+                    if one_read:
+                        _audit_ahead(tx, agent, target, args, entry, started)
                     answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
-                    entry.duration_ms = (time.perf_counter() - started) * 1000
-                    write_audit(tx, agent.tenant_id, agent.id, entry)
+                    if not one_read:
+                        entry.duration_ms = (time.perf_counter() - started) * 1000
+                        write_audit(tx, agent.tenant_id, agent.id, entry)
                 return answer
             except Taken as taken:  # the key was used before: nothing of this try was written
                 assert key is not None
@@ -632,6 +636,20 @@ class Guard:
                     raise
                 log.info("retrying after %s", exc.sqlstate, extra={"request_id": request_id})
         raise AssertionError("unreachable")
+
+    def _in_one_round_trip(self, target: _Target, key: str | None, book: TenantPolicies) -> bool:
+        """Whether the call's audit row and COMMIT ride with its one statement
+        (Tx.commit_with_next_read): a tool declared `one_statement` (its statement raises when
+        it finds nothing it may answer, and its audit row's entity is in its arguments), called
+        without an idempotency key, with no policy on it (a policy's check reads first)."""
+        spec = target.spec
+        return (
+            target.kind == "tool"
+            and spec is not None
+            and spec.one_statement
+            and key is None
+            and not book.by_tool.get(spec.name)
+        )
 
     def _durable(self, target: _Target, book: TenantPolicies) -> bool:
         """Whether the call's commit waits for its WAL to reach disk: always, unless the operator
@@ -903,6 +921,18 @@ class Guard:
                 "could not write the audit row for a failed call",
                 extra={"request_id": entry.request_id, "audit": entry.__dict__},
             )
+
+
+def _audit_ahead(
+    tx: Tx, agent: Agent, target: _Target, args: BaseModel | None, entry: AuditEntry, started: float
+) -> None:
+    """The audit row of a call answered by one statement, sent with it, before its rows are in
+    (Tx.commit_with_next_read): `ok`, which it stays unless the statement or the COMMIT fails
+    (then nothing of it commits, and the failure's row is written after the rollback)."""
+    entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
+    entry.duration_ms = (time.perf_counter() - started) * 1000
+    write_audit(tx, agent.tenant_id, agent.id, entry, database_time=True)
+    tx.commit_with_next_read()
 
 
 def _no_such_tool(name: str) -> Invoke:

@@ -144,6 +144,7 @@ def test_an_agents_insert_in_a_month_without_a_partition_does_not_fail(db, audit
                 "outcome": "ok",
                 "error_code": None,
                 "duration_ms": 1,
+                "database_time": False,
                 "arguments": "{}",
                 "replayed": False,
                 "approval_task_id": None,

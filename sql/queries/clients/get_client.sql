@@ -1,4 +1,6 @@
--- One live client with addresses, preferences, segments and opt-outs as JSON arrays.
+-- One live client with addresses, preferences, segments and opt-outs as JSON arrays; none
+-- raises BZ404 (bizctx_found, migration 0190): get_client's audit row and COMMIT ride with
+-- this statement, and a client not found must not commit a row that says `ok`.
 -- Index: clients primary key; the child tables by (tenant_id, client_id).
 SELECT c.id, c.display_name, c.client_type, c.first_name, c.last_name, c.company_name, c.email, c.phone,
        c.mobile_phone, c.date_of_birth, c.notes, c.time_zone, c.status, c.lifecycle_stage, c.tags,
@@ -17,5 +19,6 @@ SELECT c.id, c.display_name, c.client_type, c.first_name, c.last_name, c.company
                                   ORDER BY o.channel)
                  FROM opt_outs o WHERE o.tenant_id = c.tenant_id AND o.client_id = c.id
                                    AND (o.until IS NULL OR o.until > now())), '[]') AS opt_outs
-FROM clients c
-WHERE c.tenant_id = bizctx_tenant() AND c.id = %(client_id)s AND c.deleted_at IS NULL
+FROM (VALUES (true)) AS asked (x)
+LEFT JOIN clients c ON c.tenant_id = bizctx_tenant() AND c.id = %(client_id)s AND c.deleted_at IS NULL
+WHERE bizctx_found(c.id IS NOT NULL)

@@ -1,0 +1,178 @@
+"""A read answered by one statement commits with it (issue 19, part 5): get_client's audit row
+and COMMIT ride with its statement, so the call waits for PostgreSQL once, not twice; a
+client it does not find never commits a row that says `ok`.
+
+Round trips are counted in libpq's own trace of the agents' one pooled connection: each Sync
+the server sent is one wait for PostgreSQL's answers (BEGIN, the opening and the statements
+sent before it go out with it)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bizctx.ops import policies
+from bizctx.server.database import Database, NoRow
+from bizctx.server.guard import Call
+from bizctx.server.queries import QueryRef
+from bizctx.server.registry import Domain
+from bizctx.server.settings import Settings
+from conftest import audit_rows, error_of, ok
+
+pytestmark = pytest.mark.anyio
+
+READ = {"caps": ["clients.read"], "access": {"clients": {"read": True}}}
+WRITE = {"caps": ["clients.read", "clients.write"], "access": {"clients": {"read": True, "write": True}}}
+GET_CLIENT = QueryRef("clients", "get_client")
+GET_TENANT = QueryRef("self", "get_tenant")
+
+
+@pytest.fixture
+def settings(dsn: str, tmp_path: Path) -> Settings:
+    # One pooled connection for agent calls: the one the trace watches.
+    return Settings(
+        database_url=dsn, data_dir=tmp_path, pool_min_size=1, pool_max_size=1, log_level="WARNING"
+    )
+
+
+@contextlib.asynccontextmanager
+async def traced(db: Database, path: Path):
+    """libpq's trace of the agents' pooled connection while the block runs."""
+    async with db.pool.connection() as conn:
+        pgconn = conn.pgconn
+    with path.open("w") as out:
+        pgconn.trace(out.fileno())
+        try:
+            yield
+        finally:
+            pgconn.untrace()
+
+
+def syncs(path: Path) -> int:
+    """The Sync messages the server sent to PostgreSQL: its waits for answers."""
+    return sum(1 for line in path.read_text().splitlines() if "\tF\t" in line and line.endswith("\tSync"))
+
+
+async def test_get_client_waits_for_the_database_once_and_is_audited_ok(
+    app, make_agent, connect, sql, tmp_path
+):
+    writer = await make_agent(**WRITE)
+    reader = await make_agent(**READ, tenant=writer.tenant_name)
+    async with connect(writer) as w:
+        client = await ok(w, "upsert_client", {"first_name": "Ann", "last_name": "Lee"})
+    async with connect(reader) as c:
+        await ok(c, "get_client", {"client_id": client["id"]})  # the connection's statements prepared
+        async with traced(app.db, tmp_path / "get.trace"):
+            got = await ok(c, "get_client", {"client_id": client["id"]})
+        async with traced(app.db, tmp_path / "search.trace"):
+            await ok(c, "search_clients", {"query": "Ann"})
+    assert got["id"] == client["id"] and got["first_name"] == "Ann"
+    assert syncs(tmp_path / "get.trace") == 1
+    # A read of more than one statement waits for its rows, then for its COMMIT.
+    assert syncs(tmp_path / "search.trace") >= 2
+    rows = [r for r in audit_rows(sql, reader) if r["name"] == "get_client"]
+    assert [(r["outcome"], r["error_code"]) for r in rows] == [("ok", None), ("ok", None)]
+    for row in rows:
+        assert (row["entity_type"], row["entity_id"]) == ("client", client["id"])
+        assert row["arguments"] == {"client_id": client["id"]}
+        # Its time until the statement went out, plus the transaction's time in the database.
+        assert row["duration_ms"] > 0
+
+
+async def test_a_client_not_found_commits_nothing_and_is_audited_not_found(
+    app, make_agent, connect, sql, tmp_path
+):
+    other = await make_agent(**WRITE)
+    reader = await make_agent(**READ)
+    async with connect(other) as o:
+        theirs = await ok(o, "upsert_client", {"first_name": "Bo", "last_name": "Diaz"})
+    missing = str(uuid.uuid4())
+    async with connect(reader) as c:
+        absent = await c.call_tool("get_client", {"client_id": missing})
+        # Another tenant's client is not there either (row-level security), said the same way.
+        hidden = await c.call_tool("get_client", {"client_id": theirs["id"]})
+        again = await c.call_tool("get_client", {"client_id": missing})
+    assert error_of(absent)["code"] == "not_found"
+    assert absent.content[0].text == f"not_found: No client {missing}; find clients with search_clients."
+    assert error_of(hidden)["code"] == "not_found" and theirs["id"] in hidden.content[0].text
+    # The connection was rolled back and served the next call (the pool has one).
+    assert error_of(again)["code"] == "not_found"
+    rows = audit_rows(sql, reader)
+    assert [(r["outcome"], r["error_code"], r["entity_id"]) for r in rows] == [
+        ("error", "not_found", missing),
+        ("error", "not_found", theirs["id"]),
+        ("error", "not_found", missing),
+    ]
+
+
+async def test_a_policy_on_get_client_is_checked_before_its_statement(
+    app, make_agent, connect, sql, tmp_path
+):
+    """A policy's check reads first (a limit takes its use under a lock), so the call is no
+    longer one statement: it waits more than once, and its limit is counted as for any call."""
+    writer = await make_agent(**WRITE)
+    reader = await make_agent(**READ, tenant=writer.tenant_name)
+    async with connect(writer) as w:
+        client = await ok(w, "upsert_client", {"first_name": "Cy", "last_name": "Ode"})
+    await policies.add_policy(
+        app.db,
+        reader.tenant_name,
+        policies.NewPolicy(tool="get_client", effect="limit", max_calls=2, window="1h", per="agent"),
+        "tests",
+    )
+    async with connect(reader) as c:
+        await ok(c, "get_client", {"client_id": client["id"]})
+        async with traced(app.db, tmp_path / "limited.trace"):
+            await ok(c, "get_client", {"client_id": client["id"]})
+        third = await c.call_tool("get_client", {"client_id": client["id"]})
+    assert syncs(tmp_path / "limited.trace") > 1
+    assert error_of(third)["code"] == "rate_limited"  # one agent's limit
+    # (a refusal of a limit is counted, and written once a minute, not per call)
+    outcomes = [r["outcome"] for r in audit_rows(sql, reader) if r["name"] == "get_client"]
+    assert outcomes == ["ok", "ok"]
+
+
+async def test_theone_probe_read_commits_the_transaction_and_nothing_may_follow(app, make_agent, sql):
+    agent = await make_agent(**READ)
+    async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
+        tx.commit_with_next_read()
+        tenant = await tx.one(GET_TENANT)
+        assert tx.committed and tenant is not None
+        with pytest.raises(RuntimeError, match="committed with its one read"):
+            await tx.one(GET_TENANT)
+    # What it found nothing for rolled back, and the connection is clean for the next call.
+    with pytest.raises(NoRow):
+        async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
+            tx.commit_with_next_read()
+            await tx.one(GET_CLIENT, client_id=uuid.uuid4())
+    async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
+        assert (await tx.one(GET_TENANT)) == tenant
+
+
+class OneIn(BaseModel):
+    client_id: uuid.UUID
+
+
+class OneOut(BaseModel):
+    id: uuid.UUID
+
+
+async def one_probe(call: Call, args: OneIn) -> OneOut:
+    """A tool."""
+    raise AssertionError("never called")
+
+
+def testone_probe_statement_is_for_reads_whose_entity_is_in_their_arguments():
+    domain = Domain("clients")
+    with pytest.raises(TypeError, match="reads that write nothing"):
+        domain.tool(action="write", one_statement=True)(one_probe)
+    with pytest.raises(TypeError, match="reads that write nothing"):
+        domain.tool(action="read", also_writes="a counter", one_statement=True)(one_probe)
+    with pytest.raises(TypeError, match="entity must be in its arguments"):
+        domain.tool(action="read", entity=("client", "client_id", "id"), one_statement=True)(one_probe)
+    domain.tool(action="read", entity=("client", "client_id"), one_statement=True)(one_probe)
+    assert [t.one_statement for t in domain.tools] == [True]
