@@ -12,16 +12,18 @@ import contextlib
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from pydantic import BaseModel
 
 from bizctx.ops import policies
+from bizctx.server.audit import AuditEntry, write_audit
 from bizctx.server.database import Database, NoRow
 from bizctx.server.guard import Call
 from bizctx.server.queries import QueryRef
 from bizctx.server.registry import Domain
 from bizctx.server.settings import Settings
-from conftest import audit_rows, error_of, ok
+from conftest import ALL_RIGHTS, audit_rows, error_of, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -68,12 +70,13 @@ async def test_get_client_waits_for_the_database_once_and_is_audited_ok(
         await ok(c, "get_client", {"client_id": client["id"]})  # the connection's statements prepared
         async with traced(app.db, tmp_path / "get.trace"):
             got = await ok(c, "get_client", {"client_id": client["id"]})
-        async with traced(app.db, tmp_path / "search.trace"):
-            await ok(c, "search_clients", {"query": "Ann"})
+        await ok(c, "get_client_context", {"client_id": client["id"]})
+        async with traced(app.db, tmp_path / "context.trace"):
+            await ok(c, "get_client_context", {"client_id": client["id"]})
     assert got["id"] == client["id"] and got["first_name"] == "Ann"
     assert syncs(tmp_path / "get.trace") == 1
     # A read of more than one statement waits for its rows, then for its COMMIT.
-    assert syncs(tmp_path / "search.trace") >= 2
+    assert syncs(tmp_path / "context.trace") >= 2
     rows = [r for r in audit_rows(sql, reader) if r["name"] == "get_client"]
     assert [(r["outcome"], r["error_code"]) for r in rows] == [("ok", None), ("ok", None)]
     for row in rows:
@@ -81,6 +84,28 @@ async def test_get_client_waits_for_the_database_once_and_is_audited_ok(
         assert row["arguments"] == {"client_id": client["id"]}
         # Its time until the statement went out, plus the transaction's time in the database.
         assert row["duration_ms"] > 0
+
+
+async def test_every_one_statement_tool_is_answered_in_one_round_trip(
+    app, make_agent, connect, sql, tmp_path
+):
+    """Each tool declared one_statement, called with its defaults (the lists, the aging): one
+    Sync, and an `ok` row. One that ran a second statement would fail (Tx refuses it)."""
+    agent = await make_agent(**ALL_RIGHTS)
+    tools = [
+        spec
+        for spec in app.guard.registry.tools.values()
+        if spec.one_statement and not any(f.is_required() for f in spec.input_model.model_fields.values())
+    ]
+    assert len(tools) >= 5, [t.name for t in tools]
+    async with connect(agent) as c:
+        for spec in tools:
+            await ok(c, spec.name, {})  # its statement prepared on the connection
+            async with traced(app.db, tmp_path / f"{spec.name}.trace"):
+                await ok(c, spec.name, {})
+            assert syncs(tmp_path / f"{spec.name}.trace") == 1, spec.name
+    outcomes = {(r["name"], r["outcome"]) for r in audit_rows(sql, agent)}
+    assert outcomes == {(spec.name, "ok") for spec in tools}
 
 
 async def test_a_client_not_found_commits_nothing_and_is_audited_not_found(
@@ -149,6 +174,15 @@ async def test_theone_probe_read_commits_the_transaction_and_nothing_may_follow(
         async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
             tx.commit_with_next_read()
             await tx.one(GET_CLIENT, client_id=uuid.uuid4())
+    # Another error of the batch (here the opening's: the tenant's policies changed, BZ010)
+    # raises from the read, and the deferred row never commits.
+    with pytest.raises(psycopg.Error) as stale:
+        async with app.db.agent_tx(agent.tenant_id, agent.id, policy_version=10**9) as tx:
+            write_audit(tx, agent.tenant_id, agent.id, AuditEntry("stale", "memory", "tool", "probe"))
+            tx.commit_with_next_read()
+            await tx.one(GET_TENANT)
+    assert stale.value.sqlstate == "BZ010"
+    assert sql.execute("SELECT count(*) AS n FROM audit_logs WHERE request_id = 'stale'").fetchone()["n"] == 0
     async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
         assert (await tx.one(GET_TENANT)) == tenant
 
