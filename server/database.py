@@ -468,7 +468,8 @@ class Database:
 
         BEGIN with the role and settings rides with the handler's first read, and the
         deferred statements (the audit row) go with COMMIT: a call that reads once costs two
-        round trips. A failure rolls back.
+        round trips, or one when COMMIT rides with that read (Tx.commit_with_next_read). A
+        failure rolls back.
         """
         scopes = scopes or {}
         settings = {
