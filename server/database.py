@@ -140,6 +140,8 @@ class Tx:
         self._commit_ahead = False
         # The statement whose row holds the live-update hints, once COMMIT is sent.
         self._hints: psycopg.AsyncCursor[Any] | None = None
+        # Whether a read that took the COMMIT along came back without an error: committed.
+        self.committed_with_read = False
         # Statements sent whose results nobody has waited for yet (pipeline mode).
         self._unread = 0
         # Checks on statements sent ahead, run when their results come in (Tx.ahead).
@@ -196,6 +198,7 @@ class Tx:
                 await self._close()
                 self._pipeline = None
                 await self._end_pipeline()
+                self.committed_with_read = True
             else:
                 await self._pipeline.sync()
             self.answered = True
@@ -225,16 +228,18 @@ class Tx:
             check(await _fetched(cur))
 
     async def _rows(self, cur: psycopg.AsyncCursor[Any]) -> list[dict[str, Any]]:
+        await self._wait()
+        return await _fetched(cur)
+
+    async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
+        """The statement's rows (its BZ404, in pipeline mode at the read, otherwise at once:
+        NoRow)."""
         try:
-            await self._wait()
+            return await self._rows(await self._send(ref, params))
         except psycopg.Error as exc:
             if exc.sqlstate == _NO_ROW:
                 raise NoRow() from None
             raise
-        return await _fetched(cur)
-
-    async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
-        return await self._rows(await self._send(ref, params))
 
     async def one(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any] | None:
         rows = await self.all(ref, **params)

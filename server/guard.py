@@ -605,7 +605,17 @@ class Guard:
                     one_read = self._in_one_round_trip(target, key, book)
                     if one_read:
                         _audit_ahead(tx, agent, target, args, entry, started)
-                    answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
+                    try:
+                        answer = await self._answer(call, target, args, key, digest, scopes, hidden, entry)
+                    except Exception:
+                        if tx.committed_with_read:
+                            # Its `ok` row is committed; the failure's row follows, same request id.
+                            log.warning(
+                                "%s failed after its one statement committed its audit row",
+                                target.name,
+                                extra={"request_id": request_id},
+                            )
+                        raise
                     if not one_read:
                         entry.duration_ms = (time.perf_counter() - started) * 1000
                         write_audit(tx, agent.tenant_id, agent.id, entry)
@@ -927,8 +937,15 @@ def _audit_ahead(
     tx: Tx, agent: Agent, target: _Target, args: BaseModel | None, entry: AuditEntry, started: float
 ) -> None:
     """The audit row of a call answered by one statement, sent with it, before its rows are in
-    (Tx.commit_with_next_read): `ok`, which it stays unless the statement or the COMMIT fails
-    (then nothing of it commits, and the failure's row is written after the rollback)."""
+    (Tx.commit_with_next_read): `ok`, unless the statement or the COMMIT fails (then nothing of
+    it commits, and the failure's row is written after the rollback, as for any call).
+
+    Two cases leave a second row with the same request id. An answer that fails after the
+    statement came back (a row its output model refuses: data written outside bizctx, or a
+    bug) gets the failure's row after the committed `ok`. A connection lost while the
+    statement runs gets `unavailable`, and PostgreSQL may still run the statement and commit
+    the `ok` row it was sent with (the outcome of a COMMIT whose answer never came is unknown;
+    one_statement is for statements of milliseconds, not for costly reads)."""
     entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
     entry.duration_ms = (time.perf_counter() - started) * 1000
     write_audit(tx, agent.tenant_id, agent.id, entry, database_time=True)

@@ -212,7 +212,9 @@ class Domain:
         says a read tool's handler answers with exactly one statement, which raises BZ404
         (bizctx_found) when it finds nothing the tool answers: the call's audit row and COMMIT
         are sent with it, one round trip instead of two (Tx.commit_with_next_read). Its
-        `entity` must be in its arguments (the audit row is written before the answer)."""
+        `entity` must be in its arguments (the audit row is written before the answer), and
+        it may not be `costly` (a statement that runs long widens the window in which a lost
+        connection still commits the row: guard._audit_ahead)."""
         if action not in ("read", "write"):
             raise ValueError(f"action must be read or write, not {action!r}")
         is_read = action == "read"
@@ -224,8 +226,10 @@ class Domain:
             if input_model is None:
                 raise TypeError(f"tool {fn.__name__} needs a pydantic input model as its second parameter")
             check_output_model(output_model)
-            if one_statement and (not is_read or also_writes is not None):
-                raise TypeError(f"tool {fn.__name__}: one_statement is for reads that write nothing")
+            if one_statement and (not is_read or also_writes is not None or costly is not None):
+                # A costly read's statement runs long: a connection lost meanwhile would leave
+                # PostgreSQL to commit the `ok` row sent with it (see guard._audit_ahead).
+                raise TypeError(f"tool {fn.__name__}: one_statement is for quick reads that write nothing")
             if one_statement and entity is not None and not set(entity[1:]) <= set(input_model.model_fields):
                 raise TypeError(f"tool {fn.__name__}: a one_statement tool's entity must be in its arguments")
             self.tools.append(

@@ -185,6 +185,40 @@ async def test_theone_probe_read_commits_the_transaction_and_nothing_may_follow(
     assert sql.execute("SELECT count(*) AS n FROM audit_logs WHERE request_id = 'stale'").fetchone()["n"] == 0
     async with app.db.agent_tx(agent.tenant_id, agent.id) as tx:
         assert (await tx.one(GET_TENANT)) == tenant
+    # Outside pipeline mode (an operator's transaction runs an approved held call) the statement
+    # fails as it is sent: the same NoRow.
+    with pytest.raises(NoRow):
+        async with app.db.operator_tx() as tx:
+            await tx.one(GET_CLIENT, client_id=uuid.uuid4())
+
+
+async def test_an_answer_that_fails_after_its_statement_committed_has_both_rows(
+    app, make_agent, connect, sql, caplog
+):
+    """The one exception to one row per call (README, "Seeing what agents did"): the `ok` row
+    rode with the statement and committed; the output model then refuses the row (a price of
+    NaN, which the table's CHECK lets through and bizctx never writes), so the agent gets an
+    internal error and the failure's row follows, with the same request id and a warning."""
+    agent = await make_agent(**ALL_RIGHTS)
+    sql.execute(
+        "INSERT INTO services (tenant_id, code, name, duration_minutes, price, currency)"
+        " VALUES (%s, 'nan', 'Not a number', 30, 'NaN', 'USD')",
+        (agent.tenant_id,),
+    )
+    async with connect(agent) as c:
+        result = await c.call_tool("list_services", {})
+    assert error_of(result)["code"] == "internal"
+    rows = audit_rows(sql, agent)
+    assert [(r["name"], r["outcome"], r["error_code"]) for r in rows] == [
+        ("list_services", "ok", None),
+        ("list_services", "error", "internal"),
+    ]
+    assert rows[0]["request_id"] == rows[1]["request_id"]
+    assert any(
+        "failed after its one statement committed" in r.getMessage()
+        and getattr(r, "request_id", None) == rows[0]["request_id"]
+        for r in caplog.records
+    )
 
 
 class OneIn(BaseModel):
@@ -202,10 +236,12 @@ async def one_probe(call: Call, args: OneIn) -> OneOut:
 
 def testone_probe_statement_is_for_reads_whose_entity_is_in_their_arguments():
     domain = Domain("clients")
-    with pytest.raises(TypeError, match="reads that write nothing"):
+    with pytest.raises(TypeError, match="quick reads that write nothing"):
         domain.tool(action="write", one_statement=True)(one_probe)
-    with pytest.raises(TypeError, match="reads that write nothing"):
+    with pytest.raises(TypeError, match="quick reads that write nothing"):
         domain.tool(action="read", also_writes="a counter", one_statement=True)(one_probe)
+    with pytest.raises(TypeError, match="quick reads that write nothing"):
+        domain.tool(action="read", costly="a narrower query", one_statement=True)(one_probe)
     with pytest.raises(TypeError, match="entity must be in its arguments"):
         domain.tool(action="read", entity=("client", "client_id", "id"), one_statement=True)(one_probe)
     domain.tool(action="read", entity=("client", "client_id"), one_statement=True)(one_probe)

@@ -232,7 +232,6 @@ MIN_SCORE = 0.3
     action="read",
     title="Search clients",
     costly="a more specific query, a status, segment or tag filter, a smaller limit",
-    one_statement=True,
 )
 async def search_clients(call: Call, args: SearchClientsIn) -> SearchClientsOut:
     """Find clients by name, company, e-mail or phone (typos and partial words allowed), best

@@ -793,7 +793,7 @@ class ReceivablesAgingOut(BaseModel):
     currencies: list[AgingRow] = Field(description="One row per currency owed; currencies are never summed.")
 
 
-@invoices.tool(action="read", title="Receivables aging", costly="one client (client_id)", one_statement=True)
+@invoices.tool(action="read", title="Receivables aging", costly="one client (client_id)")
 async def receivables_aging(call: Call, args: ReceivablesAgingIn) -> ReceivablesAgingOut:
     """What clients owe per currency, by days past due (current, 1-30, 31-60, 61-90, over
     90)."""
