@@ -118,9 +118,10 @@ class Tx:
     savepoint block, or before COMMIT). An operator's transaction runs one statement per
     round trip, as before.
 
-    A call answered by one statement goes further (commit_with_next_read): its deferred
-    statements and COMMIT are sent with that statement, and the pipeline's end waits for all
-    of it at once, so the call costs one round trip.
+    A call answered by one read (one statement, or several sent together by `many`) goes
+    further (commit_with_next_read): its deferred statements and COMMIT are sent with that
+    read, and the pipeline's end waits for all of it at once, so the call costs one round
+    trip.
     """
 
     def __init__(
@@ -255,9 +256,15 @@ class Tx:
 
     async def many(self, *steps: tuple[QueryRef | str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Several statements' rows, in order, for one round trip: a statement's parameters
-        may not depend on an earlier one's result, but it sees its writes."""
-        curs = [await self._send(ref, params) for ref, params in steps]
-        await self._wait()
+        may not depend on an earlier one's result, but it sees its writes. A BZ404 of any of
+        them is NoRow, and the ones after it do not run."""
+        try:
+            curs = [await self._send(ref, params) for ref, params in steps]
+            await self._wait()
+        except psycopg.Error as exc:
+            if exc.sqlstate == _NO_ROW:
+                raise NoRow() from None
+            raise
         return [await _fetched(cur) for cur in curs]
 
     async def live_hints(self) -> str:

@@ -611,7 +611,7 @@ class Guard:
                         if tx.committed_with_read:
                             # Its `ok` row is committed; the failure's row follows, same request id.
                             log.warning(
-                                "%s failed after its one statement committed its audit row",
+                                "%s failed after its one read committed its audit row",
                                 target.name,
                                 extra={"request_id": request_id},
                             )
@@ -648,15 +648,15 @@ class Guard:
         raise AssertionError("unreachable")
 
     def _in_one_round_trip(self, target: _Target, key: str | None, book: TenantPolicies) -> bool:
-        """Whether the call's audit row and COMMIT ride with its one statement
-        (Tx.commit_with_next_read): a tool declared `one_statement` (its statement raises when
-        it finds nothing it may answer, and its audit row's entity is in its arguments), called
+        """Whether the call's audit row and COMMIT ride with its one read
+        (Tx.commit_with_next_read): a tool declared `one_read` (its statements raise when
+        they find nothing it may answer, and its audit row's entity is in its arguments), called
         without an idempotency key, with no policy on it (a policy's check reads first)."""
         spec = target.spec
         return (
             target.kind == "tool"
             and spec is not None
-            and spec.one_statement
+            and spec.one_read
             and key is None
             and not book.by_tool.get(spec.name)
         )
@@ -936,16 +936,16 @@ class Guard:
 def _audit_ahead(
     tx: Tx, agent: Agent, target: _Target, args: BaseModel | None, entry: AuditEntry, started: float
 ) -> None:
-    """The audit row of a call answered by one statement, sent with it, before its rows are in
+    """The audit row of a call answered by one read, sent with it, before its rows are in
     (Tx.commit_with_next_read): `ok`, unless the statement or the COMMIT fails (then nothing of
     it commits, and the failure's row is written after the rollback, as for any call).
 
     Two cases leave a second row with the same request id. An answer that fails after the
     statement came back (a row its output model refuses: data written outside bizctx, or a
-    bug) gets the failure's row after the committed `ok`. A connection lost while the
-    statement runs gets `unavailable`, and PostgreSQL may still run the statement and commit
-    the `ok` row it was sent with (the outcome of a COMMIT whose answer never came is unknown;
-    one_statement is for statements of milliseconds, not for costly reads)."""
+    bug) gets the failure's row after the committed `ok`. A connection lost while the read
+    runs gets `unavailable`, and PostgreSQL may still run it and commit the `ok` row it was
+    sent with (the outcome of a COMMIT whose answer never came is unknown; one_read is for
+    statements of milliseconds, not for costly reads)."""
     entry.entity_type, entry.entity_id = target.entity.of(args) if target.entity else (None, None)
     entry.duration_ms = (time.perf_counter() - started) * 1000
     write_audit(tx, agent.tenant_id, agent.id, entry, database_time=True)

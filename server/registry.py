@@ -97,8 +97,8 @@ class ToolSpec:
     reads: tuple[str, ...] = ()
     # What a read tool also writes, as bookkeeping (see Domain.tool).
     also_writes: str | None = None
-    # A read answered by one statement: its audit row and COMMIT ride with it (see Domain.tool).
-    one_statement: bool = False
+    # A read answered by one read: its audit row and COMMIT ride with it (see Domain.tool).
+    one_read: bool = False
 
     @property
     def takes_key(self) -> bool:
@@ -198,7 +198,7 @@ class Domain:
         costly: str | None = None,
         reads: tuple[str, ...] = (),
         also_writes: str | None = None,
-        one_statement: bool = False,
+        one_read: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a tool. Defaults: capability `<domain>.<action>`; read tools are read-only
         and idempotent. `entity` names what a call is about (see Entity); `amount` tells the
@@ -208,10 +208,11 @@ class Domain:
         `reads` names the other domains whose data the tool returns: an agent needs read on
         each of them to see or call it. `also_writes` says what a read tool writes besides its
         audit row (bookkeeping, still read-only to an agent): its COMMIT waits for the WAL flush
-        even under BIZCTX_READ_AUDIT_COMMIT=async, and the call waits for it. `one_statement`
-        says a read tool's handler answers with exactly one statement, which raises BZ404
-        (bizctx_found) when it finds nothing the tool answers: the call's audit row and COMMIT
-        are sent with it, one round trip instead of two (Tx.commit_with_next_read). Its
+        even under BIZCTX_READ_AUDIT_COMMIT=async, and the call waits for it. `one_read`
+        says a read tool's handler reads once: one statement, or several sent together
+        (Tx.many), which raise BZ404 (bizctx_found) when they find nothing the tool answers:
+        the call's audit row and COMMIT are sent with them, one round trip in all
+        (Tx.commit_with_next_read). Its
         `entity` must be in its arguments (the audit row is written before the answer), and
         it may not be `costly` (a statement that runs long widens the window in which a lost
         connection still commits the row: guard._audit_ahead)."""
@@ -226,12 +227,12 @@ class Domain:
             if input_model is None:
                 raise TypeError(f"tool {fn.__name__} needs a pydantic input model as its second parameter")
             check_output_model(output_model)
-            if one_statement and (not is_read or also_writes is not None or costly is not None):
+            if one_read and (not is_read or also_writes is not None or costly is not None):
                 # A costly read's statement runs long: a connection lost meanwhile would leave
                 # PostgreSQL to commit the `ok` row sent with it (see guard._audit_ahead).
-                raise TypeError(f"tool {fn.__name__}: one_statement is for quick reads that write nothing")
-            if one_statement and entity is not None and not set(entity[1:]) <= set(input_model.model_fields):
-                raise TypeError(f"tool {fn.__name__}: a one_statement tool's entity must be in its arguments")
+                raise TypeError(f"tool {fn.__name__}: one_read is for quick reads that write nothing")
+            if one_read and entity is not None and not set(entity[1:]) <= set(input_model.model_fields):
+                raise TypeError(f"tool {fn.__name__}: a one_read tool's entity must be in its arguments")
             self.tools.append(
                 ToolSpec(
                     name=fn.__name__,
@@ -251,7 +252,7 @@ class Domain:
                     costly=costly,
                     reads=reads,
                     also_writes=also_writes,
-                    one_statement=one_statement,
+                    one_read=one_read,
                 )
             )
             return fn

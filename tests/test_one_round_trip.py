@@ -1,6 +1,7 @@
-"""A read answered by one statement commits with it (issue 19, part 5): get_client's audit row
-and COMMIT ride with its statement, so the call waits for PostgreSQL once, not twice; a
-client it does not find never commits a row that says `ok`.
+"""A read answered by one read commits with it (issue 19, part 5): get_client's audit row and
+COMMIT ride with its statement (get_client_context's with its statements, sent together), so
+the call waits for PostgreSQL once; a client it does not find never commits a row that says
+`ok`.
 
 Round trips are counted in libpq's own trace of the agents' one pooled connection: each Sync
 the server sent is one wait for PostgreSQL's answers (BEGIN, the opening and the statements
@@ -72,11 +73,17 @@ async def test_get_client_waits_for_the_database_once_and_is_audited_ok(
             got = await ok(c, "get_client", {"client_id": client["id"]})
         await ok(c, "get_client_context", {"client_id": client["id"]})
         async with traced(app.db, tmp_path / "context.trace"):
-            await ok(c, "get_client_context", {"client_id": client["id"]})
+            context = await ok(c, "get_client_context", {"client_id": client["id"]})
+        await ok(c, "list_interactions", {"client_id": client["id"]})
+        async with traced(app.db, tmp_path / "interactions.trace"):
+            await ok(c, "list_interactions", {"client_id": client["id"]})
     assert got["id"] == client["id"] and got["first_name"] == "Ann"
     assert syncs(tmp_path / "get.trace") == 1
-    # A read of more than one statement waits for its rows, then for its COMMIT.
-    assert syncs(tmp_path / "context.trace") >= 2
+    # The client and every section of its context the agent may read, sent together (Tx.many).
+    assert syncs(tmp_path / "context.trace") == 1
+    assert context["client"]["id"] == client["id"] and "open_invoices" in context["withheld"]
+    # A read whose second statement waits for the first's answer, then for its COMMIT.
+    assert syncs(tmp_path / "interactions.trace") >= 2
     rows = [r for r in audit_rows(sql, reader) if r["name"] == "get_client"]
     assert [(r["outcome"], r["error_code"]) for r in rows] == [("ok", None), ("ok", None)]
     for row in rows:
@@ -86,16 +93,14 @@ async def test_get_client_waits_for_the_database_once_and_is_audited_ok(
         assert row["duration_ms"] > 0
 
 
-async def test_every_one_statement_tool_is_answered_in_one_round_trip(
-    app, make_agent, connect, sql, tmp_path
-):
-    """Each tool declared one_statement, called with its defaults (the lists, the aging): one
-    Sync, and an `ok` row. One that ran a second statement would fail (Tx refuses it)."""
+async def test_every_one_read_tool_is_answered_in_one_round_trip(app, make_agent, connect, sql, tmp_path):
+    """Each tool declared one_read that needs no argument (the lists), called with its defaults:
+    one Sync, and an `ok` row. One that read a second time would fail (Tx refuses it)."""
     agent = await make_agent(**ALL_RIGHTS)
     tools = [
         spec
         for spec in app.guard.registry.tools.values()
-        if spec.one_statement and not any(f.is_required() for f in spec.input_model.model_fields.values())
+        if spec.one_read and not any(f.is_required() for f in spec.input_model.model_fields.values())
     ]
     assert len(tools) >= 5, [t.name for t in tools]
     async with connect(agent) as c:
@@ -121,15 +126,18 @@ async def test_a_client_not_found_commits_nothing_and_is_audited_not_found(
         # Another tenant's client is not there either (row-level security), said the same way.
         hidden = await c.call_tool("get_client", {"client_id": theirs["id"]})
         again = await c.call_tool("get_client", {"client_id": missing})
+        context = await c.call_tool("get_client_context", {"client_id": missing})
     assert error_of(absent)["code"] == "not_found"
     assert absent.content[0].text == f"not_found: No client {missing}; find clients with search_clients."
     assert error_of(hidden)["code"] == "not_found" and theirs["id"] in hidden.content[0].text
     # The connection was rolled back and served the next call (the pool has one).
     assert error_of(again)["code"] == "not_found"
+    assert context.content[0].text == absent.content[0].text
     rows = audit_rows(sql, reader)
     assert [(r["outcome"], r["error_code"], r["entity_id"]) for r in rows] == [
         ("error", "not_found", missing),
         ("error", "not_found", theirs["id"]),
+        ("error", "not_found", missing),
         ("error", "not_found", missing),
     ]
 
@@ -138,7 +146,7 @@ async def test_a_policy_on_get_client_is_checked_before_its_statement(
     app, make_agent, connect, sql, tmp_path
 ):
     """A policy's check reads first (a limit takes its use under a lock), so the call is no
-    longer one statement: it waits more than once, and its limit is counted as for any call."""
+    longer one read: it waits more than once, and its limit is counted as for any call."""
     writer = await make_agent(**WRITE)
     reader = await make_agent(**READ, tenant=writer.tenant_name)
     async with connect(writer) as w:
@@ -215,7 +223,7 @@ async def test_an_answer_that_fails_after_its_statement_committed_has_both_rows(
     ]
     assert rows[0]["request_id"] == rows[1]["request_id"]
     assert any(
-        "failed after its one statement committed" in r.getMessage()
+        "failed after its one read committed its audit row" in r.getMessage()
         and getattr(r, "request_id", None) == rows[0]["request_id"]
         for r in caplog.records
     )
@@ -237,12 +245,12 @@ async def one_probe(call: Call, args: OneIn) -> OneOut:
 def testone_probe_statement_is_for_reads_whose_entity_is_in_their_arguments():
     domain = Domain("clients")
     with pytest.raises(TypeError, match="quick reads that write nothing"):
-        domain.tool(action="write", one_statement=True)(one_probe)
+        domain.tool(action="write", one_read=True)(one_probe)
     with pytest.raises(TypeError, match="quick reads that write nothing"):
-        domain.tool(action="read", also_writes="a counter", one_statement=True)(one_probe)
+        domain.tool(action="read", also_writes="a counter", one_read=True)(one_probe)
     with pytest.raises(TypeError, match="quick reads that write nothing"):
-        domain.tool(action="read", costly="a narrower query", one_statement=True)(one_probe)
+        domain.tool(action="read", costly="a narrower query", one_read=True)(one_probe)
     with pytest.raises(TypeError, match="entity must be in its arguments"):
-        domain.tool(action="read", entity=("client", "client_id", "id"), one_statement=True)(one_probe)
-    domain.tool(action="read", entity=("client", "client_id"), one_statement=True)(one_probe)
-    assert [t.one_statement for t in domain.tools] == [True]
+        domain.tool(action="read", entity=("client", "client_id", "id"), one_read=True)(one_probe)
+    domain.tool(action="read", entity=("client", "client_id"), one_read=True)(one_probe)
+    assert [t.one_read for t in domain.tools] == [True]

@@ -149,7 +149,7 @@ class ListTemplatesOut(BaseModel):
     placeholders: list[str] = Field(description="Every placeholder a template may use.")
 
 
-@contacts.tool(action="read", title="List message templates", one_statement=True)
+@contacts.tool(action="read", title="List message templates", one_read=True)
 async def list_templates(call: Call, args: ListTemplatesIn) -> ListTemplatesOut:
     """The business's message templates by name; render_template fills one for a client."""
     rows = await call.tx.all(LIST_TEMPLATES, channel=args.channel, category=args.category)

@@ -344,7 +344,7 @@ class ListSubscriptionsOut(PageOut):
     subscriptions: list[Subscription]
 
 
-@invoices.tool(action="read", title="List subscriptions", one_statement=True)
+@invoices.tool(action="read", title="List subscriptions", one_read=True)
 async def list_subscriptions(call: Call, args: ListSubscriptionsIn) -> ListSubscriptionsOut:
     """Subscriptions, newest first: plan, items, amount per period, next billing date, latest
     period billed. Returns a page and a next_cursor."""

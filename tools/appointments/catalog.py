@@ -47,7 +47,7 @@ class ListServicesOut(PageOut):
     services: list[Service]
 
 
-@appointments.tool(action="read", title="List services", one_statement=True)
+@appointments.tool(action="read", title="List services", one_read=True)
 async def list_services(call: Call, args: ListServicesIn) -> ListServicesOut:
     """The service catalog by name: length, price, needed capabilities. Returns a page and a
     next_cursor."""
