@@ -97,7 +97,8 @@ class ToolSpec:
     reads: tuple[str, ...] = ()
     # What a read tool also writes, as bookkeeping (see Domain.tool).
     also_writes: str | None = None
-    # A read answered by one read: its audit row and COMMIT ride with it (see Domain.tool).
+    # A read answered by one statement or one Tx.many batch: its audit row and COMMIT ride with
+    # it (see Domain.tool).
     one_read: bool = False
 
     @property
