@@ -1,5 +1,5 @@
-"""Database round trips per governed write (not a test): how many times a call's server
-waits for PostgreSQL's answer.
+"""Database round trips per governed write, and per read of get_client and get_client_context
+(not a test): how many times a call's server waits for PostgreSQL's answer.
 
     python bench/roundtrip_bench.py              # 10 calls per tool and mode
     python bench/roundtrip_bench.py --calls 30
@@ -41,7 +41,16 @@ from _systems import bizctx_command
 from _workloads import TENANT, _slots, load_fixtures
 from mcp_bench import base_env, seed_demo
 
-TOOLS = ("book_appointment", "reschedule_appointment", "record_payment", "create_invoice", "get_client")
+TOOLS = (
+    "book_appointment",
+    "reschedule_appointment",
+    "record_payment",
+    "create_invoice",
+    "get_client",
+    "get_client_context",
+)
+# Reads take no idempotency key: measured without one only.
+READS = frozenset({"get_client", "get_client_context"})
 CAPABILITIES = ["clients.read", "appointments.read", "appointments.write", "invoices.read", "invoices.write"]
 ACCESS = {
     "clients": {"read": True, "redact": ["email", "phone"]},
@@ -212,7 +221,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for tool in args.tools.split(","):
                 row: dict[str, Any] = {}
                 for mode in ("no key", "key", "replay"):
-                    if mode != "no key" and tool == "get_client":
+                    if mode != "no key" and tool in READS:
                         continue
                     own: list[int] = []
                     every: list[int] = []
@@ -239,7 +248,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="database round trips per governed write (not a test)")
+    p = argparse.ArgumentParser(description="database round trips per governed call (not a test)")
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--tools", default=",".join(TOOLS))
