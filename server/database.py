@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import select
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -94,6 +94,18 @@ class NoRow(Exception):
 
 # bizctx_found's SQLSTATE.
 _NO_ROW = "BZ404"
+
+
+@contextlib.contextmanager
+def _no_row() -> Iterator[None]:
+    """bizctx_found's BZ404, raised by a statement sent or read within, as NoRow."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        if exc.sqlstate == _NO_ROW:
+            raise NoRow() from None
+        raise
+
 
 # A connection's transaction states that a ROLLBACK ends.
 _OPEN = frozenset({psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR})
@@ -205,15 +217,18 @@ class Tx:
             self.answered = True
         await self._run_checks()
 
+    def _closing(self) -> list[tuple[QueryRef | str, dict[str, Any]]]:
+        """What goes before COMMIT: the deferred statements, then a read of the transaction's
+        live-update hints unless the last of them returns them (the audit insert does)."""
+        closing = list(self._deferred)
+        if not closing or not self._book[closing[-1][0]].reads_live_hints:
+            closing.append((_LIVE_HINTS, {}))
+        return closing
+
     async def _close(self) -> None:
-        """Send the deferred statements and COMMIT (pipeline mode), and a read of the
-        transaction's live-update hints before it unless the last deferred statement returns
-        them (the audit insert does)."""
-        last = None
-        for ref, params in self._deferred:
+        """Send what goes before COMMIT, and COMMIT (pipeline mode)."""
+        for ref, params in self._closing():
             last = await self._send(ref, params)
-        if last is None or not self._book[self._deferred[-1][0]].reads_live_hints:
-            last = await self._send(_LIVE_HINTS, {})
         await self._send(_COMMIT, {}, prepare=False)
         self._hints = last
 
@@ -235,12 +250,8 @@ class Tx:
     async def all(self, ref: QueryRef | str, /, **params: Any) -> list[dict[str, Any]]:
         """The statement's rows (its BZ404, in pipeline mode at the read, otherwise at once:
         NoRow)."""
-        try:
+        with _no_row():
             return await self._rows(await self._send(ref, params))
-        except psycopg.Error as exc:
-            if exc.sqlstate == _NO_ROW:
-                raise NoRow() from None
-            raise
 
     async def one(self, ref: QueryRef | str, /, **params: Any) -> dict[str, Any] | None:
         rows = await self.all(ref, **params)
@@ -258,13 +269,9 @@ class Tx:
         """Several statements' rows, in order, for one round trip: a statement's parameters
         may not depend on an earlier one's result, but it sees its writes. A BZ404 of any of
         them is NoRow, and the ones after it do not run."""
-        try:
+        with _no_row():
             curs = [await self._send(ref, params) for ref, params in steps]
             await self._wait()
-        except psycopg.Error as exc:
-            if exc.sqlstate == _NO_ROW:
-                raise NoRow() from None
-            raise
         return [await _fetched(cur) for cur in curs]
 
     async def live_hints(self) -> str:
@@ -582,11 +589,6 @@ class Database:
             await conn.execute(self.book[listen].text)
             yield conn
 
-    def _reads_live_hints(self, ref: QueryRef | str) -> bool:
-        """Whether a transaction's last statement before COMMIT returns its live-update hints
-        (the audit insert does), so no live_hints statement need follow it."""
-        return self.book[ref].reads_live_hints
-
     @asynccontextmanager
     async def _transaction(
         self, pool: AsyncConnectionPool, *opening: tuple[QueryRef | str, dict[str, Any]]
@@ -612,10 +614,7 @@ class Database:
                 except BaseException:
                     await _rollback_quietly(tx)
                     raise
-                closing = list(tx._deferred)
-                if not closing or not self._reads_live_hints(closing[-1][0]):
-                    closing.append((_LIVE_HINTS, {}))
-                done = await tx.script(*closing, (_COMMIT, {}))
+                done = await tx.script(*tx._closing(), (_COMMIT, {}))
                 hints = await _live_hints(done)
                 if hints:
                     await self.hints_committed(hints)
