@@ -107,6 +107,60 @@ def _bizctx_tools(tools: list[dict[str, str]]) -> list[types.Tool]:
     return listed
 
 
+def contract_statements(book: QueryBook) -> tuple[str, str, str, str]:
+    """bizctx's BEGIN, opening statement (role, tenant, agent, scopes, timeout, durability),
+    audit insert and COMMIT: what the contract adds around a call's statement."""
+    begin, opening, audit, commit = (
+        book[q].text
+        for q in (
+            "governance.begin_transaction",
+            "governance.begin_governed_call",
+            "governance.insert_audit_log",
+            "governance.commit_transaction",
+        )
+    )
+    return begin, opening, audit, commit
+
+
+def contract_settings(tenant_id: str, agent_id: str, async_commit: bool) -> dict[str, Any]:
+    """The opening statement's parameters: the agent's tenant and id, the narrowest scopes."""
+    return {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "tasks_scope": "assigned",
+        "mem_docs_scope": "own",
+        "statement_timeout": "30000",
+        "policy_version": None,
+        "synchronous_commit": "off" if async_commit else None,
+    }
+
+
+def contract_audit_row(
+    tenant_id: str, agent_id: str, transport: str, name: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """The audit insert's parameters for one `ok` call of tool `name`."""
+    from psycopg.types.json import Jsonb
+
+    return {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "request_id": uuid.uuid4().hex,
+        "transport": transport,
+        "kind": "tool",
+        "name": name,
+        "entity_type": None,
+        "entity_id": None,
+        "outcome": "ok",
+        "error_code": None,
+        "duration_ms": 0,
+        "database_time": False,
+        "arguments": Jsonb(arguments),
+        "replayed": False,
+        "approval_task_id": None,
+        "rule": None,
+    }
+
+
 def _in_contract(
     pool: AsyncConnectionPool,
     book: QueryBook,
@@ -118,47 +172,12 @@ def _in_contract(
     """Runs a statement paying the contract's minimum (see the module's doc): BEGIN, bizctx's
     opening statement, the statement, bizctx's audit row and COMMIT, in one pipeline sync
     (`after_read`: two, the audit row and COMMIT sent once the statement's rows are in)."""
-    from psycopg.types.json import Jsonb
-
     tenant_id, agent_id = who
-    begin, opening, audit, commit = (
-        book[q].text
-        for q in (
-            "governance.begin_transaction",
-            "governance.begin_governed_call",
-            "governance.insert_audit_log",
-            "governance.commit_transaction",
-        )
-    )
-    settings = {
-        "tenant_id": tenant_id,
-        "agent_id": agent_id,
-        "tasks_scope": "assigned",
-        "mem_docs_scope": "own",
-        "statement_timeout": "30000",
-        "policy_version": None,
-        "synchronous_commit": "off" if async_commit else None,
-    }
+    begin, opening, audit, commit = contract_statements(book)
+    settings = contract_settings(tenant_id, agent_id, async_commit)
 
     async def run(name: str, text: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-        row = {
-            "tenant_id": tenant_id,
-            "agent_id": agent_id,
-            "request_id": uuid.uuid4().hex,
-            "transport": transport,
-            "kind": "tool",
-            "name": name,
-            "entity_type": None,
-            "entity_id": None,
-            "outcome": "ok",
-            "error_code": None,
-            "duration_ms": 0,
-            "database_time": False,
-            "arguments": Jsonb(arguments),
-            "replayed": False,
-            "approval_task_id": None,
-            "rule": None,
-        }
+        row = contract_audit_row(tenant_id, agent_id, transport, name, arguments)
         async with pool.connection() as conn, conn.pipeline() as pipeline:
             await conn.execute(begin, prepare=False)
             await conn.execute(opening, settings, prepare=True)

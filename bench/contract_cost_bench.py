@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cpu import cpu_seconds
 from _pg import ThrowawayPostgres
 from _workloads import load_fixtures, wire, workloads
+from bare_server import contract_audit_row, contract_settings, contract_statements
 from mcp_bench import make_agents, make_peer_role, seed_demo
 
 from bizctx.server.queries import QueryBook
@@ -66,56 +66,18 @@ class Ways:
 
     def __init__(self, peer: psycopg.AsyncConnection, owner: psycopg.AsyncConnection, fx: Any) -> None:
         book = QueryBook.load()
-        self.peer, self.owner, self.fx = peer, owner, fx
+        self.peer, self.owner = peer, owner
+        self.who = (str(fx.tenant_id), str(fx.agent_ids[0]))
         self.read = book["clients.get_client"].text
-        self.begin, self.opening, self.audit, self.commit = (
-            book[q].text
-            for q in (
-                "governance.begin_transaction",
-                "governance.begin_governed_call",
-                "governance.insert_audit_log",
-                "governance.commit_transaction",
-            )
-        )
+        self.begin, self.opening, self.audit, self.commit = contract_statements(book)
         self.calls = workloads(fx)["get_client"]
-
-    def settings(self, durable: bool) -> dict[str, Any]:
-        return {
-            "tenant_id": str(self.fx.tenant_id),
-            "agent_id": str(self.fx.agent_ids[0]),
-            "tasks_scope": "assigned",
-            "mem_docs_scope": "own",
-            "statement_timeout": "30000",
-            "policy_version": None,
-            "synchronous_commit": None if durable else "off",
-        }
-
-    def audit_row(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "tenant_id": str(self.fx.tenant_id),
-            "agent_id": str(self.fx.agent_ids[0]),
-            "request_id": uuid.uuid4().hex,
-            "transport": "stdio",
-            "kind": "tool",
-            "name": "get_client",
-            "entity_type": "client",
-            "entity_id": arguments["client_id"],
-            "outcome": "ok",
-            "error_code": None,
-            "duration_ms": 0.5,
-            "database_time": True,
-            "arguments": Jsonb(arguments),
-            "replayed": False,
-            "approval_task_id": None,
-            "rule": None,
-        }
 
     def way(self, name: str) -> Callable[[int], Awaitable[None]]:
         settings = name in ("+ role, RLS", "+ audit row", "durable")
         audit = name in ("+ audit row", "durable")
         transaction = name != "bare"
         conn = self.owner if settings else self.peer
-        opening = self.settings(durable=name == "durable")
+        opening = contract_settings(*self.who, async_commit=name != "durable")
 
         async def call(i: int) -> None:
             arguments = wire(self.calls.make(i).params)
@@ -126,7 +88,8 @@ class Ways:
                     await conn.execute(self.opening, opening, prepare=True)
                 cur = await conn.execute(self.read, arguments, prepare=True)
                 if audit:
-                    await conn.execute(self.audit, self.audit_row(arguments), prepare=True)
+                    row = contract_audit_row(*self.who, "stdio", "get_client", arguments)
+                    await conn.execute(self.audit, row, prepare=True)
                 if transaction:
                     await conn.execute(self.commit, prepare=False)
             assert len(await cur.fetchall()) == 1
