@@ -11,9 +11,9 @@ sync), built up one requirement at a time:
   + role, RLS     BEGIN, bizctx's opening statement (role bizctx_app, the tenant, agent and
                   scopes, statement timeout, durability), the statement under row-level
                   security, COMMIT;
-  + audit row     ... and bizctx's audit row before COMMIT: the contract's minimum, bizctx's one
-                  round trip for a `one_read` tool (async commit, as under
-                  BIZCTX_READ_AUDIT_COMMIT=async);
+  + audit row     ... and bizctx's audit insert before COMMIT (the floor's row, bare_server.py's
+                  contract_audit_row): the contract's minimum, bizctx's one round trip for a
+                  `one_read` tool (async commit, as under BIZCTX_READ_AUDIT_COMMIT=async);
   durable         the same, its COMMIT waiting for the WAL flush (bizctx's default).
 
 Rounds interleave the 5 ways. Per way it prints, per call (median over rounds): PostgreSQL's CPU
@@ -100,9 +100,9 @@ class Ways:
 async def measure(ways: Ways, calls: int, rounds: int) -> dict[str, dict[str, list[float]]]:
     backends = {ways.peer: ways.peer.info.backend_pid, ways.owner: ways.owner.info.backend_pid}
     runs = {name: ways.way(name) for name in WAYS}
-    for run in runs.values():  # warm: plans prepared, caches filled
+    for way in runs.values():  # warm: plans prepared, caches filled
         for i in range(200):
-            await run(i)
+            await way(i)
     figures: dict[str, dict[str, list[float]]] = {n: {"pg": [], "driver": [], "wall": []} for n in WAYS}
     for r in range(rounds):
         order = WAYS[r % len(WAYS) :] + WAYS[: r % len(WAYS)]
